@@ -1,0 +1,1 @@
+"""eventbot: the WeChat Official Account assistant for a developer-community meetup."""

@@ -1,0 +1,82 @@
+"""The ASGI application: the webhook, health endpoints, and the shared services they use."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+
+import redis
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+from sqlalchemy import Engine, text
+
+from bot.clock import Clock, clock_for
+from bot.dispatch import Dispatcher
+from bot.late_replies import LateReplySink, LedgerOnlySink
+from bot.ledger import DatabaseLedger, RedisLedger, ReplyLedger
+from bot.responder import Responder
+from bot.settings import Settings
+from bot.webhook import webhook_router
+from bot.wechat import SafeModeCrypto
+from handlers import ROUTERS
+from models.db import create_db_engine, session_factory
+
+# Handlers are short; the pool bounds how many run at once so a burst queues instead of exhausting threads.
+HANDLER_THREADS = 32
+
+
+def build_ledger(settings: Settings, sessions) -> ReplyLedger:
+    if settings.redis_url:
+        return RedisLedger(redis.Redis.from_url(settings.redis_url), settings.redis_namespace)
+    return DatabaseLedger(sessions)
+
+
+def create_app(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    engine: Engine | None = None,
+    late_replies: LateReplySink | None = None,
+) -> FastAPI:
+    """Build the app; tests pass their own clock, engine and sink."""
+    engine = engine or create_db_engine(settings.database_url)
+    sessions = session_factory(engine)
+    clock = clock or clock_for(settings.now_override, settings.tz)
+    executor = ThreadPoolExecutor(max_workers=HANDLER_THREADS, thread_name_prefix="handler")
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI):
+        yield
+        executor.shutdown(wait=True)
+
+    app = FastAPI(title="eventbot", lifespan=lifespan)
+    app.state.settings = settings
+    app.state.clock = clock
+    app.state.engine = engine
+    app.state.sessions = sessions
+    app.state.executor = executor
+    app.state.crypto = (
+        SafeModeCrypto(settings.wechat_token, settings.wechat_encoding_aes_key, settings.wechat_app_id)
+        if settings.aes_enabled
+        else None
+    )
+    app.state.late_replies = late_replies or LedgerOnlySink()
+    app.state.responder = Responder(settings, clock, sessions, build_ledger(settings, sessions), Dispatcher(ROUTERS))
+    app.include_router(webhook_router)
+
+    @app.get("/healthz", tags=["health"])
+    def healthz() -> dict[str, str]:
+        """The process is up."""
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["health"])
+    def readyz() -> JSONResponse:
+        """The database answers."""
+        try:
+            with engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+        except Exception as error:  # any driver error means "not ready"; the type varies by backend
+            return JSONResponse({"status": "unavailable", "detail": type(error).__name__}, status_code=503)
+        return JSONResponse({"status": "ok"})
+
+    return app

@@ -1,0 +1,119 @@
+"""The ``eventbot`` command line."""
+
+from __future__ import annotations
+
+import os
+import sys
+from datetime import datetime
+from typing import Annotated
+
+import typer
+
+from bot.settings import ConfigError, Settings, load_settings
+
+app = typer.Typer(help="eventbot: the WeChat Official Account assistant for meetups.", no_args_is_help=True)
+
+SIMULATOR_TOKEN = "eventbot-chat-simulator"
+
+
+def _settings(**overrides) -> Settings:
+    try:
+        return load_settings(**overrides)
+    except ConfigError as error:
+        typer.secho(f"配置错误 / configuration error:\n{error}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2) from None
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "0.0.0.0",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
+) -> None:
+    """Run the bot: apply migrations, then serve the webhook with uvicorn."""
+    import uvicorn
+
+    from models.migrate import upgrade
+
+    settings = _settings()
+    if not settings.wechat_token:
+        typer.secho(
+            "WECHAT_TOKEN is not set: set it to the Token configured in the MP console (服务器配置).",
+            fg=typer.colors.RED,
+            err=True,
+        )
+        raise typer.Exit(2)
+    upgrade(settings.database_url)
+    uvicorn.run("bot.asgi:app", host=host, port=port, workers=workers, loop="uvloop", http="httptools", access_log=False)
+
+
+@app.command("check-config")
+def check_config() -> None:
+    """Validate config.toml and list the events it holds."""
+    settings = _settings()
+    content = settings.content
+    typer.echo(f"{settings.config_path}: OK ({content.bot.account_name}, {content.bot.timezone})")
+    for event in content.events:
+        start = event.starts_at.astimezone(settings.tz)
+        typer.echo(
+            f"- {event.id}: {event.name} | {start:%Y-%m-%d %H:%M} – {event.ends_at.astimezone(settings.tz):%H:%M}"
+            f" | {event.venue} | {len(event.talks)} talks | capacity {event.capacity}"
+        )
+
+
+@app.command()
+def chat(
+    openid: Annotated[str, typer.Option("--as", help="The follower's openid.")] = "simulated-follower",
+    now: Annotated[datetime | None, typer.Option(help="Pretend it is this time (ISO 8601), e.g. 2023-03-20T10:00:00+08:00.")] = None,
+    url: Annotated[str | None, typer.Option(help="Talk to a running server instead (needs WECHAT_TOKEN).")] = None,
+) -> None:
+    """Talk to the bot as a follower. Commands: /follow, /click KEY, /scan SCENE, /quit."""
+    from bot.simulator import WeChatSimulator, describe
+
+    if url:
+        import httpx
+
+        settings = _settings()
+        client = httpx.Client(base_url=url, timeout=10)
+        simulator = WeChatSimulator(client, settings.wechat_token)
+        _chat_loop(simulator, openid, describe)
+        return
+
+    from fastapi.testclient import TestClient
+
+    from bot.app import create_app
+    from models.migrate import upgrade
+
+    token = os.environ.get("WECHAT_TOKEN") or SIMULATOR_TOKEN
+    settings = _settings(wechat_token=token, **({"now_override": now} if now else {}))
+    upgrade(settings.database_url)
+    with TestClient(create_app(settings)) as client:
+        _chat_loop(WeChatSimulator(client, settings.wechat_token), openid, describe)
+
+
+def _chat_loop(simulator, openid: str, describe) -> None:
+    interactive = sys.stdin.isatty()
+    if interactive:
+        typer.echo("输入消息与机器人对话（/follow 关注，/click KEY 菜单，/scan 场景 扫码，/quit 退出）")
+    while True:
+        try:
+            line = input("你> " if interactive else "").strip()
+        except EOFError:
+            break
+        if not line:
+            continue
+        if line == "/quit":
+            break
+        if line == "/follow":
+            reply = simulator.send_event(openid, "subscribe")
+        elif line.startswith("/click "):
+            reply = simulator.send_event(openid, "CLICK", line.removeprefix("/click ").strip())
+        elif line.startswith("/scan "):
+            reply = simulator.send_event(openid, "SCAN", line.removeprefix("/scan ").strip())
+        else:
+            reply = simulator.send_text(openid, line)
+        typer.echo(f"机器人> {describe(reply)}\n")
+
+
+if __name__ == "__main__":
+    app()

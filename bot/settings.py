@@ -1,0 +1,278 @@
+"""One settings object: event content from ``config.toml`` plus secrets and wiring from the environment.
+
+The TOML file holds what the bot says (events, talks, keywords); the environment holds what must stay
+secret or differs per deployment. ``load_settings`` builds both once and validates them, so a bad
+config stops start-up with a message that names the field.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, SettingsConfigDict, TomlConfigSettingsSource
+
+DEFAULT_CONFIG_PATH = Path("config.toml")
+_OFFSET_PATTERN = re.compile(r"^(\d+)([dhms])$")
+_OFFSET_UNITS = {"d": "days", "h": "hours", "m": "minutes", "s": "seconds"}
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message names the offending field."""
+
+
+def parse_offset(text: str) -> timedelta:
+    """Turn a reminder offset such as ``"1d"`` or ``"2h"`` into a timedelta."""
+    match = _OFFSET_PATTERN.match(text.strip())
+    if not match:
+        raise ValueError(f"unknown offset {text!r}: use a whole number and a unit d, h, m or s (e.g. '1d', '2h')")
+    amount, unit = match.groups()
+    return timedelta(**{_OFFSET_UNITS[unit]: int(amount)})
+
+
+def _check_offset(text: str) -> str:
+    parse_offset(text)
+    return text
+
+
+ReminderOffset = Annotated[str, AfterValidator(_check_offset)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class BotConfig(_Strict):
+    account_name: str
+    timezone: str = "Asia/Shanghai"
+    public_base_url: str = ""
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown timezone {value!r}") from exc
+        return value
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+class Talk(_Strict):
+    title: str = Field(min_length=1)
+    speaker: str = Field(min_length=1)
+    speaker_title: str = ""
+    abstract: str = ""
+    outline: list[str] = []
+    starts_at: datetime | None = None
+    ends_at: datetime | None = None
+    slides_url: str = ""
+    replay_url: str = ""
+
+
+class Event(_Strict):
+    id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    series: str = ""
+    title: str = Field(min_length=1)
+    summary: str = ""
+    starts_at: datetime
+    ends_at: datetime
+    venue: str = Field(min_length=1)
+    city: str = ""
+    format: str = ""
+    capacity: int = Field(ge=0)
+    reminders: list[ReminderOffset] = []
+    map_url: str = ""
+    stream_url: str = ""
+    slides_url: str = ""
+    replay_url: str = ""
+    talks: list[Talk] = []
+
+    @model_validator(mode="after")
+    def _ends_after_start(self) -> Event:
+        if self.ends_at <= self.starts_at:
+            raise ValueError("ends_at must be after starts_at")
+        return self
+
+    @property
+    def name(self) -> str:
+        """How the bot names the event in a sentence: the series, else the title."""
+        return self.series or self.title
+
+    @property
+    def has_livestream(self) -> bool:
+        return "直播" in self.format or "线上" in self.format
+
+    @property
+    def has_venue_seats(self) -> bool:
+        return "线下" in self.format or not self.has_livestream
+
+    def reminder_offsets(self) -> list[timedelta]:
+        return [parse_offset(offset) for offset in self.reminders]
+
+
+TOPICS = ("agenda", "time", "venue", "livestream", "materials", "now_next", "help")
+
+
+class HelpConfig(_Strict):
+    topics: list[str] = ["agenda", "time", "venue", "livestream", "materials"]
+
+
+class MenuConfig(_Strict):
+    click_topics: dict[str, str] = {}
+
+
+class Content(BaseSettings):
+    """What ``config.toml`` holds: the events and how followers' words map to topics."""
+
+    model_config = SettingsConfigDict(extra="forbid", frozen=True)
+
+    bot: BotConfig
+    events: list[Event] = Field(min_length=1)
+    keywords: dict[str, list[str]] = {}
+    help: HelpConfig = HelpConfig()
+    menu: MenuConfig = MenuConfig()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Content:
+        seen: set[str] = set()
+        for index, event in enumerate(self.events):
+            if event.id in seen:
+                raise ValueError(f"events[{index}].id: duplicate event id {event.id!r}")
+            seen.add(event.id)
+        return self
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls, init_settings, *args, **kwargs):
+        # Content comes only from the TOML file passed in by ``load_content``, never from the environment.
+        return (init_settings,)
+
+    def localise(self) -> Content:
+        """Give every naive datetime the bot's timezone, so nothing downstream sees a naive time."""
+        tz = self.bot.tz
+
+        def aware(value: datetime | None) -> datetime | None:
+            if value is None or value.tzinfo is not None:
+                return value
+            return value.replace(tzinfo=tz)
+
+        events = [
+            event.model_copy(
+                update={
+                    "starts_at": aware(event.starts_at),
+                    "ends_at": aware(event.ends_at),
+                    "talks": [
+                        talk.model_copy(update={"starts_at": aware(talk.starts_at), "ends_at": aware(talk.ends_at)})
+                        for talk in event.talks
+                    ],
+                }
+            )
+            for event in self.events
+        ]
+        return self.model_copy(update={"events": events})
+
+    def event_by_id(self, event_id: str) -> Event | None:
+        return next((event for event in self.events if event.id == event_id), None)
+
+    def current_event(self, now: datetime) -> Event:
+        """The event the bot talks about: the next one not yet ended, else the most recent one."""
+        upcoming = [event for event in self.events if event.ends_at > now]
+        if upcoming:
+            return min(upcoming, key=lambda event: event.starts_at)
+        return max(self.events, key=lambda event: event.ends_at)
+
+
+class Environment(BaseSettings):
+    """Secrets and wiring, read from environment variables with exactly these names."""
+
+    model_config = SettingsConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+
+    wechat_token: str = Field("", validation_alias="WECHAT_TOKEN")
+    wechat_app_id: str = Field("", validation_alias="WECHAT_APP_ID")
+    wechat_app_secret: str = Field("", validation_alias="WECHAT_APP_SECRET")
+    wechat_encoding_aes_key: str = Field("", validation_alias="WECHAT_ENCODING_AES_KEY")
+    wechat_api_base_url: str = Field("https://api.weixin.qq.com", validation_alias="WECHAT_API_BASE_URL")
+    database_url: str = Field("sqlite:///./data/eventbot.db", validation_alias="DATABASE_URL")
+    redis_url: str = Field("", validation_alias="REDIS_URL")
+    redis_namespace: str = Field("eventbot", validation_alias="EVENTBOT_REDIS_NAMESPACE")
+    admin_token: str = Field("", validation_alias="ADMIN_TOKEN")
+    admin_openids_raw: str = Field("", validation_alias="EVENTBOT_ADMIN_OPENIDS")
+    config_path: Path = Field(DEFAULT_CONFIG_PATH, validation_alias="EVENTBOT_CONFIG")
+    now_override: datetime | None = Field(None, validation_alias="EVENTBOT_NOW")
+    reply_budget_seconds: float = Field(4.0, validation_alias="EVENTBOT_REPLY_BUDGET_SECONDS")
+
+    @field_validator("wechat_encoding_aes_key")
+    @classmethod
+    def _aes_key_length(cls, value: str) -> str:
+        if value and len(value) != 43:
+            raise ValueError("must be exactly 43 characters (the EncodingAESKey from the MP console)")
+        return value
+
+    @cached_property
+    def admin_openids(self) -> frozenset[str]:
+        return frozenset(part.strip() for part in self.admin_openids_raw.split(",") if part.strip())
+
+    @property
+    def aes_enabled(self) -> bool:
+        return bool(self.wechat_encoding_aes_key)
+
+
+
+class Settings(Environment):
+    """The one settings object: the environment plus the parsed content of the config file."""
+
+    content: Content
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return self.content.bot.tz
+
+
+def _describe(error: ValidationError, source: str) -> str:
+    lines = []
+    for item in error.errors():
+        location = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in item["loc"]).lstrip(".")
+        message = item["msg"].removeprefix("Value error, ")
+        lines.append(f"{source}: {location or '(top level)'}: {message}")
+    return "\n".join(lines)
+
+
+def load_content(path: Path) -> Content:
+    """Read and validate a config file; raise ConfigError naming the field on any problem."""
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file not found (set EVENTBOT_CONFIG to its path)")
+    try:
+        data = TomlConfigSettingsSource(Content, toml_file=path)()
+    except ValueError as exc:  # tomllib.TOMLDecodeError is a ValueError
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    try:
+        return Content(**data).localise()
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, str(path))) from exc
+
+
+def load_settings(content: Content | None = None, **overrides) -> Settings:
+    """Build the settings from the environment and the config file; ``overrides`` win (tests, CLI)."""
+    try:
+        environment = Environment(**overrides)
+        if content is None:
+            content = load_content(Path(environment.config_path))
+        return Settings(content=content, **overrides)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, "environment")) from exc

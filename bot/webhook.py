@@ -1,0 +1,113 @@
+"""The ``/wechat`` endpoint: HTTP in, verified and parsed message to the responder, XML out.
+
+The reply budget: WeChat drops a reply slower than 5 s. The responder runs in a worker thread; if it
+overruns the budget the endpoint answers ``success`` and lets it finish: its reply is stored in the
+ledger (WeChat's retry gets it) and handed to the late-reply sink (customer-service message).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from functools import partial
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import PlainTextResponse, Response
+
+from bot.late_replies import follow_up
+from bot.responder import Response as BotResponse
+from bot.wechat import (
+    MAX_BODY_BYTES,
+    BodyTooLarge,
+    MalformedMessage,
+    WebhookRejected,
+    check_fresh,
+    check_signature,
+    parse_push,
+)
+
+logger = logging.getLogger(__name__)
+
+webhook_router = APIRouter(tags=["wechat"])
+
+QueryParam = Annotated[str | None, Query()]
+
+
+async def read_limited_body(request: Request) -> bytes:
+    """The request body, refused with 413 as soon as it passes MAX_BODY_BYTES (before any parsing)."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise BodyTooLarge("body larger than 64 KiB")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise BodyTooLarge("body larger than 64 KiB")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def rejection(error: WebhookRejected) -> PlainTextResponse:
+    return PlainTextResponse(error.detail, status_code=error.status)
+
+
+@webhook_router.get("/wechat", response_class=PlainTextResponse)
+async def verify_server(
+    request: Request, signature: QueryParam = None, timestamp: QueryParam = None, nonce: QueryParam = None,
+    echostr: QueryParam = None,
+) -> PlainTextResponse:
+    """WeChat's server verification: echo ``echostr`` when the signature is right, else 403."""
+    token = request.app.state.settings.wechat_token
+    try:
+        if echostr is None:
+            raise MalformedMessage("echostr missing")
+        check_signature((token, timestamp or "", nonce or ""), signature)
+    except WebhookRejected as error:
+        return PlainTextResponse(error.detail, status_code=403)
+    return PlainTextResponse(echostr)
+
+
+@webhook_router.post("/wechat")
+async def receive_push(
+    request: Request,
+    signature: QueryParam = None,
+    timestamp: QueryParam = None,
+    nonce: QueryParam = None,
+    encrypt_type: QueryParam = None,
+    msg_signature: QueryParam = None,
+) -> Response:
+    """A message or event pushed by WeChat: verified, answered within the budget."""
+    state = request.app.state
+    try:
+        body = await read_limited_body(request)
+        check_signature((state.settings.wechat_token, timestamp or "", nonce or ""), signature)
+        check_fresh(timestamp)
+        encrypted = (encrypt_type or "raw").lower() == "aes"
+        if encrypted:
+            if state.crypto is None:
+                raise MalformedMessage("encrypted message but no EncodingAESKey configured")
+            xml = state.crypto.decrypt(body, msg_signature, timestamp, nonce)
+        else:
+            xml = body
+        message = parse_push(xml)
+    except WebhookRejected as error:
+        return rejection(error)
+
+    response = await answer_within_budget(request, message)
+    if not response.xml:
+        return PlainTextResponse("success")
+    payload = state.crypto.encrypt(response.xml, nonce, timestamp) if encrypted else response.xml
+    return Response(payload, media_type="application/xml")
+
+
+async def answer_within_budget(request: Request, message) -> BotResponse:
+    state = request.app.state
+    loop = asyncio.get_running_loop()
+    work = loop.run_in_executor(state.executor, state.responder.respond, message)
+    try:
+        return await asyncio.wait_for(asyncio.shield(work), timeout=state.settings.reply_budget_seconds)
+    except TimeoutError:
+        logger.warning("reply budget exceeded; answering success and following up", extra={"msg_type": message.type})
+        work.add_done_callback(partial(follow_up, state.late_replies))
+        return BotResponse("", None, "late", message.source)

@@ -1,0 +1,117 @@
+"""The inbound WeChat adapter: verify, decrypt and parse what WeChat POSTs, and encrypt what goes back.
+
+wechatpy does the cryptography, the signing and the parsing. Two things are done here on top of it:
+signatures are compared with ``hmac.compare_digest`` (wechatpy uses ``!=``, which leaks timing), and
+XML is screened with defusedxml first, because wechatpy's parser would accept a DTD.
+"""
+
+from __future__ import annotations
+
+import hmac
+import struct
+import time
+from xml.etree.ElementTree import ParseError
+
+from defusedxml import DefusedXmlException
+from defusedxml.ElementTree import fromstring as safe_fromstring
+from wechatpy import parse_message
+from wechatpy.crypto import PrpCrypto, WeChatCrypto
+from wechatpy.exceptions import InvalidAppIdException
+from wechatpy.utils import WeChatSigner
+
+MAX_BODY_BYTES = 64 * 1024
+MAX_CLOCK_SKEW_SECONDS = 300
+
+
+class WebhookRejected(Exception):
+    """A request that is not a valid WeChat push. ``status`` is the HTTP status to answer with."""
+
+    status = 400
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class BadSignature(WebhookRejected):
+    status = 403
+
+
+class StaleTimestamp(WebhookRejected):
+    status = 403
+
+
+class BodyTooLarge(WebhookRejected):
+    status = 413
+
+
+class MalformedMessage(WebhookRejected):
+    status = 400
+
+
+def sign(*parts: str) -> str:
+    """WeChat's signature: SHA-1 over the sorted parts."""
+    signer = WeChatSigner()
+    signer.add_data(*parts)
+    return signer.signature
+
+
+def check_signature(expected_parts: tuple[str, ...], signature: str | None) -> None:
+    """Raise BadSignature unless ``signature`` signs ``expected_parts`` (constant-time compare)."""
+    if not signature or not hmac.compare_digest(sign(*expected_parts).encode(), signature.encode()):
+        raise BadSignature("invalid signature")
+
+
+def check_fresh(timestamp: str | None, *, now: float | None = None) -> None:
+    """Raise StaleTimestamp when ``timestamp`` is missing or more than 300 s from the real clock."""
+    try:
+        sent_at = int(timestamp or "")
+    except ValueError:
+        raise StaleTimestamp("missing or invalid timestamp") from None
+    if abs((time.time() if now is None else now) - sent_at) > MAX_CLOCK_SKEW_SECONDS:
+        raise StaleTimestamp("timestamp too far from now")
+
+
+def parse_xml_safely(body: bytes | str):
+    """Parse with DTDs and entities forbidden; raise MalformedMessage on anything else than plain XML."""
+    try:
+        return safe_fromstring(body, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+    except DefusedXmlException:
+        raise MalformedMessage("DTDs and entities are not accepted") from None
+    except ParseError:
+        raise MalformedMessage("malformed XML") from None
+
+
+def parse_push(xml: bytes | str):
+    """The wechatpy message for a plaintext push, after screening its XML."""
+    root = parse_xml_safely(xml)
+    if root.tag != "xml" or root.findtext("MsgType") is None or root.findtext("FromUserName") is None:
+        raise MalformedMessage("not a WeChat message: <xml> with MsgType and FromUserName expected")
+    return parse_message(xml)
+
+
+class SafeModeCrypto:
+    """AES safe mode: ``msg_signature`` verified before anything is decrypted; replies encrypted."""
+
+    def __init__(self, token: str, encoding_aes_key: str, app_id: str) -> None:
+        self._token = token
+        self._app_id = app_id
+        self._crypto = WeChatCrypto(token, encoding_aes_key, app_id)
+        self._prp = PrpCrypto(self._crypto.key)
+
+    def decrypt(self, body: bytes, msg_signature: str | None, timestamp: str, nonce: str) -> str:
+        """The plaintext XML inside an encrypted push."""
+        encrypted = parse_xml_safely(body).findtext("Encrypt")
+        if not encrypted:
+            raise MalformedMessage("encrypted message without <Encrypt>")
+        check_signature((self._token, timestamp, nonce, encrypted), msg_signature)
+        try:
+            return self._prp.decrypt(encrypted, self._app_id)
+        except InvalidAppIdException:
+            raise BadSignature("message encrypted for another AppID") from None
+        except (ValueError, IndexError, struct.error):  # bad base64, block size, padding or length
+            raise MalformedMessage("cannot decrypt message") from None
+
+    def encrypt(self, reply_xml: str, nonce: str, timestamp: str) -> str:
+        """The encrypted envelope for a reply, signed with ``msg_signature``."""
+        return self._crypto.encrypt_message(reply_xml, nonce, timestamp)

@@ -1,0 +1,29 @@
+"""Topic handlers. Each module owns one router; ``ROUTERS`` is their order: the first match wins.
+
+Adding a topic is one module and one line here. Order matters where words overlap: a talk reference
+("第二场", a speaker's name) beats the general topics, "直播回放" asks for materials before livestream,
+and help catches everything left over.
+"""
+
+from bot.dispatch import Router
+from handlers.agenda import agenda_router
+from handlers.help import help_router
+from handlers.livestream import livestream_router
+from handlers.materials import materials_router
+from handlers.now_next import now_next_router
+from handlers.schedule import time_router
+from handlers.subscription import subscription_router
+from handlers.talks import talk_router
+from handlers.venue import venue_router
+
+ROUTERS: list[Router] = [
+    subscription_router,
+    talk_router,
+    materials_router,
+    now_next_router,
+    time_router,
+    venue_router,
+    livestream_router,
+    agenda_router,
+    help_router,
+]

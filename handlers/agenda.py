@@ -1,0 +1,17 @@
+"""Agenda: all talks with speaker and title."""
+
+from bot.dispatch import Router
+from bot.replies import Text
+from bot.settings import Event, Settings
+from handlers import texts
+from handlers.matching import AsksAbout
+from models import Follower
+
+agenda_router = Router("agenda")
+
+
+@agenda_router.handler(AsksAbout("agenda"))
+def handle_agenda(event: Event, settings: Settings, follower: Follower) -> Text:
+    # The talks are numbered in this reply, so a bare number next answers this list.
+    follower.last_list = "agenda"
+    return Text(texts.agenda(event, settings.tz))

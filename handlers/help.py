@@ -1,0 +1,30 @@
+"""Help and anything unrecognised: a numbered menu of what the bot can do, never silence."""
+
+from bot.dispatch import Router
+from bot.replies import Text
+from bot.settings import Event, Settings
+from handlers import texts
+from handlers.matching import AsksAbout, MessageType, has_text
+from models import Follower
+
+help_router = Router("help")
+
+
+def _menu(settings: Settings, event: Event, follower: Follower) -> Text:
+    follower.last_list = "help"
+    return Text(texts.help_menu(settings.content.bot.account_name, event, settings.content.help.topics))
+
+
+@help_router.handler(AsksAbout("help"))
+def handle_help(settings: Settings, event: Event, follower: Follower) -> Text:
+    return _menu(settings, event, follower)
+
+
+@help_router.handler(has_text, topic="unrecognised")
+def handle_unrecognised_text(settings: Settings, event: Event, follower: Follower) -> Text:
+    return _menu(settings, event, follower)
+
+
+@help_router.handler(MessageType("image", "voice", "video", "shortvideo", "link", "miniprogrampage"), topic="media")
+def handle_media(message) -> Text:
+    return Text(texts.UNSUPPORTED_MEDIA.get(message.type, texts.MEDIA_FALLBACK) + texts.TRY_KEYWORDS)

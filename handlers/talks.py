@@ -1,0 +1,34 @@
+"""One talk: its abstract and outline, asked for by number (``1``, ``第二场``) or speaker's name."""
+
+from datetime import datetime
+
+from bot.dispatch import Context, FilterResult, Router
+from bot.replies import Text
+from bot.settings import Event, Settings
+from handlers import texts
+from handlers.matching import bare_number, normalise, talk_ordinal
+
+talk_router = Router("talk")
+
+
+def mentions_talk(context: Context) -> FilterResult:
+    """Extracts ``talk_number`` from ``第二场``, a speaker's name, or a bare number after the agenda."""
+    text = context.get("text")
+    event: Event = context.get("event")
+    if not text or not event.talks:
+        return False
+    number = talk_ordinal(text)
+    if number is None and context.get("follower").last_list == "agenda":
+        number = bare_number(text)
+    if number is None:
+        number = next(
+            (index for index, talk in enumerate(event.talks, start=1) if normalise(talk.speaker) in text), None
+        )
+    return {"talk_number": number} if number is not None else False
+
+
+@talk_router.handler(mentions_talk)
+def handle_talk(talk_number: int, event: Event, now: datetime, settings: Settings) -> Text:
+    if not 1 <= talk_number <= len(event.talks):
+        return Text(texts.no_such_talk(len(event.talks)))
+    return Text(texts.talk_detail(talk_number, event.talks[talk_number - 1], event, now, settings.tz))

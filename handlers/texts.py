@@ -1,0 +1,215 @@
+"""Every sentence the bot says, in one place. Facts about an event are never written here: they are
+filled in from ``config.toml`` (``Event`` and ``Talk``) by the functions below."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from bot.settings import Event, Talk
+
+WEEKDAYS = "一二三四五六日"
+
+TOPIC_LABELS = {
+    "agenda": "议程与嘉宾",
+    "time": "活动时间",
+    "venue": "活动地点",
+    "livestream": "线上直播",
+    "materials": "课件与回放",
+    "now_next": "正在进行",
+    "register": "我要报名",
+    "my_registration": "我的报名",
+}
+
+
+def date_text(moment: datetime) -> str:
+    """``2023年3月26日（周日）``"""
+    return f"{moment.year}年{moment.month}月{moment.day}日（周{WEEKDAYS[moment.weekday()]}）"
+
+
+def clock_text(moment: datetime) -> str:
+    return moment.strftime("%H:%M")
+
+
+def event_when(event: Event, tz) -> str:
+    """``2023年3月26日（周日）14:00–17:00``, or both dates when the event spans days."""
+    start, end = event.starts_at.astimezone(tz), event.ends_at.astimezone(tz)
+    if start.date() == end.date():
+        return f"{date_text(start)}{clock_text(start)}–{clock_text(end)}"
+    return f"{date_text(start)}{clock_text(start)} – {date_text(end)}{clock_text(end)}"
+
+
+def duration_text(delta: timedelta) -> str:
+    """``3 天 5 小时`` / ``2 小时 10 分钟`` / ``15 分钟``: the two largest units, rounded down."""
+    minutes = int(delta.total_seconds() // 60)
+    days, minutes = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(minutes, 60)
+    if days:
+        return f"{days} 天 {hours} 小时" if hours else f"{days} 天"
+    if hours:
+        return f"{hours} 小时 {minutes} 分钟" if minutes else f"{hours} 小时"
+    return f"{max(minutes, 1)} 分钟"
+
+
+def event_status(event: Event, now: datetime, tz) -> str:
+    if now < event.starts_at:
+        return f"距离开始还有 {duration_text(event.starts_at - now)}。"
+    if now < event.ends_at:
+        return f"活动正在进行中，{clock_text(event.ends_at.astimezone(tz))} 结束。"
+    return f"本场活动已于 {date_text(event.ends_at.astimezone(tz))}{clock_text(event.ends_at.astimezone(tz))} 结束，感谢关注！"
+
+
+def heading(event: Event) -> str:
+    return f"{event.name}\n「{event.title}」" if event.series else f"「{event.title}」"
+
+
+def talk_line(index: int, talk: Talk, tz) -> str:
+    when = ""
+    if talk.starts_at:
+        when = f"{clock_text(talk.starts_at.astimezone(tz))} "
+    speaker = f"{talk.speaker}｜{talk.speaker_title}" if talk.speaker_title else talk.speaker
+    return f"{index}. {when}《{talk.title}》\n   {speaker}"
+
+
+def agenda(event: Event, tz) -> str:
+    if not event.talks:
+        return f"{heading(event)}\n时间：{event_when(event, tz)}\n议程还在确定中，确定后会第一时间在这里公布。"
+    lines = [f"{heading(event)}\n时间：{event_when(event, tz)}\n\n议程（共 {len(event.talks)} 场分享）："]
+    lines += [talk_line(index, talk, tz) for index, talk in enumerate(event.talks, start=1)]
+    lines.append("\n回复序号（如「1」）或讲师姓名，查看该场分享的简介和大纲。")
+    return "\n".join(lines)
+
+
+def talk_detail(index: int, talk: Talk, event: Event, now: datetime, tz) -> str:
+    speaker = f"{talk.speaker}（{talk.speaker_title}）" if talk.speaker_title else talk.speaker
+    parts = [f"第 {index} 场：《{talk.title}》", f"讲师：{speaker}"]
+    if talk.starts_at:
+        end = f"–{clock_text(talk.ends_at.astimezone(tz))}" if talk.ends_at else ""
+        parts.append(f"时间：{date_text(talk.starts_at.astimezone(tz))}{clock_text(talk.starts_at.astimezone(tz))}{end}")
+    if talk.abstract:
+        parts.append(f"\n简介：{talk.abstract}")
+    if talk.outline:
+        parts.append("\n主要内容：\n" + "\n".join(f"{n}. {item}" for n, item in enumerate(talk.outline, start=1)))
+    if now >= event.ends_at:
+        links = material_links(talk.slides_url, talk.replay_url)
+        if links:
+            parts.append("\n" + links)
+    parts.append("\n回复「议程」查看全部分享。")
+    return "\n".join(parts)
+
+
+def no_such_talk(count: int) -> str:
+    return f"本场活动共有 {count} 场分享，请回复 1–{count} 之间的序号，或回复「议程」查看全部。"
+
+
+def time_answer(event: Event, now: datetime, tz) -> str:
+    return f"{heading(event)}\n时间：{event_when(event, tz)}\n{event_status(event, now, tz)}"
+
+
+def venue_answer(event: Event, now: datetime, tz) -> str:
+    lines = [f"{heading(event)}", f"地点：{event.venue}"]
+    if event.map_url:
+        lines.append(f"地图导航：{event.map_url}")
+    lines.append(f"时间：{event_when(event, tz)}")
+    if event.format:
+        lines.append(f"形式：{event.format}")
+    if now >= event.ends_at:
+        lines.append(event_status(event, now, tz))
+    elif event.has_livestream:
+        lines.append("无法到场也可以观看线上直播，回复「直播」了解。")
+    return "\n".join(lines)
+
+
+def location_answer(event: Event, now: datetime, tz) -> str:
+    return "收到你的位置。\n" + venue_answer(event, now, tz)
+
+
+def livestream_answer(event: Event, now: datetime, tz) -> str:
+    lines = [heading(event)]
+    if event.format:
+        lines.append(f"形式：{event.format}")
+    if not event.has_livestream:
+        lines.append("本场活动没有线上直播，欢迎到现场参加。回复「地点」查看地址。")
+        return "\n".join(lines)
+    if now >= event.ends_at:
+        lines.append("直播已经结束。回复「回放」查看课件和回放。")
+    elif event.stream_url:
+        lines.append(f"直播链接：{event.stream_url}")
+        lines.append(f"直播时间：{event_when(event, tz)}")
+    else:
+        lines.append(f"直播时间：{event_when(event, tz)}")
+        lines.append("直播链接会在活动开始前在本公众号公布，敬请关注。")
+    return "\n".join(lines)
+
+
+def material_links(slides_url: str, replay_url: str) -> str:
+    lines = []
+    if slides_url:
+        lines.append(f"课件：{slides_url}")
+    if replay_url:
+        lines.append(f"回放：{replay_url}")
+    return "\n".join(lines)
+
+
+def materials_answer(event: Event, now: datetime) -> str:
+    lines = [heading(event)]
+    event_links = material_links(event.slides_url, event.replay_url)
+    talk_links = [
+        f"{index}. 《{talk.title}》\n" + links
+        for index, talk in enumerate(event.talks, start=1)
+        if (links := material_links(talk.slides_url, talk.replay_url))
+    ]
+    if now < event.ends_at:
+        lines.append("课件和回放会在活动结束后分享，届时回复「回放」即可获取。")
+        return "\n".join(lines)
+    if not event_links and not talk_links:
+        lines.append("活动已结束，课件和回放正在整理中，整理好后会在本公众号发布，敬请关注。")
+        return "\n".join(lines)
+    if event_links:
+        lines.append(event_links)
+    lines += talk_links
+    return "\n".join(lines)
+
+
+def now_next_answer(event: Event, now: datetime, tz) -> str | None:
+    """Who speaks now and next, when talk times are configured and the event is under way; else None."""
+    timed = [talk for talk in event.talks if talk.starts_at]
+    if not (event.starts_at <= now < event.ends_at) or not timed:
+        return None
+    current = next((t for t in timed if t.starts_at <= now and (t.ends_at is None or now < t.ends_at)), None)
+    upcoming = next((t for t in sorted(timed, key=lambda t: t.starts_at) if t.starts_at > now), None)
+    lines = [heading(event)]
+    if current:
+        lines.append(f"正在分享：《{current.title}》— {current.speaker}")
+    if upcoming:
+        lines.append(f"下一场：{clock_text(upcoming.starts_at.astimezone(tz))}《{upcoming.title}》— {upcoming.speaker}")
+    if not current and not upcoming:
+        lines.append("分享环节已经结束。")
+    return "\n".join(lines)
+
+
+def help_menu(account_name: str, event: Event, topics: list[str]) -> str:
+    lines = [f"你好，我是{account_name}的活动助手。关于「{event.name}」，回复数字或关键词："]
+    lines += [f"{number}. {TOPIC_LABELS.get(topic, topic)}" for number, topic in enumerate(topics, start=1)]
+    return "\n".join(lines)
+
+
+def welcome(account_name: str, event: Event, now: datetime, tz) -> str:
+    if now >= event.ends_at:
+        status = f"「{event.name}」已于 {date_text(event.ends_at.astimezone(tz))} 圆满结束，回复「回放」获取课件与回放。"
+    else:
+        where = f"在{event.city}" if event.city else ""
+        mode = f"，{event.format}" if event.format else ""
+        status = f"{event.name}「{event.title}」将于 {event_when(event, tz)} {where}举行{mode}。\n地点：{event.venue}"
+    return f"感谢关注{account_name}！\n{status}"
+
+
+UNSUPPORTED_MEDIA = {
+    "image": "收到你的图片啦。我目前只能看懂文字消息，",
+    "voice": "收到你的语音，但没能听清内容，",
+    "video": "收到你的视频啦。我目前只能看懂文字消息，",
+    "shortvideo": "收到你的小视频啦。我目前只能看懂文字消息，",
+    "link": "收到你分享的链接，我会转给工作人员。",
+}
+MEDIA_FALLBACK = "收到你的消息。我目前只能看懂文字消息，"
+TRY_KEYWORDS = "试试回复「议程」「时间」「地点」，或回复「帮助」查看全部功能。"
+HANDLER_FAILED = "抱歉，系统开小差了，请稍后再试。"
