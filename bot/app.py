@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from sqlalchemy import Engine, text
 
+from bot.admin import admin_api_router
 from bot.clock import Clock, clock_for
 from bot.dispatch import Dispatcher
 from bot.late_replies import LateReplySink, LedgerOnlySink
@@ -63,6 +64,7 @@ def create_app(
     app.state.late_replies = late_replies or LedgerOnlySink()
     app.state.responder = Responder(settings, clock, sessions, build_ledger(settings, sessions), Dispatcher(ROUTERS))
     app.include_router(webhook_router)
+    app.include_router(admin_api_router)
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, str]:

@@ -1,0 +1,13 @@
+"""The admin API under ``/admin/api``: one router per resource, all behind the bearer token.
+
+Every resource router is included in ``admin_api_router``, which carries the auth dependency, so a new
+route cannot be added without auth.
+"""
+
+from fastapi import APIRouter
+
+from bot.deps import AdminDep
+
+admin_api_router = APIRouter(prefix="/admin/api", dependencies=[AdminDep])
+
+# Resource routers are included below, one line each.

@@ -1,0 +1,54 @@
+"""FastAPI dependencies as ``Annotated`` aliases, so routes name what they need and tests override them."""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session
+
+from bot.clock import Clock
+from bot.settings import Settings
+
+_bearer = HTTPBearer(auto_error=False)
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def get_clock(request: Request) -> Clock:
+    return request.app.state.clock
+
+
+def get_now(clock: Annotated[Clock, Depends(get_clock)]) -> datetime:
+    return clock.now()
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    """A session whose transaction commits when the route returns without error."""
+    with request.app.state.sessions.begin() as session:
+        yield session
+
+
+def require_admin(
+    settings: Annotated[Settings, Depends(get_settings)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> None:
+    """Bearer ``ADMIN_TOKEN``, compared in constant time; 503 when no token is configured."""
+    if not settings.admin_token:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "admin API disabled: ADMIN_TOKEN is not set")
+    supplied = credentials.credentials if credentials else ""
+    if not hmac.compare_digest(supplied.encode(), settings.admin_token.encode()):
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "invalid or missing bearer token", {"WWW-Authenticate": "Bearer"})
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+ClockDep = Annotated[Clock, Depends(get_clock)]
+NowDep = Annotated[datetime, Depends(get_now)]
+SessionDep = Annotated[Session, Depends(get_session)]
+AdminDep = Depends(require_admin)
