@@ -12,7 +12,7 @@ from sqlalchemy import Engine, text
 
 from bot.admin import admin_api_router
 from bot.clock import Clock, clock_for
-from bot.dispatch import Dispatcher
+from bot.dispatch import Dispatcher, Router
 from bot.late_replies import LateReplySink, LedgerOnlySink
 from bot.ledger import DatabaseLedger, RedisLedger, ReplyLedger
 from bot.responder import Responder
@@ -38,8 +38,9 @@ def create_app(
     clock: Clock | None = None,
     engine: Engine | None = None,
     late_replies: LateReplySink | None = None,
+    routers: list[Router] | None = None,
 ) -> FastAPI:
-    """Build the app; tests pass their own clock, engine and sink."""
+    """Build the app; tests pass their own clock, engine, sink or routers."""
     engine = engine or create_db_engine(settings.database_url)
     sessions = session_factory(engine)
     clock = clock or clock_for(settings.now_override, settings.tz)
@@ -62,7 +63,7 @@ def create_app(
         else None
     )
     app.state.late_replies = late_replies or LedgerOnlySink()
-    app.state.responder = Responder(settings, clock, sessions, build_ledger(settings, sessions), Dispatcher(ROUTERS))
+    app.state.responder = Responder(settings, clock, sessions, build_ledger(settings, sessions), Dispatcher(ROUTERS if routers is None else routers))
     app.include_router(webhook_router)
     app.include_router(admin_api_router)
 
