@@ -4,7 +4,7 @@ from bot.dispatch import Router
 from bot.replies import Text
 from bot.settings import Event, Settings
 from handlers import texts
-from handlers.matching import AsksAbout, MessageType, has_text
+from handlers.matching import AsksAbout, EventType, MessageType, has_text
 from models import Follower
 
 help_router = Router("help")
@@ -15,6 +15,8 @@ def _menu(settings: Settings, event: Event, follower: Follower) -> Text:
     return Text(texts.help_menu(settings.content.bot.account_name, event, settings.content.help.topics))
 
 
+# A menu key the config does not map is answered with the menu too: the follower pressed something.
+@help_router.handler(EventType("click"), topic="unmapped_click")
 @help_router.handler(AsksAbout("help"))
 def handle_help(settings: Settings, event: Event, follower: Follower) -> Text:
     return _menu(settings, event, follower)
