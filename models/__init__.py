@@ -3,5 +3,15 @@
 from models.base import Base
 from models.follower import Follower
 from models.inbound import InboundMessage
+from models.outbox import AccessToken, Campaign, Delivery, SenderState, SubscribeAcceptance
 
-__all__ = ["Base", "Follower", "InboundMessage"]
+__all__ = [
+    "AccessToken",
+    "Base",
+    "Campaign",
+    "Delivery",
+    "Follower",
+    "InboundMessage",
+    "SenderState",
+    "SubscribeAcceptance",
+]

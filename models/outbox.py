@@ -1,0 +1,102 @@
+"""The outbox: campaigns (what to say, to whom) and one delivery row per (campaign, openid).
+
+Every outbound message, whatever its trigger, is first written here in the trigger's own transaction, so
+it commits with the trigger's effects; the sender (``scheduler.sender``) sends it later. The rows also
+hold the shared WeChat access token, the sender's account-wide pause and the subscribe-message
+acceptances followers gave.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Integer, String, Text, UniqueConstraint, func
+from sqlalchemy.orm import Mapped, mapped_column
+
+from models.base import AwareDateTime, Base
+
+# Delivery states. pending → sending → sent | failed | unreachable | unknown; a transient failure goes back
+# to pending with a later ``not_before``. "unknown" is a send that may or may not have reached WeChat.
+PENDING = "pending"
+SENDING = "sending"
+SENT = "sent"
+FAILED = "failed"
+UNREACHABLE = "unreachable"
+UNKNOWN = "unknown"
+FINISHED_STATES = (SENT, FAILED, UNREACHABLE, UNKNOWN)
+
+
+class Campaign(Base):
+    """One message for a set of followers: a broadcast, a reminder, a single notice."""
+
+    __tablename__ = "campaigns"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    # What made it: "broadcast", "reminder", "waitlist_promotion", "late_reply" …
+    purpose: Mapped[str] = mapped_column(String(32))
+    # Makes enqueueing idempotent: the same key never makes a second campaign.
+    dedup_key: Mapped[str | None] = mapped_column(String(255), unique=True)
+    event_id: Mapped[str | None] = mapped_column(String(64))
+    audience: Mapped[str | None] = mapped_column(String(32))
+    text: Mapped[str] = mapped_column(Text)
+    # The key in ``[delivery.templates]`` / ``[delivery.subscribe_templates]`` for the template and
+    # subscribe channels; None means only a customer-service text can carry this message.
+    template_key: Mapped[str | None] = mapped_column(String(32))
+    recipients: Mapped[int] = mapped_column(Integer, default=0)
+    # The database's clock: enqueueing happens inside callers that need not pass a time.
+    created_at: Mapped[datetime] = mapped_column(AwareDateTime(), server_default=func.now())
+
+
+class Delivery(Base):
+    """One message to one follower and what became of it."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (UniqueConstraint("campaign_id", "openid"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"), index=True)
+    openid: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), default=PENDING, index=True)
+    # Not sent before this time (None: at once); transient failures back off by moving it forward.
+    not_before: Mapped[datetime | None] = mapped_column(AwareDateTime())
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # Which sender run claimed the row; a "sending" row with a dead claim is resolved on restart.
+    attempt_id: Mapped[str | None] = mapped_column(String(64))
+    channel: Mapped[str | None] = mapped_column(String(24))
+    msgid: Mapped[str | None] = mapped_column(String(64))
+    errcode: Mapped[int | None] = mapped_column(Integer)
+    errmsg: Mapped[str | None] = mapped_column(String(255))
+    claimed_at: Mapped[datetime | None] = mapped_column(AwareDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(AwareDateTime())
+
+
+class AccessToken(Base):
+    """The one WeChat access token all processes share, per app id."""
+
+    __tablename__ = "wechat_access_tokens"
+
+    app_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    token: Mapped[str] = mapped_column(String(512), default="")
+    expires_at: Mapped[datetime | None] = mapped_column(AwareDateTime())
+
+
+class SenderState(Base):
+    """Account-wide state of the sender: paused by an error that no retry fixes (quota, IP whitelist)."""
+
+    __tablename__ = "sender_state"
+
+    app_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    paused_errcode: Mapped[int | None] = mapped_column(Integer)
+    paused_errmsg: Mapped[str | None] = mapped_column(String(255))
+    paused_at: Mapped[datetime | None] = mapped_column(AwareDateTime())
+
+
+class SubscribeAcceptance(Base):
+    """A follower accepted a 订阅通知 template: each acceptance allows one bizsend of that template."""
+
+    __tablename__ = "subscribe_acceptances"
+
+    openid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    template_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    remaining: Mapped[int] = mapped_column(Integer, default=0)
+    accepted_at: Mapped[datetime] = mapped_column(AwareDateTime())

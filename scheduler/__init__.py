@@ -1,0 +1,1 @@
+"""Background work: the outbox sender, reminder and broadcast jobs."""

@@ -1,0 +1,67 @@
+"""Writing to the outbox: campaigns and their delivery rows, inside the caller's transaction.
+
+Nothing here talks to WeChat. A trigger (a broadcast, a waitlist promotion, a late reply) records what
+should be sent in the same transaction as its own effects, so either both happen or neither; the sender
+(``scheduler.sender``) delivers the rows later, outside any webhook request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from models.outbox import PENDING, Campaign, Delivery
+
+
+def create_campaign(
+    session: Session,
+    *,
+    openids: Iterable[str],
+    text: str,
+    purpose: str,
+    dedup_key: str | None = None,
+    event_id: str | None = None,
+    audience: str | None = None,
+    template_key: str | None = None,
+) -> Campaign:
+    """A campaign with one pending delivery per distinct openid; an existing one when ``dedup_key`` was used.
+
+    With ``template_key`` the template and subscribe channels may carry the message; without it only a
+    customer-service text can.
+    """
+    if dedup_key is not None:
+        existing = session.scalar(select(Campaign).where(Campaign.dedup_key == dedup_key))
+        if existing is not None:
+            return existing
+    recipients = list(dict.fromkeys(openids))
+    campaign = Campaign(
+        purpose=purpose,
+        dedup_key=dedup_key,
+        event_id=event_id,
+        audience=audience,
+        text=text,
+        template_key=template_key,
+        recipients=len(recipients),
+    )
+    try:
+        # A savepoint, so a concurrent insert of the same dedup_key (PostgreSQL) leaves the caller's
+        # transaction usable; SQLite's BEGIN IMMEDIATE already rules that race out.
+        with session.begin_nested():
+            session.add(campaign)
+            session.flush()
+    except IntegrityError:
+        return session.scalars(select(Campaign).where(Campaign.dedup_key == dedup_key)).one()
+    session.add_all(Delivery(campaign_id=campaign.id, openid=openid, status=PENDING) for openid in recipients)
+    session.flush()
+    return campaign
+
+
+def enqueue_message(session: Session, *, openid: str, text: str, purpose: str, dedup_key: str) -> None:
+    """Record a customer-service text to one follower, committed with the caller's transaction.
+
+    Idempotent on ``dedup_key``: enqueueing the same key again records nothing new.
+    """
+    create_campaign(session, openids=[openid], text=text, purpose=purpose, dedup_key=dedup_key)
