@@ -1,0 +1,35 @@
+"""CSV export that Excel opens correctly in Chinese and that cannot smuggle formulas into a spreadsheet.
+
+A registrant chooses their own name and company, so a cell such as ``=HYPERLINK(...)`` must reach the
+organizer's spreadsheet as text. Following OWASP's CSV-injection advice, a cell whose first character
+is ``= + - @``, a tab or a carriage return gets a leading single quote, which spreadsheets show as text
+and never evaluate. The UTF-8 byte-order mark makes Excel read the file as UTF-8 instead of GBK.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+
+UTF8_BOM = "\ufeff"
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise_cell(value: object) -> str:
+    """``value`` as a cell: empty for None, ISO 8601 for times, a leading quote before a formula trigger."""
+    if value is None:
+        return ""
+    text = value.isoformat() if isinstance(value, datetime) else str(value)
+    return "'" + text if text.startswith(FORMULA_TRIGGERS) else text
+
+
+def to_csv(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
+    """A whole CSV document: BOM, header, one line per row, every cell neutralised."""
+    buffer = io.StringIO()
+    buffer.write(UTF8_BOM)
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow([neutralise_cell(name) for name in header])
+    writer.writerows([neutralise_cell(cell) for cell in row] for row in rows)
+    return buffer.getvalue()
