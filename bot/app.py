@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 import redis
 from fastapi import FastAPI
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy import Engine, text
 
 from bot.admin import admin_api_router
@@ -15,6 +15,7 @@ from bot.clock import Clock, clock_for
 from bot.dispatch import Dispatcher, Router
 from bot.late_replies import LateReplySink, LedgerOnlySink
 from bot.ledger import DatabaseLedger, RedisLedger, ReplyLedger
+from bot.metrics import exposition
 from bot.responder import Responder
 from bot.settings import Settings
 from bot.webhook import webhook_router
@@ -81,5 +82,11 @@ def create_app(
         except Exception as error:  # any driver error means "not ready"; the type varies by backend
             return JSONResponse({"status": "unavailable", "detail": type(error).__name__}, status_code=503)
         return JSONResponse({"status": "ok"})
+
+    @app.get("/metrics", tags=["health"])
+    def metrics() -> Response:
+        """Prometheus metrics, summed over every worker process."""
+        body, content_type = exposition()
+        return Response(body, media_type=content_type)
 
     return app

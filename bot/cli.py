@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from bot.logs import LOG_CONFIG
 from bot.settings import ConfigError, Settings, load_settings
 
 app = typer.Typer(help="eventbot: the WeChat Official Account assistant for meetups.", no_args_is_help=True)
@@ -44,7 +45,26 @@ def serve(
         )
         raise typer.Exit(2)
     upgrade(settings.database_url)
-    uvicorn.run("bot.asgi:app", host=host, port=port, workers=workers, loop="uvloop", http="httptools", access_log=False)
+    uvicorn.run(
+        "bot.asgi:app",
+        host=host,
+        port=port,
+        workers=workers,
+        loop="uvloop",
+        http="httptools",
+        access_log=False,
+        log_config=LOG_CONFIG,
+    )
+
+
+@app.command()
+def migrate() -> None:
+    """Apply the database migrations to DATABASE_URL and exit (the Kubernetes migration Job runs this)."""
+    from models.migrate import upgrade
+
+    settings = _settings()
+    upgrade(settings.database_url)
+    typer.echo("migrations applied")
 
 
 @app.command("check-config")

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.clock import Clock
 from bot.dispatch import Context, Dispatcher
 from bot.ledger import ClaimState, ReplyLedger, dedup_key
+from bot.logs import hash_openid
 from bot.replies import Reply, Text, render_reply
 from bot.settings import Settings
 from handlers import texts
@@ -83,7 +84,10 @@ class Responder:
         except Exception:
             # One place where handler errors surface: logged with the message's context, never swallowed
             # silently; the claim is released so WeChat's retry is handled afresh.
-            logger.exception("handler failed", extra={"msg_type": message.type, "dedup_key": key})
+            logger.exception(
+                "handler failed",
+                extra={"msg_type": message.type, "msg_id": message.id, "openid_hash": hash_openid(message.source)},
+            )
             self.ledger.release(key)
             return Response(self._render(message, Text(texts.HANDLER_FAILED)), None, "error", message.source)
 

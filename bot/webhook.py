@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from functools import partial
 from typing import Annotated
 
@@ -16,6 +17,8 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import PlainTextResponse, Response
 
 from bot.late_replies import follow_up
+from bot.logs import log_request
+from bot.metrics import REJECTED_REQUESTS, observe_reply
 from bot.responder import Response as BotResponse
 from bot.wechat import (
     MAX_BODY_BYTES,
@@ -78,6 +81,7 @@ async def receive_push(
     msg_signature: QueryParam = None,
 ) -> Response:
     """A message or event pushed by WeChat: verified, answered within the budget."""
+    started = time.perf_counter()
     state = request.app.state
     try:
         body = await read_limited_body(request)
@@ -92,9 +96,14 @@ async def receive_push(
             xml = body
         message = parse_push(xml)
     except WebhookRejected as error:
+        REJECTED_REQUESTS.labels(reason=type(error).__name__).inc()
+        log_request(topic="rejected", latency_seconds=time.perf_counter() - started, status=error.status, reason=error.detail)
         return rejection(error)
 
     response = await answer_within_budget(request, message)
+    latency = time.perf_counter() - started
+    observe_reply(message.type, response.topic, latency)
+    log_request(message=message, topic=response.topic, latency_seconds=latency)
     if not response.xml:
         return PlainTextResponse("success")
     payload = state.crypto.encrypt(response.xml, nonce, timestamp) if encrypted else response.xml

@@ -1,0 +1,98 @@
+"""Structured logs: one JSON object per line, no raw openids, no phone numbers.
+
+The webhook logs one line per request on ``eventbot.requests`` with the fields in ``REQUEST_FIELDS``.
+``PhoneNumberMask`` is a safety net on the handler: whatever a module logs, an 11-digit mainland mobile
+number in the message or traceback leaves the process masked. ``LOG_CONFIG`` is given to uvicorn so
+its own lines and ours share the format.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+from datetime import datetime, timezone
+
+request_logger = logging.getLogger("eventbot.requests")
+
+# Extra fields a log call may carry (``extra={...}``) that the formatter copies into the JSON line.
+REQUEST_FIELDS = ("openid_hash", "msg_id", "msg_type", "topic", "latency_ms", "status", "reason")
+
+_MOBILE_NUMBER = re.compile(r"(?<!\d)(1[3-9]\d)\d{4}(\d{4})(?!\d)")
+OPENID_HASH_LENGTH = 16
+
+
+def hash_openid(openid: str) -> str:
+    """A stable pseudonym for a follower in logs: SHA-256 of the openid, truncated."""
+    return hashlib.sha256(openid.encode()).hexdigest()[:OPENID_HASH_LENGTH]
+
+
+def mask_phone_numbers(text: str) -> str:
+    """``13812345678`` → ``138****5678``; other digit runs are left alone."""
+    return _MOBILE_NUMBER.sub(r"\1****\2", text)
+
+
+class PhoneNumberMask(logging.Filter):
+    """Masks mobile numbers in a record's message and traceback before any handler formats it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = mask_phone_numbers(record.getMessage())
+        record.args = None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = mask_phone_numbers(record.exc_text)
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per record: time, level, logger, message, the known extra fields, the traceback."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = {
+            "time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for name in REQUEST_FIELDS:
+            value = getattr(record, name, None)
+            if value is not None:
+                line[name] = value
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:
+            line["exception"] = record.exc_text
+        return json.dumps(line, ensure_ascii=False)
+
+
+def log_request(*, message=None, topic: str, latency_seconds: float, status: int = 200, reason: str = "") -> None:
+    """The one line logged per ``/wechat`` push; ``message`` is None when the push was rejected."""
+    fields: dict[str, object] = {"topic": topic, "latency_ms": round(latency_seconds * 1000, 2), "status": status}
+    if message is not None:
+        fields |= {"openid_hash": hash_openid(message.source), "msg_id": message.id, "msg_type": message.type}
+    if reason:
+        fields["reason"] = reason
+    request_logger.info("wechat push", extra=fields)
+
+
+LOG_CONFIG: dict = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"mask_phone_numbers": {"()": PhoneNumberMask}},
+    "formatters": {"json": {"()": JsonFormatter}},
+    "handlers": {
+        "stdout": {
+            "class": "logging.StreamHandler",
+            "stream": "ext://sys.stdout",
+            "formatter": "json",
+            "filters": ["mask_phone_numbers"],
+        }
+    },
+    "root": {"level": "INFO", "handlers": ["stdout"]},
+    "loggers": {
+        "uvicorn": {"level": "INFO", "handlers": [], "propagate": True},
+        "uvicorn.error": {"level": "INFO", "handlers": [], "propagate": True},
+    },
+}

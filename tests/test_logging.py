@@ -1,0 +1,114 @@
+"""Structured logs: one JSON line per push, the follower pseudonymised, phone numbers masked."""
+
+from __future__ import annotations
+
+import copy
+import io
+import json
+import logging
+import logging.config
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from bot.logs import LOG_CONFIG, hash_openid
+from bot.simulator import push_xml
+
+OPENID = "o-logging-follower-6xZq"
+
+
+@pytest.fixture
+def log_output() -> Iterator[io.StringIO]:
+    """The JSON lines the production logging configuration writes, captured in memory."""
+    root = logging.getLogger()
+    saved_handlers, saved_level = root.handlers[:], root.level
+    output = io.StringIO()
+    config = copy.deepcopy(LOG_CONFIG)
+    config["handlers"]["stdout"]["stream"] = output
+    logging.config.dictConfig(config)
+    yield output
+    for handler in root.handlers:
+        root.removeHandler(handler)
+    for handler in saved_handlers:
+        root.addHandler(handler)
+    root.setLevel(saved_level)
+
+
+def json_lines(output: io.StringIO) -> list[dict]:
+    return [json.loads(line) for line in output.getvalue().splitlines()]
+
+
+def request_lines(output: io.StringIO) -> list[dict]:
+    return [line for line in json_lines(output) if line["logger"] == "eventbot.requests"]
+
+
+def test_each_push_logs_one_json_line_with_hashed_openid_msgid_topic_and_latency(wechat, log_output):
+    push = wechat.text_xml(OPENID, "议程", msg_id=918273645)
+    wechat.post(push)
+
+    (line,) = request_lines(log_output)
+    assert line["openid_hash"] == hash_openid(OPENID)
+    assert len(line["openid_hash"]) == 16
+    assert line["msg_id"] == 918273645
+    assert line["msg_type"] == "text"
+    assert line["topic"] == "agenda"
+    assert line["status"] == 200
+    assert isinstance(line["latency_ms"], float) and line["latency_ms"] >= 0
+
+
+def test_a_retry_logs_its_own_line_with_the_retry_topic(wechat, log_output):
+    push = wechat.text_xml(OPENID, "议程")
+    wechat.post(push)
+    wechat.post(push)
+
+    assert [line["topic"] for line in request_lines(log_output)] == ["agenda", "retry"]
+
+
+def test_the_raw_openid_and_the_token_never_reach_the_log(wechat, log_output):
+    wechat.send_text(OPENID, "议程")
+    wechat.send_event(OPENID, "subscribe")
+
+    written = log_output.getvalue()
+    assert written
+    assert OPENID not in written
+    assert wechat.token not in written
+
+
+def test_a_rejected_push_logs_its_status_and_reason_without_a_follower(client, log_output):
+    stamp = str(int(time.time()))
+    client.post(
+        "/wechat",
+        params={"signature": "0" * 40, "timestamp": stamp, "nonce": "n"},
+        content=push_xml(OPENID, "text", {"Content": "议程", "MsgId": 5}),
+    )
+
+    (line,) = request_lines(log_output)
+    assert line["status"] == 403
+    assert line["reason"] == "invalid signature"
+    assert "openid_hash" not in line
+
+
+def test_mobile_numbers_are_masked_in_messages_and_tracebacks(log_output):
+    logger = logging.getLogger("eventbot.anywhere")
+    logger.warning("follower gave %s as contact", "13812345678")
+    try:
+        raise ValueError("bad phone 15900001111")
+    except ValueError:
+        logger.exception("could not save +86 17712345678")
+
+    written = log_output.getvalue()
+    for number in ("13812345678", "15900001111", "17712345678"):
+        assert number not in written
+    assert [line["message"] for line in json_lines(log_output)] == [
+        "follower gave 138****5678 as contact",
+        "could not save +86 177****5678",
+    ]
+    assert "159****1111" in json_lines(log_output)[1]["exception"]
+
+
+def test_other_digit_runs_are_not_masked(log_output):
+    logging.getLogger("eventbot.anywhere").warning("MsgId 23456789012345678 at 1679644800, code 12345678901")
+
+    (line,) = json_lines(log_output)
+    assert line["message"] == "MsgId 23456789012345678 at 1679644800, code 12345678901"
