@@ -8,10 +8,11 @@ config stops start-up with a message that names the field.
 from __future__ import annotations
 
 import re
+import string
 from datetime import datetime, timedelta
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -103,12 +104,28 @@ class Event(_Strict):
     slides_url: str = ""
     replay_url: str = ""
     talks: list[Talk] = []
+    # Registration closes at this moment; unset means when the event starts.
+    registration_closes_at: datetime | None = None
+    # A follower who scans the check-in code unregistered is registered on the spot while seats remain.
+    walk_in: bool = False
 
     @model_validator(mode="after")
     def _ends_after_start(self) -> Event:
         if self.ends_at <= self.starts_at:
             raise ValueError("ends_at must be after starts_at")
+        if self.registration_closes_at is not None and self.registration_closes_at > self.ends_at:
+            raise ValueError("registration_closes_at must not be after ends_at")
         return self
+
+    @property
+    def registration_deadline(self) -> datetime:
+        """When registration closes: ``registration_closes_at``, else the start of the event."""
+        return self.registration_closes_at or self.starts_at
+
+    @property
+    def offers_attendance_choice(self) -> bool:
+        """Followers choose between a seat on site and the livestream."""
+        return self.has_livestream and self.has_venue_seats
 
     @property
     def name(self) -> str:
@@ -134,8 +151,74 @@ class HelpConfig(_Strict):
     topics: list[str] = ["agenda", "time", "venue", "livestream", "materials"]
 
 
+REGISTRATION_FIELDS = ("name", "phone", "company", "title")
+RegistrationField = Literal["name", "phone", "company", "title"]
+
+
+class RegistrationConfig(_Strict):
+    """The registration form: which fields, in which order, how they are asked and how long they may be.
+
+    Prompts left out here use the default wording in ``handlers/texts.py``.
+    """
+
+    fields: list[RegistrationField] = Field(list(REGISTRATION_FIELDS), min_length=1)
+    prompts: dict[RegistrationField | Literal["attendance"], str] = {}
+    max_lengths: dict[RegistrationField, Annotated[int, Field(ge=1, le=128)]] = {
+        "name": 32,
+        "company": 64,
+        "title": 64,
+    }
+    form_expires_after: ReminderOffset = "30m"
+
+    @field_validator("fields")
+    @classmethod
+    def _distinct(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError("each field may appear once")
+        return value
+
+    def max_length(self, field: str) -> int:
+        return self.max_lengths.get(field, 64)
+
+    @property
+    def form_lifetime(self) -> timedelta:
+        return parse_offset(self.form_expires_after)
+
+
 class MenuConfig(_Strict):
     click_topics: dict[str, str] = {}
+
+
+REMINDER_PLACEHOLDERS = frozenset({"event", "title", "when", "starts_in", "venue", "checkin_code", "stream_link"})
+
+
+def _check_reminder_template(template: str) -> str:
+    used = {field for _, field, _, _ in string.Formatter().parse(template) if field is not None}
+    unknown = used - REMINDER_PLACEHOLDERS
+    if unknown:
+        allowed = ", ".join(f"{{{name}}}" for name in sorted(REMINDER_PLACEHOLDERS))
+        raise ValueError(f"unknown placeholder {{{sorted(unknown)[0]}}}: use {allowed}")
+    return template
+
+
+ReminderTemplate = Annotated[str, AfterValidator(_check_reminder_template)]
+
+
+class RemindersConfig(_Strict):
+    """How reminders behave: the late-send window after downtime, who gets one, and their wording.
+
+    Templates left empty use the default wording in ``handlers/texts.py``.
+    """
+
+    grace: ReminderOffset = "30m"
+    remind_waitlisted: bool = False
+    onsite: ReminderTemplate = ""
+    online: ReminderTemplate = ""
+    waitlisted: ReminderTemplate = ""
+
+    @property
+    def grace_period(self) -> timedelta:
+        return parse_offset(self.grace)
 
 
 class Content(BaseSettings):
@@ -148,6 +231,8 @@ class Content(BaseSettings):
     keywords: dict[str, list[str]] = {}
     help: HelpConfig = HelpConfig()
     menu: MenuConfig = MenuConfig()
+    registration: RegistrationConfig = RegistrationConfig()
+    reminders: RemindersConfig = RemindersConfig()
 
     @model_validator(mode="after")
     def _consistent(self) -> Content:
@@ -177,6 +262,7 @@ class Content(BaseSettings):
                 update={
                     "starts_at": aware(event.starts_at),
                     "ends_at": aware(event.ends_at),
+                    "registration_closes_at": aware(event.registration_closes_at),
                     "talks": [
                         talk.model_copy(update={"starts_at": aware(talk.starts_at), "ends_at": aware(talk.ends_at)})
                         for talk in event.talks
@@ -196,6 +282,11 @@ class Content(BaseSettings):
         if upcoming:
             return min(upcoming, key=lambda event: event.starts_at)
         return max(self.events, key=lambda event: event.ends_at)
+
+    def latest_ended_event(self, now: datetime) -> Event | None:
+        """The event that ended most recently, if any: what slides and replay questions are about."""
+        ended = [event for event in self.events if event.ends_at <= now]
+        return max(ended, key=lambda event: event.ends_at) if ended else None
 
 
 class Environment(BaseSettings):

@@ -1,0 +1,329 @@
+"""Registrations and form progress, with the transactions that keep seats and the waitlist right.
+
+Every seat decision (register, cancel, change of attendance, walk-in) runs under ``lock_event``, in the
+caller's transaction: SQLite already serialises writers (``BEGIN IMMEDIATE``, see ``models.db``), on
+PostgreSQL a transaction-scoped advisory lock per event does the same. So within one event the count of
+confirmed seats and the waitlist order are read and written by one transaction at a time, and
+``confirmed on site <= capacity`` holds after every commit. The database itself refuses a second active
+registration per (event, openid), a duplicate check-in code per event and a duplicate waitlist position.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from models.base import AwareDateTime, Base
+from models.follower import Follower
+
+CONFIRMED = "confirmed"
+WAITLISTED = "waitlisted"
+CANCELLED = "cancelled"
+ONSITE = "onsite"
+ONLINE = "online"
+
+# No 0/O, 1/I/L: codes are read aloud and typed at the door.
+CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
+CODE_LENGTH = 6
+# The form's fields, each stored in its own column.
+FIELD_COLUMNS = ("name", "phone", "company", "title")
+
+
+class Registration(Base):
+    """One follower's registration for one event; a cancelled one stays as history."""
+
+    __tablename__ = "registrations"
+    __table_args__ = (
+        UniqueConstraint("event_id", "checkin_code"),
+        CheckConstraint(f"status IN ('{CONFIRMED}', '{WAITLISTED}', '{CANCELLED}')", name="status"),
+        CheckConstraint(f"attendance IN ('{ONSITE}', '{ONLINE}')", name="attendance"),
+        CheckConstraint(f"(status = '{WAITLISTED}') = (position IS NOT NULL)", name="position_iff_waitlisted"),
+        # One registration per (event, openid) that is not cancelled.
+        Index(
+            "uq_registrations_active_openid",
+            "event_id",
+            "openid",
+            unique=True,
+            sqlite_where=text(f"status != '{CANCELLED}'"),
+            postgresql_where=text(f"status != '{CANCELLED}'"),
+        ),
+        Index(
+            "uq_registrations_waitlist_position",
+            "event_id",
+            "position",
+            unique=True,
+            sqlite_where=text("position IS NOT NULL"),
+            postgresql_where=text("position IS NOT NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    event_id: Mapped[str] = mapped_column(String(64))
+    openid: Mapped[str] = mapped_column(String(64), index=True)
+    name: Mapped[str | None] = mapped_column(String(128))
+    phone: Mapped[str | None] = mapped_column(String(32))
+    company: Mapped[str | None] = mapped_column(String(128))
+    title: Mapped[str | None] = mapped_column(String(128))
+    attendance: Mapped[str] = mapped_column(String(16), default=ONSITE)
+    status: Mapped[str] = mapped_column(String(16))
+    # Place in the waitlist, 1 first; None unless waitlisted.
+    position: Mapped[int | None] = mapped_column(Integer)
+    checkin_code: Mapped[str] = mapped_column(String(CODE_LENGTH))
+    created_at: Mapped[datetime] = mapped_column(AwareDateTime())
+    updated_at: Mapped[datetime] = mapped_column(AwareDateTime())
+    checked_in_at: Mapped[datetime | None] = mapped_column(AwareDateTime())
+
+    @property
+    def takes_seat(self) -> bool:
+        return self.status == CONFIRMED and self.attendance == ONSITE
+
+
+class FormState(Base):
+    """A follower's conversation with the registration flow, and the last message it answered.
+
+    ``state`` is None when no form is open. The last dedup key and reply stay after the form ends, so a
+    retried message gets the reply it got the first time even when the ledger did not keep it.
+    """
+
+    __tablename__ = "form_states"
+
+    openid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    event_id: Mapped[str | None] = mapped_column(String(64))
+    state: Mapped[str | None] = mapped_column(String(32))
+    answers: Mapped[dict] = mapped_column(JSON, default=dict)
+    expires_at: Mapped[datetime | None] = mapped_column(AwareDateTime())
+    last_dedup_key: Mapped[str | None] = mapped_column(String(255))
+    last_reply: Mapped[str | None] = mapped_column(Text)
+
+    def is_open(self, now: datetime) -> bool:
+        return self.state is not None and self.expires_at is not None and now < self.expires_at
+
+
+class AlreadyRegistered(Exception):
+    """The follower already holds an active registration for the event."""
+
+    def __init__(self, registration: Registration) -> None:
+        super().__init__(registration.id)
+        self.registration = registration
+
+
+@dataclass
+class SeatChange:
+    """What a seat decision did: the registration it concerned and anyone it promoted from the waitlist."""
+
+    registration: Registration
+    promoted: list[Registration] = field(default_factory=list)
+
+
+def lock_event(session: Session, event_id: str) -> None:
+    """Serialise seat decisions for ``event_id`` until the caller's transaction ends."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(
+            text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": f"registrations:{event_id}"}
+        )
+    # SQLite: every transaction already holds the database's write lock (BEGIN IMMEDIATE).
+
+
+def active_registration(session: Session, event_id: str, openid: str) -> Registration | None:
+    """The follower's registration for the event that is not cancelled, if any."""
+    return session.scalar(
+        select(Registration).where(
+            Registration.event_id == event_id, Registration.openid == openid, Registration.status != CANCELLED
+        )
+    )
+
+
+def seats_taken(session: Session, event_id: str) -> int:
+    return session.scalar(
+        select(func.count()).where(
+            Registration.event_id == event_id, Registration.status == CONFIRMED, Registration.attendance == ONSITE
+        )
+    )
+
+
+def _last_position(session: Session, event_id: str) -> int:
+    return session.scalar(
+        select(func.coalesce(func.max(Registration.position), 0)).where(Registration.event_id == event_id)
+    )
+
+
+def _new_checkin_code(session: Session, event_id: str) -> str:
+    # Under the event lock nobody else adds a code for this event, so checking first is enough; the
+    # unique constraint is the backstop.
+    while True:
+        code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+        taken = session.scalar(
+            select(Registration.id).where(Registration.event_id == event_id, Registration.checkin_code == code)
+        )
+        if taken is None:
+            return code
+
+
+def _placement(session: Session, event_id: str, attendance: str, capacity: int) -> tuple[str, int | None]:
+    """(status, position) for a newcomer: a seat if one is free (or online), else the end of the waitlist.
+
+    Asked before the registration itself is added or changed, so it does not count itself.
+    """
+    if attendance == ONLINE or seats_taken(session, event_id) < capacity:
+        return CONFIRMED, None
+    return WAITLISTED, _last_position(session, event_id) + 1
+
+
+def _close_gap(session: Session, event_id: str, vacated: int) -> None:
+    """Move everyone behind ``vacated`` one place up the waitlist."""
+    # Two steps through negative numbers: PostgreSQL checks a unique index row by row during an
+    # UPDATE, so shifting positive positions in place could collide with a row not yet moved.
+    behind = (Registration.event_id == event_id, Registration.position > vacated)
+    fetch = {"synchronize_session": "fetch"}
+    session.execute(
+        update(Registration).where(*behind).values(position=-(Registration.position - 1)), execution_options=fetch
+    )
+    session.execute(
+        update(Registration)
+        .where(Registration.event_id == event_id, Registration.position < 0)
+        .values(position=-Registration.position),
+        execution_options=fetch,
+    )
+
+
+def _leave_waitlist(session: Session, registration: Registration, status: str) -> None:
+    vacated = registration.position
+    registration.status, registration.position = status, None
+    session.flush()
+    _close_gap(session, registration.event_id, vacated)
+
+
+def _fill_free_seats(session: Session, event_id: str, capacity: int, now: datetime) -> list[Registration]:
+    """Promote the head of the waitlist while seats are free."""
+    promoted = []
+    while seats_taken(session, event_id) < capacity:
+        first = session.scalar(
+            select(Registration).where(Registration.event_id == event_id, Registration.position == 1)
+        )
+        if first is None:
+            break
+        first.updated_at = now
+        _leave_waitlist(session, first, CONFIRMED)
+        promoted.append(first)
+    return promoted
+
+
+def register(
+    session: Session, *, event_id: str, openid: str, answers: dict[str, str], attendance: str, capacity: int,
+    now: datetime,
+) -> Registration:
+    """Register ``openid``: confirmed while seats remain (or online), else waitlisted at the end.
+
+    Raises AlreadyRegistered when the follower already holds an active registration for the event.
+    """
+    lock_event(session, event_id)
+    existing = active_registration(session, event_id, openid)
+    if existing is not None:
+        raise AlreadyRegistered(existing)
+    status, position = _placement(session, event_id, attendance, capacity)
+    registration = Registration(
+        event_id=event_id,
+        openid=openid,
+        attendance=attendance,
+        status=status,
+        position=position,
+        checkin_code=_new_checkin_code(session, event_id),
+        created_at=now,
+        updated_at=now,
+        **{name: answers.get(name) for name in FIELD_COLUMNS},
+    )
+    session.add(registration)
+    session.flush()
+    return registration
+
+
+def cancel(session: Session, registration: Registration, *, capacity: int, now: datetime) -> SeatChange:
+    """Cancel a registration; a freed seat goes to the head of the waitlist at once."""
+    lock_event(session, registration.event_id)
+    session.refresh(registration)
+    if registration.status == CANCELLED:
+        return SeatChange(registration)
+    registration.updated_at = now
+    if registration.status == WAITLISTED:
+        _leave_waitlist(session, registration, CANCELLED)
+    else:
+        registration.status = CANCELLED
+        session.flush()
+    return SeatChange(registration, _fill_free_seats(session, registration.event_id, capacity, now))
+
+
+def change_attendance(
+    session: Session, registration: Registration, attendance: str, *, capacity: int, now: datetime
+) -> SeatChange:
+    """Switch between on site and online: online frees a seat (or a waitlist place), on site needs one."""
+    lock_event(session, registration.event_id)
+    session.refresh(registration)
+    if registration.attendance == attendance or registration.status == CANCELLED:
+        return SeatChange(registration)
+    registration.updated_at = now
+    if registration.status == WAITLISTED:
+        # Only on-site registrations wait, so this is a switch to online, which never waits.
+        registration.attendance = attendance
+        _leave_waitlist(session, registration, CONFIRMED)
+    else:
+        status, position = _placement(session, registration.event_id, attendance, capacity)
+        registration.attendance, registration.status, registration.position = attendance, status, position
+        session.flush()
+    return SeatChange(registration, _fill_free_seats(session, registration.event_id, capacity, now))
+
+
+def check_in(session: Session, registration: Registration, now: datetime) -> bool:
+    """Mark a confirmed registration as arrived; True when it is (again) checked in, False otherwise."""
+    if registration.status != CONFIRMED:
+        return False
+    if registration.checked_in_at is None:
+        registration.checked_in_at = registration.updated_at = now
+    return True
+
+
+def registration_by_code(session: Session, event_id: str, code: str) -> Registration | None:
+    """The registration with check-in ``code`` (case-insensitive) for the event, if any."""
+    return session.scalar(
+        select(Registration).where(
+            Registration.event_id == event_id, Registration.checkin_code == code.strip().upper()
+        )
+    )
+
+
+def list_registrations(session: Session, event_id: str) -> list[tuple[Registration, str | None]]:
+    """Every registration of the event with the follower's channel, in the order they were made."""
+    rows = session.execute(
+        select(Registration, Follower.channel)
+        .outerjoin(Follower, Follower.openid == Registration.openid)
+        .where(Registration.event_id == event_id)
+        .order_by(Registration.id)
+    )
+    return [(registration, channel) for registration, channel in rows]
+
+
+def register_walk_in(
+    session: Session, *, event_id: str, openid: str, capacity: int, now: datetime
+) -> Registration | None:
+    """Register an unannounced arrival on site, only while a seat is free (walk-ins never wait)."""
+    lock_event(session, event_id)
+    if seats_taken(session, event_id) >= capacity:
+        return None
+    return register(
+        session, event_id=event_id, openid=openid, answers={}, attendance=ONSITE, capacity=capacity, now=now
+    )
