@@ -185,8 +185,232 @@ class RegistrationConfig(_Strict):
         return parse_offset(self.form_expires_after)
 
 
+MatchMode = Literal["exact", "contains", "regex"]
+
+
+def compile_rule_regex(pattern: str) -> re.Pattern[str]:
+    """A rule's regular expression as the bot uses it: searched anywhere in the message, ignoring case."""
+    return re.compile(pattern, re.IGNORECASE)
+
+
+class Keyword(_Strict):
+    """One keyword of a rule and how a message must contain it."""
+
+    word: str = Field(min_length=1)
+    mode: MatchMode = "contains"
+
+    @model_validator(mode="after")
+    def _compiles(self) -> Keyword:
+        if self.mode == "regex":
+            try:
+                compile_rule_regex(self.word)
+            except re.error as exc:
+                raise ValueError(f"invalid regular expression {self.word!r}: {exc}") from exc
+        return self
+
+
+class NewsArticle(_Strict):
+    title: str = Field(min_length=1)
+    description: str = ""
+    picture_url: str = ""
+    url: str = ""
+
+
+class ImageReference(_Strict):
+    # Empty until the image is uploaded (素材管理): the reply's text is sent meanwhile.
+    media_id: str = ""
+
+
+class ConfiguredReply(_Strict):
+    """A reply written in config.toml: ``text``, one ``news`` article, or an ``image`` by media_id.
+
+    ``text`` may accompany ``image``: it is sent while the image's media_id is left empty.
+    """
+
+    text: str = ""
+    news: NewsArticle | None = None
+    image: ImageReference | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> ConfiguredReply:
+        if self.news is not None and (self.text.strip() or self.image is not None):
+            raise ValueError("give news on its own, without text or image")
+        return self
+
+    @property
+    def is_empty(self) -> bool:
+        return not (self.text.strip() or self.news is not None or (self.image is not None and self.image.media_id))
+
+
+class DefaultReplyConfig(ConfiguredReply):
+    """What text that nothing answers gets; empty means the help menu."""
+
+    # Like the MP console: at most once per follower in this time; in between, a pointer to 帮助.
+    every: ReminderOffset = "1h"
+
+    @property
+    def interval(self) -> timedelta:
+        return parse_offset(self.every)
+
+
+class Rule(_Strict):
+    """An organiser's keyword rule: when a message matches a keyword, send the reply (first rule wins)."""
+
+    name: str = ""
+    mode: MatchMode = "contains"
+    keywords: list[Keyword] = Field(min_length=1)
+    reply: ConfiguredReply
+    event: str = ""
+    active_from: datetime | None = Field(None, alias="from")
+    active_until: datetime | None = Field(None, alias="until")
+    enabled: bool = True
+
+    @model_validator(mode="before")
+    @classmethod
+    def _plain_keywords(cls, data):
+        # A keyword written as a plain string takes the rule's ``mode``; a table sets its own.
+        if isinstance(data, dict) and isinstance(data.get("keywords"), list):
+            mode = data.get("mode", "contains")
+            keywords = [{"word": word, "mode": mode} if isinstance(word, str) else word for word in data["keywords"]]
+            data = {**data, "keywords": keywords}
+        return data
+
+    @field_validator("reply")
+    @classmethod
+    def _not_empty(cls, value: ConfiguredReply) -> ConfiguredReply:
+        if value.is_empty:
+            raise ValueError("empty reply: give text, news (title, url …) or image (media_id)")
+        return value
+
+    def active(self, now: datetime, event_id: str) -> bool:
+        """Whether the rule applies now, to the event the bot is talking about."""
+        if not self.enabled or (self.event and self.event != event_id):
+            return False
+        if self.active_from is not None and now < self.active_from:
+            return False
+        return self.active_until is None or now < self.active_until
+
+
+# WeChat's custom-menu limits (自定义菜单创建接口), checked before any API call.
+MENU_TOP_BUTTONS = 3
+MENU_SUB_BUTTONS = 5
+MENU_TOP_NAME_BYTES = 16
+MENU_SUB_NAME_BYTES = 60
+MENU_KEY_BYTES = 128
+MENU_URL_BYTES = 1024
+ButtonType = Literal["click", "view", "scancode_waitmsg"]
+
+
+def _check_name_bytes(name: str, limit: int) -> str:
+    if not name.strip():
+        raise ValueError("a button needs a name")
+    size = len(name.encode("utf-8"))
+    if size > limit:
+        raise ValueError(f"{name!r} is {size} bytes; WeChat allows {limit} (a Chinese character takes 3)")
+    return name
+
+
+def _check_action(button: MenuButton | TopMenuButton) -> None:
+    if button.type is None:
+        raise ValueError("a button needs a type (click, view or scancode_waitmsg) or sub_buttons")
+    if button.type == "view":
+        if not button.url.startswith(("https://", "http://")):
+            raise ValueError("a view button needs url = \"https://…\"")
+        if len(button.url.encode("utf-8")) > MENU_URL_BYTES:
+            raise ValueError(f"url is longer than WeChat's {MENU_URL_BYTES} bytes")
+        if button.key:
+            raise ValueError("a view button opens its url and takes no key")
+        return
+    if not button.key:
+        raise ValueError(f"a {button.type} button needs a key")
+    if len(button.key.encode("utf-8")) > MENU_KEY_BYTES:
+        raise ValueError(f"key {button.key!r} is longer than WeChat's {MENU_KEY_BYTES} bytes")
+    if button.url:
+        raise ValueError(f"a {button.type} button takes a key, not a url")
+
+
+class MenuButton(_Strict):
+    """A sub-button: ``click`` (sends ``key``), ``view`` (opens ``url``) or ``scancode_waitmsg`` (staff scanning)."""
+
+    name: str
+    type: ButtonType | None = None
+    key: str = ""
+    url: str = ""
+
+    @field_validator("name")
+    @classmethod
+    def _name_fits(cls, value: str) -> str:
+        return _check_name_bytes(value, MENU_SUB_NAME_BYTES)
+
+    @model_validator(mode="after")
+    def _action(self) -> MenuButton:
+        _check_action(self)
+        return self
+
+
+class TopMenuButton(_Strict):
+    """A top-level button: opens ``sub_buttons``, or acts itself like a sub-button."""
+
+    name: str
+    type: ButtonType | None = None
+    key: str = ""
+    url: str = ""
+    sub_buttons: list[MenuButton] = []
+
+    @field_validator("name")
+    @classmethod
+    def _name_fits(cls, value: str) -> str:
+        return _check_name_bytes(value, MENU_TOP_NAME_BYTES)
+
+    @field_validator("sub_buttons")
+    @classmethod
+    def _few_enough(cls, value: list[MenuButton]) -> list[MenuButton]:
+        if len(value) > MENU_SUB_BUTTONS:
+            raise ValueError(f"WeChat allows at most {MENU_SUB_BUTTONS} sub-buttons under a button, got {len(value)}")
+        return value
+
+    @model_validator(mode="after")
+    def _action(self) -> TopMenuButton:
+        if not self.sub_buttons:
+            _check_action(self)
+        elif self.type or self.key or self.url:
+            raise ValueError("a button with sub_buttons only opens them: remove its type, key and url")
+        return self
+
+
 class MenuConfig(_Strict):
+    """The custom menu (``buttons``) and what its click keys answer: a topic, or a rule by name."""
+
+    buttons: list[TopMenuButton] = []
     click_topics: dict[str, str] = {}
+    click_rules: dict[str, str] = {}
+
+    @field_validator("buttons")
+    @classmethod
+    def _few_enough(cls, value: list[TopMenuButton]) -> list[TopMenuButton]:
+        if len(value) > MENU_TOP_BUTTONS:
+            raise ValueError(f"WeChat allows at most {MENU_TOP_BUTTONS} top-level buttons, got {len(value)}")
+        return value
+
+    @model_validator(mode="after")
+    def _clicks_answered(self) -> MenuConfig:
+        for position, button in self.positioned_buttons():
+            if button.type == "click" and button.key not in self.click_topics and button.key not in self.click_rules:
+                raise ValueError(
+                    f"{position}.key: {button.key!r} answers nothing: map it in [menu.click_topics] or [menu.click_rules]"
+                )
+        return self
+
+    def positioned_buttons(self) -> list[tuple[str, TopMenuButton | MenuButton]]:
+        """Every button with its position in the file (``buttons[0].sub_buttons[2]``)."""
+        found: list[tuple[str, TopMenuButton | MenuButton]] = []
+        for index, button in enumerate(self.buttons):
+            found.append((f"buttons[{index}]", button))
+            found += [
+                (f"buttons[{index}].sub_buttons[{sub_index}]", sub)
+                for sub_index, sub in enumerate(button.sub_buttons)
+            ]
+        return found
 
 
 REMINDER_PLACEHOLDERS = frozenset({"event", "title", "when", "starts_in", "venue", "checkin_code", "stream_link"})
@@ -221,6 +445,58 @@ class RemindersConfig(_Strict):
         return parse_offset(self.grace)
 
 
+DELIVERY_CHANNELS = ("template", "subscribe", "customer_service")
+TEMPLATE_PLACEHOLDERS = frozenset({"text", "event", "title", "when", "venue"})
+
+
+def _check_template_fields(fields: dict[str, str]) -> dict[str, str]:
+    for name, template in fields.items():
+        used = {field for _, field, _, _ in string.Formatter().parse(template) if field is not None}
+        unknown = used - TEMPLATE_PLACEHOLDERS
+        if unknown:
+            allowed = ", ".join(f"{{{placeholder}}}" for placeholder in sorted(TEMPLATE_PLACEHOLDERS))
+            raise ValueError(f"{name}: unknown placeholder {{{sorted(unknown)[0]}}}: use {allowed}")
+    return fields
+
+
+TemplateFields = Annotated[dict[str, str], AfterValidator(_check_template_fields)]
+
+
+class DeliveryConfig(_Strict):
+    """How outbound messages reach followers: the channels tried in order, and their templates.
+
+    A template id left empty makes that channel unavailable for messages of that kind.
+    """
+
+    channels: list[str] = ["template", "customer_service"]
+    concurrency: int = Field(16, ge=1, le=64)
+    # WeChat allows a few customer-service messages per follower per 48-hour window.
+    customer_service_per_window: int = Field(5, ge=1)
+    # Template ids by message kind ("reminder", "broadcast") for 模板消息 and for 订阅通知 (bizsend).
+    templates: dict[str, str] = {}
+    subscribe_templates: dict[str, str] = {}
+    # Template data fields: field name -> text with {text} {event} {title} {when} {venue}.
+    template_fields: TemplateFields = {
+        "first": "{text}",
+        "keyword1": "{title}",
+        "keyword2": "{when}",
+        "keyword3": "{venue}",
+    }
+    subscribe_fields: TemplateFields = {"thing1": "{title}", "time2": "{when}", "thing3": "{venue}"}
+
+    @field_validator("channels")
+    @classmethod
+    def _known_channels(cls, channels: list[str]) -> list[str]:
+        for channel in channels:
+            if channel not in DELIVERY_CHANNELS:
+                raise ValueError(f"unknown channel {channel!r}: use {', '.join(DELIVERY_CHANNELS)}")
+        return channels
+
+
+def _in_zone(moment: datetime, tz: ZoneInfo) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=tz)
+
+
 class Content(BaseSettings):
     """What ``config.toml`` holds: the events and how followers' words map to topics."""
 
@@ -231,8 +507,12 @@ class Content(BaseSettings):
     keywords: dict[str, list[str]] = {}
     help: HelpConfig = HelpConfig()
     menu: MenuConfig = MenuConfig()
+    rules: list[Rule] = []
+    welcome: ConfiguredReply = ConfiguredReply()
+    default_reply: DefaultReplyConfig = DefaultReplyConfig()
     registration: RegistrationConfig = RegistrationConfig()
     reminders: RemindersConfig = RemindersConfig()
+    delivery: DeliveryConfig = DeliveryConfig()
 
     @model_validator(mode="after")
     def _consistent(self) -> Content:
@@ -241,7 +521,26 @@ class Content(BaseSettings):
             if event.id in seen:
                 raise ValueError(f"events[{index}].id: duplicate event id {event.id!r}")
             seen.add(event.id)
+        self._check_rules(seen)
         return self
+
+    def _check_rules(self, event_ids: set[str]) -> None:
+        names: set[str] = set()
+        for index, rule in enumerate(self.rules):
+            if rule.event and rule.event not in event_ids:
+                raise ValueError(f"rules[{index}].event: no event has id {rule.event!r}")
+            if rule.active_from and rule.active_until:
+                # One end may be written with an offset and the other without: compare both in the bot's zone.
+                start, until = (_in_zone(moment, self.bot.tz) for moment in (rule.active_from, rule.active_until))
+                if until <= start:
+                    raise ValueError(f"rules[{index}].until: must be after from")
+            if rule.name in names:
+                raise ValueError(f"rules[{index}].name: duplicate rule name {rule.name!r}")
+            if rule.name:
+                names.add(rule.name)
+        for key, name in self.menu.click_rules.items():
+            if name not in names:
+                raise ValueError(f"menu.click_rules.{key}: no rule is named {name!r}")
 
     @classmethod
     def settings_customise_sources(cls, settings_cls, init_settings, *args, **kwargs):
@@ -271,7 +570,11 @@ class Content(BaseSettings):
             )
             for event in self.events
         ]
-        return self.model_copy(update={"events": events})
+        rules = [
+            rule.model_copy(update={"active_from": aware(rule.active_from), "active_until": aware(rule.active_until)})
+            for rule in self.rules
+        ]
+        return self.model_copy(update={"events": events, "rules": rules})
 
     def event_by_id(self, event_id: str) -> Event | None:
         return next((event for event in self.events if event.id == event_id), None)

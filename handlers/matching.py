@@ -105,7 +105,8 @@ class EventType:
 
 def has_text(context: Context) -> FilterResult:
     """Passes when the message carries words: a text message, or a voice message WeChat recognised."""
-    return bool(context.get("text"))
+    # The raw words, not the normalised text: "？？？" normalises to nothing but still deserves an answer.
+    return bool(context.get("raw_text").strip())
 
 
 def requested_topics(context: Context) -> frozenset[str]:

@@ -4,7 +4,7 @@ from datetime import datetime
 
 from bot.dispatch import Router
 from bot.replies import Text
-from bot.settings import Event
+from bot.settings import Event, Settings
 from handlers import texts
 from handlers.matching import AsksAbout
 
@@ -12,5 +12,7 @@ materials_router = Router("materials")
 
 
 @materials_router.handler(AsksAbout("materials"))
-def handle_materials(event: Event, now: datetime) -> Text:
-    return Text(texts.materials_answer(event, now))
+def handle_materials(event: Event, now: datetime, settings: Settings) -> Text:
+    # Slides and replay are asked for after an event, even when the next one is already announced.
+    finished = settings.content.latest_ended_event(now)
+    return Text(texts.materials_answer(finished or event, now))

@@ -1,0 +1,106 @@
+"""WeChat's retries: the same message is answered once; a slow handler answers later, never twice."""
+
+import threading
+import time
+
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+
+from bot.dispatch import Router
+from bot.ledger import dedup_key
+from bot.replies import Text
+from bot.simulator import WeChatSimulator, push_xml
+from bot.wechat import parse_push
+from handlers.matching import has_text
+from models import InboundMessage
+from tests.conftest import TOKEN
+
+
+def ledger_rows(app) -> int:
+    with app.state.sessions() as session:
+        return session.scalar(select(func.count()).select_from(InboundMessage))
+
+
+def test_a_retry_gets_the_same_reply_and_is_handled_once(app, wechat):
+    xml = wechat.text_xml("o-retry", "议程", msg_id=9001)
+    first, second, third = wechat.post(xml), wechat.post(xml), wechat.post(xml)
+    assert first.content and first.content == second.content == third.content
+    if not app.state.settings.redis_url:
+        assert ledger_rows(app) == 1
+
+
+def test_the_same_msgid_from_another_follower_is_a_different_message(wechat):
+    first = wechat.post(wechat.text_xml("o-a", "议程", msg_id=1))
+    other = wechat.post(wechat.text_xml("o-b", "地点", msg_id=1))
+    assert "3F-18" in other.content and "3F-18" not in first.content
+
+
+def test_event_retries_are_keyed_on_create_time_event_and_key(wechat):
+    click = push_xml("o-clicker", "event", {"Event": "CLICK", "EventKey": "VENUE"}, create_time=1700000000)
+    assert wechat.post(click).content == wechat.post(click).content
+    later = push_xml("o-clicker", "event", {"Event": "CLICK", "EventKey": "TIME"}, create_time=1700000000)
+    assert "14:00–17:00" in wechat.post(later).content
+
+
+def test_a_retry_while_the_first_is_in_progress_gets_success(app, wechat):
+    xml = wechat.text_xml("o-busy", "议程", msg_id=9002)
+    # The first delivery has claimed the message (as a concurrent worker would) and not answered yet.
+    assert app.state.responder.ledger.claim(dedup_key(parse_push(xml))).state.value == "new"
+    assert wechat.post(xml).is_success
+
+
+class RecordingSink:
+    """A late-reply sink that records what it was given, as the outbound layer would send it."""
+
+    def __init__(self) -> None:
+        self.delivered = []
+        self.arrived = threading.Event()
+
+    def deliver(self, response) -> None:
+        self.delivered.append(response)
+        self.arrived.set()
+
+
+def slow_router(delay: float) -> Router:
+    router = Router("slow")
+
+    @router.handler(has_text)
+    def answer_slowly(raw_text: str) -> Text:
+        time.sleep(delay)
+        return Text(f"慢回答：{raw_text}")
+
+    return router
+
+
+def test_an_overrunning_handler_answers_success_then_follows_up(make_settings, make_app):
+    sink = RecordingSink()
+    app = make_app(make_settings(reply_budget_seconds=0.2), late_replies=sink, routers=[slow_router(0.6)])
+    with TestClient(app) as client:
+        wechat = WeChatSimulator(client, TOKEN)
+        xml = wechat.text_xml("o-slow", "你好", msg_id=9003)
+        assert wechat.post(xml).is_success
+        assert sink.arrived.wait(5)
+        assert sink.delivered[0].reply == Text("慢回答：你好")
+        assert sink.delivered[0].openid == "o-slow"
+        # WeChat's retry, arriving after the handler finished, gets the real answer.
+        assert wechat.post(xml).content == "慢回答：你好"
+
+
+def test_a_failing_handler_apologises_and_lets_the_retry_run_again(make_settings, make_app):
+    calls = []
+    router = Router("flaky")
+
+    @router.handler(has_text)
+    def fail_once(raw_text: str) -> Text:
+        calls.append(raw_text)
+        if len(calls) == 1:
+            raise RuntimeError("database hiccup")
+        return Text("好了")
+
+    app = make_app(make_settings(), routers=[router])
+    with TestClient(app) as client:
+        wechat = WeChatSimulator(client, TOKEN)
+        xml = wechat.text_xml("o-flaky", "你好", msg_id=9004)
+        assert "系统开小差" in wechat.post(xml).content
+        assert wechat.post(xml).content == "好了"
+        assert len(calls) == 2
