@@ -47,6 +47,13 @@ def push_xml(openid: str, msg_type: str, fields: dict[str, str | int], create_ti
     return "<xml>" + "".join(parts) + "</xml>"
 
 
+def encrypted_push(crypto: SafeModeCrypto, xml: str, params: dict[str, str]) -> tuple[str, dict[str, str]]:
+    """The safe-mode body WeChat posts for ``xml``, and the query with ``encrypt_type`` and ``msg_signature``."""
+    envelope = parse_xml_safely(crypto.encrypt(xml, params["nonce"], params["timestamp"]))
+    body = f"<xml><ToUserName>{cdata(ACCOUNT_ID)}</ToUserName><Encrypt>{cdata(envelope.findtext('Encrypt'))}</Encrypt></xml>"
+    return body, params | {"encrypt_type": "aes", "msg_signature": envelope.findtext("MsgSignature")}
+
+
 def parse_reply(status: int, body: str, crypto: SafeModeCrypto | None) -> Reply:
     if status != 200 or body == "success":
         return Reply(status, body)
@@ -89,9 +96,7 @@ class WeChatSimulator:
         params = self.signed_params()
         body = xml
         if self.crypto is not None:
-            envelope = parse_xml_safely(self.crypto.encrypt(xml, params["nonce"], params["timestamp"]))
-            body = f"<xml><ToUserName>{cdata(ACCOUNT_ID)}</ToUserName><Encrypt>{cdata(envelope.findtext('Encrypt'))}</Encrypt></xml>"
-            params |= {"encrypt_type": "aes", "msg_signature": envelope.findtext("MsgSignature")}
+            body, params = encrypted_push(self.crypto, xml, params)
         response = self.client.post("/wechat", params=params, content=body.encode())
         return parse_reply(response.status_code, response.text, self.crypto)
 
