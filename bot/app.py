@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy import Engine, text
 
 from bot.admin import admin_api_router
+from bot.calendar import calendar_router
 from bot.clock import Clock, clock_for
 from bot.dispatch import Dispatcher, Router
 from bot.late_replies import LateReplySink, LedgerOnlySink
@@ -67,6 +68,7 @@ def create_app(
     app.state.responder = Responder(settings, clock, sessions, build_ledger(settings, sessions), Dispatcher(ROUTERS if routers is None else routers))
     app.include_router(webhook_router)
     app.include_router(admin_api_router)
+    app.include_router(calendar_router)
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, str]:

@@ -11,6 +11,7 @@ from handlers.help import help_router
 from handlers.livestream import livestream_router
 from handlers.materials import materials_router
 from handlers.now_next import now_next_router
+from handlers.registration import registration_router
 from handlers.schedule import time_router
 from handlers.subscription import subscription_router
 from handlers.talks import talk_router
@@ -18,6 +19,7 @@ from handlers.venue import venue_router
 
 ROUTERS: list[Router] = [
     subscription_router,
+    registration_router,
     talk_router,
     materials_router,
     now_next_router,

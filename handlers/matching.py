@@ -65,6 +65,10 @@ class KeywordIndex:
             position = match.start() + 1
         return frozenset(found)
 
+    def topic_of(self, normalised: str) -> str | None:
+        """The topic when the whole text is one of its keywords ("地点"), else None."""
+        return self._topic_of.get(normalised)
+
 
 @dataclass(frozen=True)
 class AsksAbout:
@@ -101,6 +105,31 @@ class EventType:
     def __call__(self, context: Context) -> FilterResult:
         message = context.get("message")
         return message.type == "event" and message.event in self.events
+
+
+QR_SCENE_PREFIX = "qrscene_"
+CHECKIN_SCENE_PREFIX = "checkin:"
+
+
+def qr_scene(message) -> str:
+    """The scene of the parametric QR code behind a scan or follow event ("" when none).
+
+    wechatpy strips "qrscene_" and calls the event subscribe_scan; a plain subscribe may still carry it.
+    """
+    if message.event in ("subscribe_scan", "scan"):
+        return message.scene_id or ""
+    return (message._data.get("EventKey") or "").removeprefix(QR_SCENE_PREFIX)
+
+
+def checkin_scene(context: Context) -> FilterResult:
+    """Passes for a scan, or scan-to-follow, of an event's check-in code; extracts ``checkin_event_id``."""
+    message = context.get("message")
+    if message.type != "event" or message.event not in ("scan", "subscribe", "subscribe_scan"):
+        return False
+    scene = qr_scene(message)
+    if not scene.startswith(CHECKIN_SCENE_PREFIX):
+        return False
+    return {"checkin_event_id": scene.removeprefix(CHECKIN_SCENE_PREFIX)}
 
 
 def has_text(context: Context) -> FilterResult:

@@ -6,18 +6,20 @@ from bot.dispatch import Router
 from bot.replies import Text
 from bot.settings import Event, Settings
 from handlers import texts
-from handlers.matching import EventType
+from handlers.matching import EventType, checkin_scene, qr_scene
 from models import Follower
 
 subscription_router = Router("subscribe")
 
-QR_SCENE_PREFIX = "qrscene_"
+
+def _not_checkin(context) -> bool:
+    # Following by scanning the check-in code is a check-in (registration router), not a channel.
+    return not checkin_scene(context)
 
 
-@subscription_router.handler(EventType("subscribe", "subscribe_scan"))
+@subscription_router.handler(EventType("subscribe", "subscribe_scan"), _not_checkin)
 def handle_subscribe(message, event: Event, now: datetime, settings: Settings, follower: Follower) -> Text:
-    # wechatpy strips "qrscene_" and calls the event subscribe_scan; a plain subscribe may still carry it.
-    scene = message.scene_id if message.event == "subscribe_scan" else message.key.removeprefix(QR_SCENE_PREFIX)
+    scene = qr_scene(message)
     if scene and follower.channel is None:
         follower.channel = scene[:64]
     follower.subscribed = True

@@ -213,3 +213,132 @@ UNSUPPORTED_MEDIA = {
 MEDIA_FALLBACK = "收到你的消息。我目前只能看懂文字消息，"
 TRY_KEYWORDS = "试试回复「议程」「时间」「地点」，或回复「帮助」查看全部功能。"
 HANDLER_FAILED = "抱歉，系统开小差了，请稍后再试。"
+
+# Registration: the form, the record, cancellation, check-in. Prompts may be overridden in config.toml.
+FIELD_LABELS = {"name": "姓名", "phone": "手机号", "company": "公司/单位", "title": "职位"}
+FIELD_PROMPTS = {
+    "name": "请回复你的姓名：",
+    "phone": "请回复你的手机号（11 位中国大陆手机号）：",
+    "company": "请回复你的公司/单位：",
+    "title": "请回复你的职位：",
+    "attendance": "请问你如何参加？回复「现场」到场参加，或回复「线上」观看直播：",
+}
+ATTENDANCE_LABELS = {"onsite": "现场参加", "online": "线上观看直播"}
+ATTENDANCE_WORDS = {"现场": "onsite", "线下": "onsite", "到场": "onsite", "线上": "online", "直播": "online"}
+CONFIRM_WORDS = frozenset({"确认", "确定", "是"})
+LEAVE_WORDS = frozenset({"取消", "退出"})
+RESTART_WORDS = frozenset({"修改", "重新填写", "重填"})
+STATUS_LABELS = {"confirmed": "报名成功", "waitlisted": "候补中", "cancelled": "已取消"}
+
+PHONE_INVALID = "手机号格式不对：请回复 11 位中国大陆手机号（如 13812345678），可带 +86、空格或横线。"
+ATTENDANCE_INVALID = "请回复「现场」或「线上」。"
+NOT_UNDERSTOOD = "没有看懂你的回复。"
+CONFIRM_PROMPT = "回复「确认」完成报名，回复「修改」重新填写，回复「取消」放弃"
+FORM_LEFT = "已退出报名，填写的内容没有保存。需要时再回复「报名」。"
+FORM_RESTART = "好的，我们重新填写。"
+FORM_HELP = "你正在填写报名信息：回复「取消」退出，回复「修改」重新填写。"
+NOT_REGISTERED = "你还没有报名本场活动，回复「报名」即可报名。"
+CANCEL_CONFIRM_PROMPT = "确定要取消报名吗？回复「确认」取消报名，回复其他内容保留报名。"
+CANCEL_KEPT = "好的，已为你保留报名。回复「我的报名」查看。"
+CHANGES_CLOSED = "活动已经开始，报名信息无法再修改或取消。"
+CHECKIN_UNKNOWN = "这个签到二维码不属于我们的活动，请联系现场工作人员。"
+
+
+def field_empty(label: str) -> str:
+    return f"{label}不能为空，请重新回复。"
+
+
+def field_too_long(label: str, limit: int) -> str:
+    return f"{label}最多 {limit} 个字，请精简后重新回复。"
+
+
+def form_intro(event: Event) -> str:
+    return f"开始报名「{event.name}」。随时回复「取消」可退出。"
+
+
+def form_summary(lines: list[tuple[str, str]]) -> str:
+    """The answers for review, then how to confirm; ``lines`` are (label, value) pairs, phone already masked."""
+    body = "\n".join(f"{label}：{value}" for label, value in lines)
+    return f"请核对报名信息：\n{body}\n\n{CONFIRM_PROMPT}"
+
+
+def registration_closed(event: Event, now: datetime, tz) -> str:
+    if now >= event.ends_at:
+        return f"「{event.name}」已经结束，报名已关闭。"
+    deadline = event.registration_deadline.astimezone(tz)
+    return f"「{event.name}」的报名已于 {date_text(deadline)}{clock_text(deadline)} 截止。"
+
+
+def _attending(event: Event, attendance: str, tz) -> list[str]:
+    """Where and how: the venue for a seat, the stream for online."""
+    lines = [f"时间：{event_when(event, tz)}"]
+    if attendance == "online":
+        lines.append(f"直播链接：{event.stream_url}" if event.stream_url else "直播链接会在活动开始前在本公众号发送给你。")
+    else:
+        lines.append(f"地点：{event.venue}")
+    return lines
+
+
+def registration_record(event: Event, registration, tz, calendar_url: str = "") -> str:
+    """A registration as the follower sees it: status, code, place in line, time and place."""
+    status = STATUS_LABELS[registration.status]
+    if registration.status == "waitlisted":
+        status = f"{status}（第 {registration.position} 位）"
+    lines = [
+        heading(event),
+        f"状态：{status}",
+        f"参加方式：{ATTENDANCE_LABELS[registration.attendance]}",
+        f"签到码：{registration.checkin_code}",
+    ]
+    if registration.checked_in_at is not None:
+        lines.append("已签到")
+    lines += _attending(event, registration.attendance, tz)
+    if calendar_url:
+        lines.append(f"添加到日历：{calendar_url}")
+    return "\n".join(lines)
+
+
+def registration_done(event: Event, registration, tz, calendar_url: str = "") -> str:
+    if registration.status == "waitlisted":
+        opening = "现场名额已满，你已进入候补名单。有人取消时会按顺序递补，并第一时间通知你。"
+    else:
+        opening = "报名成功！到场后扫描签到二维码或出示签到码即可签到。"
+    record = registration_record(event, registration, tz, calendar_url)
+    return f"{opening}\n{record}\n\n回复「我的报名」查看，回复「取消报名」取消。"
+
+
+def already_registered(event: Event, registration, tz) -> str:
+    return "你已经报名了本场活动：\n" + registration_record(event, registration, tz)
+
+
+def registration_cancelled(event: Event) -> str:
+    return f"已取消你在「{event.name}」的报名。需要时可以重新回复「报名」。"
+
+
+def promoted_from_waitlist(event: Event, registration, tz) -> str:
+    return "好消息：有人取消了报名，你已从候补转为正式报名！\n" + registration_record(event, registration, tz)
+
+
+def attendance_unchanged(attendance: str) -> str:
+    return f"你的参加方式已经是「{ATTENDANCE_LABELS[attendance]}」，无需修改。"
+
+
+def attendance_changed(event: Event, registration, tz) -> str:
+    return "已修改参加方式。\n" + registration_record(event, registration, tz)
+
+
+def checked_in(event: Event, registration, tz) -> str:
+    name = f"{registration.name}，" if registration.name else ""
+    return (
+        f"{name}签到成功，欢迎来到「{event.name}」！\n地点：{event.venue}\n签到码：{registration.checkin_code}"
+    )
+
+
+def checkin_waitlisted(position: int) -> str:
+    return f"你目前在候补名单第 {position} 位，暂时无法签到，请联系现场工作人员。"
+
+
+def checkin_not_registered(event: Event, open_for_registration: bool) -> str:
+    if open_for_registration:
+        return f"你还没有报名「{event.name}」。回复「报名」即可报名，报名成功后再扫码签到。"
+    return f"你还没有报名「{event.name}」，现场名额请咨询工作人员。"

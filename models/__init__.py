@@ -4,6 +4,7 @@ from models.base import Base
 from models.follower import Follower
 from models.inbound import InboundMessage
 from models.outbox import AccessToken, Campaign, Delivery, SenderState, SubscribeAcceptance
+from models.registration import FormState, Registration
 
 __all__ = [
     "AccessToken",
@@ -11,7 +12,9 @@ __all__ = [
     "Campaign",
     "Delivery",
     "Follower",
+    "FormState",
     "InboundMessage",
+    "Registration",
     "SenderState",
     "SubscribeAcceptance",
 ]

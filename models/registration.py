@@ -30,7 +30,6 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from models.base import AwareDateTime, Base
-from models.follower import Follower
 
 CONFIRMED = "confirmed"
 WAITLISTED = "waitlisted"
@@ -304,17 +303,6 @@ def registration_by_code(session: Session, event_id: str, code: str) -> Registra
             Registration.event_id == event_id, Registration.checkin_code == code.strip().upper()
         )
     )
-
-
-def list_registrations(session: Session, event_id: str) -> list[tuple[Registration, str | None]]:
-    """Every registration of the event with the follower's channel, in the order they were made."""
-    rows = session.execute(
-        select(Registration, Follower.channel)
-        .outerjoin(Follower, Follower.openid == Registration.openid)
-        .where(Registration.event_id == event_id)
-        .order_by(Registration.id)
-    )
-    return [(registration, channel) for registration, channel in rows]
 
 
 def register_walk_in(

@@ -1,0 +1,416 @@
+"""Registration in the chat: the form, "my registration", cancelling, switching attendance, check-in.
+
+The form is data, in the manner of python-telegram-bot's ConversationHandler: ``form_steps`` lists the
+states in order, each with its question and what it accepts; ``FALLBACKS`` (取消/退出, 修改) apply at every
+step of the form, and a Q&A question asked mid-form is answered before the pending question is asked
+again. Progress lives in ``FormState`` rows keyed by openid, so any worker continues any conversation and
+a restart loses nothing. Every reply that follows an effect is remembered with the message's dedup key:
+a retry that gets past the reply ledger (a Redis ledger stores the reply only after the commit) gets the
+same reply and changes nothing.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from bot.dispatch import Context, FilterResult, Router
+from bot.ledger import dedup_key
+from bot.logs import mask_phone_numbers
+from bot.replies import Text
+from bot.settings import Event, Settings
+from handlers import texts
+from handlers.matching import AsksAbout, KeywordIndex, MessageType, checkin_scene, has_text, normalise
+from models import Follower
+from models.registration import (
+    ONLINE,
+    ONSITE,
+    WAITLISTED,
+    AlreadyRegistered,
+    FormState,
+    Registration,
+    active_registration,
+    cancel,
+    change_attendance,
+    check_in,
+    register,
+    register_walk_in,
+)
+from scheduler.outbox import enqueue_message
+
+registration_router = Router("register")
+
+CALENDAR_PATH = "/events/{event_id}.ics"
+CONFIRM_STATE = "confirm"
+ATTENDANCE_STATE = "attendance"
+CANCEL_STATE = "cancel_registration"
+PROMOTION_PURPOSE = "waitlist_promotion"
+
+# Topics a follower may ask about in the middle of the form, and how each is answered.
+QUESTION_ANSWERS: dict[str, Callable[[Event, datetime, object], str]] = {
+    "agenda": lambda event, now, tz: texts.agenda(event, tz),
+    "time": texts.time_answer,
+    "venue": texts.venue_answer,
+    "livestream": texts.livestream_answer,
+    "materials": lambda event, now, tz: texts.materials_answer(event, now),
+    "now_next": lambda event, now, tz: texts.now_next_answer(event, now, tz) or texts.time_answer(event, now, tz),
+    "help": lambda event, now, tz: texts.FORM_HELP,
+}
+
+_MAINLAND_MOBILE = re.compile(r"^(?:\+?86|0086)?(1[3-9]\d{9})$")
+_PHONE_SEPARATORS = re.compile(r"[\s\-()]")
+
+
+class Invalid(Exception):
+    """An answer a step cannot take; the message says why."""
+
+
+@dataclass
+class Turn:
+    """One message inside the form: what the steps need to ask, check and act."""
+
+    session: Session
+    settings: Settings
+    event: Event
+    now: datetime
+    form: FormState
+    key: str
+
+    @property
+    def tz(self):
+        return self.settings.tz
+
+    def reply(self, content: str) -> Text:
+        """Answer and remember the answer for a retry of this message."""
+        self.form.last_dedup_key, self.form.last_reply = self.key, content
+        return Text(content)
+
+
+@dataclass(frozen=True)
+class Step:
+    """One state of the form: the question it asks and the parser of its answer (raises Invalid)."""
+
+    state: str
+    ask: Callable[[Turn], str]
+    parse: Callable[[str], str]
+    # A free-text answer that is exactly a keyword ("地点") is a question, not an answer.
+    free_text: bool = False
+
+
+def parse_text(label: str, limit: int) -> Callable[[str], str]:
+    """A parser for a free-text field: trimmed, inner whitespace collapsed, 1 to ``limit`` characters."""
+
+    def parse(raw: str) -> str:
+        value = " ".join(raw.split())
+        if not value:
+            raise Invalid(texts.field_empty(label))
+        if len(value) > limit:
+            raise Invalid(texts.field_too_long(label, limit))
+        return value
+
+    return parse
+
+
+def parse_phone(raw: str) -> str:
+    """A mainland mobile number as 11 digits; spaces, dashes, full-width digits and +86 are tolerated."""
+    match = _MAINLAND_MOBILE.match(_PHONE_SEPARATORS.sub("", unicodedata.normalize("NFKC", raw)))
+    if match is None:
+        raise Invalid(texts.PHONE_INVALID)
+    return match.group(1)
+
+
+def parse_choice(choices: dict[str, str], reason: str) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        choice = choices.get(normalise(raw))
+        if choice is None:
+            raise Invalid(reason)
+        return choice
+
+    return parse
+
+
+def _prompt(settings: Settings, state: str) -> str:
+    return settings.content.registration.prompts.get(state) or texts.FIELD_PROMPTS[state]
+
+
+def _summary(turn: Turn) -> str:
+    answers = turn.form.answers
+    lines = [
+        (texts.FIELD_LABELS[field], mask_phone_numbers(answers[field]) if field == "phone" else answers[field])
+        for field in turn.settings.content.registration.fields
+    ]
+    if turn.event.offers_attendance_choice:
+        lines.append(("参加方式", texts.ATTENDANCE_LABELS[answers[ATTENDANCE_STATE]]))
+    return texts.form_summary(lines)
+
+
+def form_steps(settings: Settings, event: Event) -> list[Step]:
+    """The form's states in order: the configured fields, how to attend (when there is a choice), confirm."""
+    config = settings.content.registration
+    steps = [
+        Step(
+            field,
+            lambda turn, field=field: _prompt(turn.settings, field),
+            parse_phone if field == "phone" else parse_text(texts.FIELD_LABELS[field], config.max_length(field)),
+            free_text=field != "phone",
+        )
+        for field in config.fields
+    ]
+    if event.offers_attendance_choice:
+        steps.append(
+            Step(
+                ATTENDANCE_STATE,
+                lambda turn: _prompt(turn.settings, ATTENDANCE_STATE),
+                parse_choice(texts.ATTENDANCE_WORDS, texts.ATTENDANCE_INVALID),
+            )
+        )
+    steps.append(
+        Step(CONFIRM_STATE, _summary, parse_choice(dict.fromkeys(texts.CONFIRM_WORDS, "yes"), texts.NOT_UNDERSTOOD))
+    )
+    return steps
+
+
+def _leave(turn: Turn, steps: list[Step]) -> Text:
+    _close(turn.form)
+    return turn.reply(texts.FORM_LEFT)
+
+
+def _restart(turn: Turn, steps: list[Step]) -> Text:
+    turn.form.answers, turn.form.state = {}, steps[0].state
+    return turn.reply(f"{texts.FORM_RESTART}\n{steps[0].ask(turn)}")
+
+
+# Words that act at every step of the form, whatever the step asks.
+FALLBACKS: tuple[tuple[frozenset[str], Callable[[Turn, list[Step]], Text]], ...] = (
+    (texts.LEAVE_WORDS, _leave),
+    (texts.RESTART_WORDS, _restart),
+)
+
+
+def _close(form: FormState) -> None:
+    """End the flow without a trace of its answers (the last reply stays, for retries)."""
+    form.state, form.answers, form.event_id, form.expires_at = None, {}, None, None
+
+
+def calendar_url(settings: Settings, event: Event) -> str:
+    """The link to the event's ``.ics`` file served by the bot, or "" when no public URL is configured."""
+    base = settings.content.bot.public_base_url.rstrip("/")
+    return base + CALENDAR_PATH.format(event_id=event.id) if base else ""
+
+
+def registration_open(event: Event, now: datetime) -> bool:
+    return now < event.registration_deadline and now < event.ends_at
+
+
+def notify_promoted(session: Session, event: Event, promoted: list[Registration], settings: Settings) -> None:
+    """Record a customer-service notice for everyone moved from the waitlist to a seat."""
+    for registration in promoted:
+        enqueue_message(
+            session,
+            openid=registration.openid,
+            text=texts.promoted_from_waitlist(event, registration, settings.tz),
+            purpose=PROMOTION_PURPOSE,
+            dedup_key=f"{PROMOTION_PURPOSE}:{registration.id}:{registration.updated_at.isoformat()}",
+        )
+
+
+def _load_form(context: Context) -> FormState | None:
+    # FOR UPDATE: two messages of one follower handled at once take turns on their form (PostgreSQL).
+    return context.get("session").get(FormState, context.get("openid"), with_for_update=True)
+
+
+def _form_for_update(session: Session, openid: str) -> FormState:
+    form = session.get(FormState, openid, with_for_update=True)
+    if form is None:
+        form = FormState(openid=openid, answers={})
+        session.add(form)
+    return form
+
+
+def replay_of_last(context: Context) -> FilterResult:
+    """Passes for a message already answered (a retry the ledger did not catch); extracts ``form``."""
+    form = _load_form(context)
+    if form is None or form.last_dedup_key != dedup_key(context.get("message")):
+        return False
+    return {"form": form}
+
+
+def open_form(context: Context) -> FilterResult:
+    """Passes while the follower is inside an unexpired form or confirmation; extracts ``form``."""
+    form = _load_form(context)
+    return {"form": form} if form is not None and form.is_open(context.get("now")) else False
+
+
+def asks_for_attendance(context: Context) -> FilterResult:
+    """Passes for 改为线上 / 改为现场; extracts the wanted ``attendance``."""
+    topics = context.get("requested_topics")
+    if "attend_online" in topics:
+        return {"attendance": ONLINE}
+    if "attend_onsite" in topics:
+        return {"attendance": ONSITE}
+    return False
+
+
+@registration_router.handler(has_text, replay_of_last, topic="retry")
+def handle_replayed_message(form: FormState) -> Text:
+    return Text(form.last_reply)
+
+
+# Any text inside a form goes to the form, even a blank one (which the form refuses with a reason).
+@registration_router.handler(MessageType("text", "voice"), open_form)
+def handle_form_message(
+    form: FormState, message, raw_text: str, text: str, keywords: KeywordIndex, session: Session,
+    settings: Settings, now: datetime,
+) -> Text:
+    event = settings.content.event_by_id(form.event_id)
+    turn = Turn(session, settings, event or settings.content.current_event(now), now, form, dedup_key(message))
+    if event is None:  # the event left the configuration while the form was open
+        return _leave(turn, [])
+    form.expires_at = now + settings.content.registration.form_lifetime
+    if form.state == CANCEL_STATE:
+        return _answer_cancel_confirmation(turn, raw_text)
+    steps = form_steps(settings, event)
+    by_state = {step.state: step for step in steps}
+    step = by_state.get(form.state)
+    if step is None:  # the configured fields changed while the form was open
+        return _restart(turn, steps)
+    for words, action in FALLBACKS:
+        if text in words:
+            return action(turn, steps)
+
+    asked = keywords.topics_in(text) & QUESTION_ANSWERS.keys()
+    is_question = bool(asked) and ("?" in raw_text or "？" in raw_text)
+    if step.free_text and keywords.topic_of(text) is not None:
+        is_question = True
+    try:
+        value = None if is_question else step.parse(raw_text)
+    except Invalid as invalid:
+        if not asked:
+            return turn.reply(f"{invalid}\n{step.ask(turn)}")
+        value = None
+    if value is None:
+        answers = [answer(event, now, settings.tz) for topic, answer in QUESTION_ANSWERS.items() if topic in asked] or [texts.FORM_HELP]
+        return turn.reply("\n\n".join([*answers, step.ask(turn)]))
+
+    if step.state == CONFIRM_STATE:
+        return _commit(turn)
+    form.answers = {**form.answers, step.state: value}
+    following = steps[steps.index(step) + 1]
+    form.state = following.state
+    return turn.reply(following.ask(turn))
+
+
+def _commit(turn: Turn) -> Text:
+    event, form = turn.event, turn.form
+    answers = form.answers
+    _close(form)
+    if not registration_open(event, turn.now):
+        return turn.reply(texts.registration_closed(event, turn.now, turn.tz))
+    attendance = answers.get(ATTENDANCE_STATE) or (ONSITE if event.has_venue_seats else ONLINE)
+    try:
+        registration = register(
+            turn.session, event_id=event.id, openid=form.openid, answers=answers, attendance=attendance,
+            capacity=event.capacity, now=turn.now,
+        )
+    except AlreadyRegistered as already:
+        return turn.reply(texts.already_registered(event, already.registration, turn.tz))
+    return turn.reply(texts.registration_done(event, registration, turn.tz, calendar_url(turn.settings, event)))
+
+
+def _answer_cancel_confirmation(turn: Turn, raw_text: str) -> Text:
+    event = turn.event
+    _close(turn.form)
+    if normalise(raw_text) not in texts.CONFIRM_WORDS:
+        return turn.reply(texts.CANCEL_KEPT)
+    registration = active_registration(turn.session, event.id, turn.form.openid)
+    if registration is None:
+        return turn.reply(texts.NOT_REGISTERED)
+    if turn.now >= event.starts_at:
+        return turn.reply(texts.CHANGES_CLOSED)
+    change = cancel(turn.session, registration, capacity=event.capacity, now=turn.now)
+    notify_promoted(turn.session, event, change.promoted, turn.settings)
+    return turn.reply(texts.registration_cancelled(event))
+
+
+@registration_router.handler(AsksAbout("cancel_registration"))
+def handle_cancel_request(
+    message, event: Event, openid: str, session: Session, settings: Settings, now: datetime
+) -> Text:
+    registration = active_registration(session, event.id, openid)
+    if registration is None:
+        return Text(texts.NOT_REGISTERED)
+    if now >= event.starts_at:
+        return Text(texts.CHANGES_CLOSED)
+    form = _form_for_update(session, openid)
+    form.state, form.event_id, form.answers = CANCEL_STATE, event.id, {}
+    form.expires_at = now + settings.content.registration.form_lifetime
+    turn = Turn(session, settings, event, now, form, dedup_key(message))
+    return turn.reply(f"{texts.registration_record(event, registration, settings.tz)}\n\n{texts.CANCEL_CONFIRM_PROMPT}")
+
+
+@registration_router.handler(asks_for_attendance)
+def handle_attendance_change(
+    attendance: str, message, event: Event, openid: str, session: Session, settings: Settings, now: datetime
+) -> Text:
+    registration = active_registration(session, event.id, openid)
+    if registration is None:
+        return Text(texts.NOT_REGISTERED)
+    if now >= event.starts_at:
+        return Text(texts.CHANGES_CLOSED)
+    if not event.offers_attendance_choice or registration.attendance == attendance:
+        return Text(texts.attendance_unchanged(registration.attendance))
+    change = change_attendance(session, registration, attendance, capacity=event.capacity, now=now)
+    notify_promoted(session, event, change.promoted, settings)
+    turn = Turn(session, settings, event, now, _form_for_update(session, openid), dedup_key(message))
+    return turn.reply(texts.attendance_changed(event, change.registration, settings.tz))
+
+
+@registration_router.handler(AsksAbout("my_registration"))
+def handle_my_registration(event: Event, openid: str, session: Session, settings: Settings) -> Text:
+    registration = active_registration(session, event.id, openid)
+    if registration is None:
+        return Text(texts.NOT_REGISTERED)
+    return Text(texts.registration_record(event, registration, settings.tz, calendar_url(settings, event)))
+
+
+@registration_router.handler(AsksAbout("register"))
+def handle_register(
+    message, event: Event, openid: str, session: Session, settings: Settings, now: datetime
+) -> Text:
+    registration = active_registration(session, event.id, openid)
+    if registration is not None:
+        return Text(texts.already_registered(event, registration, settings.tz))
+    if not registration_open(event, now):
+        return Text(texts.registration_closed(event, now, settings.tz))
+    form = _form_for_update(session, openid)
+    steps = form_steps(settings, event)
+    form.state, form.event_id, form.answers = steps[0].state, event.id, {}
+    form.expires_at = now + settings.content.registration.form_lifetime
+    turn = Turn(session, settings, event, now, form, dedup_key(message))
+    return turn.reply(f"{texts.form_intro(event)}\n{steps[0].ask(turn)}")
+
+
+@registration_router.handler(checkin_scene, topic="checkin")
+def handle_checkin_scan(
+    checkin_event_id: str, message, openid: str, session: Session, settings: Settings, now: datetime,
+    follower: Follower,
+) -> Text:
+    if message.event != "scan":
+        follower.subscribed = True
+    event = settings.content.event_by_id(checkin_event_id)
+    if event is None:
+        return Text(texts.CHECKIN_UNKNOWN)
+    registration = active_registration(session, event.id, openid)
+    if registration is None and event.walk_in and now < event.ends_at:
+        registration = register_walk_in(session, event_id=event.id, openid=openid, capacity=event.capacity, now=now)
+    if registration is None:
+        return Text(texts.checkin_not_registered(event, registration_open(event, now)))
+    if registration.status == WAITLISTED:
+        return Text(texts.checkin_waitlisted(registration.position))
+    check_in(session, registration, now)
+    return Text(texts.checked_in(event, registration, settings.tz))
