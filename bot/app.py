@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy import Engine, text
 
 from bot.admin import admin_api_router
+from bot.admin.dashboard import mount_dashboard
 from bot.calendar import calendar_router
 from bot.clock import Clock, clock_for
 from bot.dispatch import Dispatcher, Router
@@ -69,6 +70,7 @@ def create_app(
     app.include_router(webhook_router)
     app.include_router(admin_api_router)
     app.include_router(calendar_router)
+    mount_dashboard(app)
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, str]:

@@ -6,6 +6,7 @@ and help catches everything left over.
 """
 
 from bot.dispatch import Router
+from handlers.admin import admin_router
 from handlers.agenda import agenda_router
 from handlers.help import help_router
 from handlers.livestream import livestream_router
@@ -20,6 +21,7 @@ from handlers.venue import venue_router
 ROUTERS: list[Router] = [
     subscription_router,
     registration_router,
+    admin_router,
     talk_router,
     materials_router,
     now_next_router,

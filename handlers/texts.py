@@ -342,3 +342,87 @@ def checkin_not_registered(event: Event, open_for_registration: bool) -> str:
     if open_for_registration:
         return f"你还没有报名「{event.name}」。回复「报名」即可报名，报名成功后再扫码签到。"
     return f"你还没有报名「{event.name}」，现场名额请咨询工作人员。"
+
+# Organizers' commands in the chat (only for EVENTBOT_ADMIN_OPENIDS).
+ADMIN_STATUS_LABELS = {"confirmed": "已确认", "waitlisted": "候补", "cancelled": "已取消"}
+ADMIN_AUDIENCE_WORDS = {"": "confirmed", "候补": "waitlisted", "未签到": "not_checked_in"}
+ADMIN_AUDIENCE_LABELS = {
+    "confirmed": "已确认报名的人",
+    "waitlisted": "候补名单",
+    "checked_in": "已签到的人",
+    "not_checked_in": "已确认但未签到的人",
+    "all_registrants": "全部报名者",
+}
+ADMIN_NO_MATCH = "没有找到匹配的报名记录。"
+ADMIN_QUERY_HINT = "可按姓名、公司、签到码或手机尾号（至少 4 位）查询，最多显示 10 条。"
+ADMIN_NO_DRAFT = "没有待确认的广播。发送「广播 内容」（或「广播 候补 内容」「广播 未签到 内容」）先预览。"
+ADMIN_DRAFT_DISCARDED = "已放弃这条广播，没有发送。"
+
+
+def admin_stats(stats, tz) -> str:
+    """``统计``: the current event's figures for an organizer."""
+    event = stats.event
+    channels = "、".join(f"{channel or '直接关注'} {count}" for channel, count in stats.by_channel) or "暂无"
+    return "\n".join(
+        [
+            f"「{event.name}」报名统计",
+            f"已确认：{stats.confirmed} / {event.capacity}",
+            f"候补：{stats.waitlisted}",
+            f"已取消：{stats.cancelled}",
+            f"已签到：{stats.checked_in}",
+            f"今日新增：{stats.registered_today}",
+            f"渠道：{channels}",
+        ]
+    )
+
+
+def admin_match_line(index: int, registration, masked_phone: str) -> str:
+    status = ADMIN_STATUS_LABELS[registration.status]
+    if registration.position:
+        status += f" 第 {registration.position} 位"
+    arrived = "｜已签到" if registration.checked_in_at else ""
+    return (
+        f"{index}. {registration.name or '（未填姓名）'}｜{registration.company or '-'}｜{masked_phone or '-'}\n"
+        f"   {status}｜签到码 {registration.checkin_code}{arrived}"
+    )
+
+
+def admin_matches(lines: list[str], total: int) -> str:
+    more = f"\n共 {total} 条，仅显示前 {len(lines)} 条，请缩小范围。" if total > len(lines) else ""
+    return "\n".join(lines) + more
+
+
+def admin_checked_in(registration, already: bool) -> str:
+    who = registration.name or registration.checkin_code
+    if already:
+        return f"{who} 之前已经签到过了（签到码 {registration.checkin_code}）。"
+    return f"已为 {who} 签到（签到码 {registration.checkin_code}）。"
+
+
+def admin_checkin_unknown(code: str) -> str:
+    return f"没有找到签到码 {code} 的报名记录。"
+
+
+def admin_checkin_refused(registration) -> str:
+    return f"{registration.name or registration.checkin_code} 的报名状态是「{ADMIN_STATUS_LABELS[registration.status]}」，不能签到。"
+
+
+def admin_broadcast_preview(audience: str, recipients: int, text: str) -> str:
+    return (
+        f"将发送给{ADMIN_AUDIENCE_LABELS[audience]}，共 {recipients} 人。预览：\n\n{text}\n\n"
+        "回复「确认广播」发送，回复「取消广播」放弃。"
+    )
+
+
+def admin_broadcast_started(campaign_id: int, recipients: int) -> str:
+    return f"广播 #{campaign_id} 已开始发送给 {recipients} 人，发送完成后会把结果发给你。"
+
+
+def admin_broadcast_report(campaign_id: int, counts: dict[str, int], errors: dict[str, int]) -> str:
+    """The outcome of a broadcast, sent to the organizer who started it from the chat."""
+    lines = [
+        f"广播 #{campaign_id} 发送完成：",
+        f"已发送 {counts.get('sent', 0)}，失败 {counts.get('failed', 0)}，无法触达 {counts.get('unreachable', 0)}。",
+    ]
+    lines += [f"错误码 {code}：{count} 人" for code, count in errors.items()]
+    return "\n".join(lines)

@@ -1,6 +1,7 @@
 """Persistent state: SQLAlchemy 2.0 models, the session factory and the data access they need."""
 
 from models.base import Base
+from models.broadcast import BroadcastDraft, BroadcastPlan
 from models.follower import Follower
 from models.inbound import InboundMessage
 from models.outbox import AccessToken, Campaign, Delivery, SenderState, SubscribeAcceptance
@@ -9,6 +10,8 @@ from models.registration import FormState, Registration
 __all__ = [
     "AccessToken",
     "Base",
+    "BroadcastDraft",
+    "BroadcastPlan",
     "Campaign",
     "Delivery",
     "Follower",

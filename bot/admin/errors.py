@@ -1,0 +1,21 @@
+"""The organizer service's exceptions as HTTP answers, for every admin route."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from fastapi import HTTPException, status
+
+from bot.organizer import NotConfirmed, NotFound
+
+
+@contextmanager
+def service_errors() -> Iterator[None]:
+    """Turn NotFound into 404 and NotConfirmed into 409, with the service's message as the detail."""
+    try:
+        yield
+    except NotFound as error:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(error)) from None
+    except NotConfirmed as error:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(error)) from None

@@ -1,0 +1,464 @@
+// The organizer dashboard: a static page that calls the admin API with the token typed in at login.
+// The token lives in sessionStorage (this tab only, never in the URL); every value from the API is put
+// into the page with textContent, never as HTML, because registrants choose their own names.
+"use strict";
+
+const TOKEN_KEY = "eventbot-admin-token";
+const REPORT_KEY = "eventbot-last-broadcast";
+const PAGE_SIZE = 20;
+const POLL_MS = 1000;
+const SVG_NS = "http://www.w3.org/2000/svg";
+
+const STATUS_LABELS = { confirmed: "已确认", waitlisted: "候补", cancelled: "已取消" };
+const AUDIENCE_LABELS = {
+  confirmed: "已确认报名",
+  waitlisted: "候补名单",
+  checked_in: "已签到",
+  not_checked_in: "已确认但未签到",
+  all_registrants: "全部报名者",
+};
+const BROADCAST_STATUS_LABELS = {
+  scheduled: "已排期",
+  sending: "发送中",
+  sent: "已完成",
+  finished: "已完成",
+  done: "已完成",
+  paused: "已暂停（账号级错误）",
+  cancelled: "已取消",
+};
+const REMINDER_STATE_LABELS = { scheduled: "待发送", sent: "已发送", sending: "发送中", skipped: "已跳过" };
+const FINISHED_BROADCAST = new Set(["sent", "finished", "done", "cancelled"]);
+
+const state = { events: [], eventId: null, page: 1, total: 0, timezone: "Asia/Shanghai", pollTimer: null };
+
+const $ = (id) => document.getElementById(id);
+
+class ApiError extends Error {
+  constructor(status, detail) {
+    super(detail);
+    this.status = status;
+  }
+}
+
+function token() {
+  return sessionStorage.getItem(TOKEN_KEY) || "";
+}
+
+function describeDetail(detail) {
+  if (Array.isArray(detail)) {
+    return detail.map((item) => `${(item.loc || []).slice(1).join(".")}: ${item.msg}`).join("；");
+  }
+  return String(detail || "");
+}
+
+async function api(path, options = {}) {
+  const headers = { Authorization: `Bearer ${token()}`, ...(options.headers || {}) };
+  if (options.json !== undefined) {
+    headers["Content-Type"] = "application/json";
+    options = { ...options, body: JSON.stringify(options.json) };
+  }
+  const response = await fetch(path, { ...options, headers });
+  if (response.status === 401) {
+    logout("令牌无效或已更换，请重新登录。");
+    throw new ApiError(401, "unauthorised");
+  }
+  if (!response.ok) {
+    let detail = response.statusText;
+    try {
+      detail = describeDetail((await response.json()).detail);
+    } catch (error) {
+      // not JSON: keep the status text
+    }
+    throw new ApiError(response.status, detail);
+  }
+  return response;
+}
+
+const getJson = async (path) => (await api(path)).json();
+
+function formatTime(iso) {
+  if (!iso) return "";
+  return new Date(iso).toLocaleString("zh-CN", { timeZone: state.timezone, hour12: false });
+}
+
+function element(tag, text, className) {
+  const node = document.createElement(tag);
+  if (text !== undefined && text !== null) node.textContent = String(text);
+  if (className) node.className = className;
+  return node;
+}
+
+function eventPath(suffix = "") {
+  return `/admin/api/events/${encodeURIComponent(state.eventId)}${suffix}`;
+}
+
+// ---- login ---------------------------------------------------------------------------------------
+
+async function login(event) {
+  event.preventDefault();
+  const candidate = $("token").value.trim();
+  $("login-error").textContent = "";
+  const response = await fetch("/admin/api/events", { headers: { Authorization: `Bearer ${candidate}` } });
+  if (response.status === 503) {
+    $("login-error").textContent = "管理接口未启用：服务器没有设置 ADMIN_TOKEN。";
+    return;
+  }
+  if (!response.ok) {
+    $("login-error").textContent = "令牌不正确。";
+    return;
+  }
+  sessionStorage.setItem(TOKEN_KEY, candidate);
+  $("token").value = "";
+  await showApp();
+}
+
+function logout(message) {
+  sessionStorage.removeItem(TOKEN_KEY);
+  clearTimeout(state.pollTimer);
+  $("app").hidden = true;
+  $("logout").hidden = true;
+  $("login").hidden = false;
+  $("login-error").textContent = message || "";
+}
+
+async function showApp() {
+  $("login").hidden = true;
+  $("app").hidden = false;
+  $("logout").hidden = false;
+  await loadEvents();
+  const lastBroadcast = sessionStorage.getItem(REPORT_KEY);
+  if (lastBroadcast) watchBroadcast(lastBroadcast);
+}
+
+// ---- events --------------------------------------------------------------------------------------
+
+async function loadEvents() {
+  const data = await getJson("/admin/api/events");
+  state.events = data.items;
+  if (!state.events.some((item) => item.id === state.eventId)) {
+    const current = state.events.find((item) => item.current) || state.events[0];
+    state.eventId = current ? current.id : null;
+  }
+  renderEventCards();
+  renderAudienceOptions();
+  if (state.eventId) {
+    await Promise.all([loadRegistrations(), loadReminders()]);
+  }
+}
+
+function currentEvent() {
+  return state.events.find((item) => item.id === state.eventId);
+}
+
+function renderEventCards() {
+  const container = $("event-cards");
+  container.replaceChildren();
+  for (const item of state.events) {
+    state.timezone = item.timezone || state.timezone;
+    const card = element("article", undefined, item.id === state.eventId ? "card selected" : "card");
+    card.setAttribute("aria-label", item.title);
+    const heading = element("h3");
+    const choose = element("button", item.name || item.title, "link");
+    choose.type = "button";
+    choose.setAttribute("aria-pressed", String(item.id === state.eventId));
+    choose.addEventListener("click", () => selectEvent(item.id));
+    heading.append(choose);
+    card.append(heading, element("p", `${formatTime(item.starts_at)} · ${item.venue}`, "muted"));
+    const counts = element("dl", undefined, "counts");
+    const figures = [
+      ["已确认", `${item.counts.confirmed} / ${item.capacity}`],
+      ["候补", item.counts.waitlisted],
+      ["已取消", item.counts.cancelled],
+      ["已签到", item.counts.checked_in],
+    ];
+    for (const [label, value] of figures) {
+      const pair = element("div");
+      pair.append(element("dt", label), element("dd", value));
+      counts.append(pair);
+    }
+    card.append(counts, dailyChart(item.registrations_per_day), channelList(item.by_channel));
+    container.append(card);
+  }
+  const selected = currentEvent();
+  $("current-event-name").textContent = selected ? `· ${selected.name || selected.title}` : "";
+}
+
+function dailyChart(days) {
+  const figure = element("figure", undefined, "chart");
+  const caption = element("figcaption", "每日报名人数");
+  const width = 320;
+  const height = 120;
+  const svg = document.createElementNS(SVG_NS, "svg");
+  svg.setAttribute("viewBox", `0 0 ${width} ${height + 20}`);
+  svg.setAttribute("role", "img");
+  svg.setAttribute("aria-label", days.length ? days.map((d) => `${d.date}：${d.count} 人`).join("，") : "暂无报名");
+  const peak = Math.max(1, ...days.map((d) => d.count));
+  const slot = width / Math.max(days.length, 1);
+  days.forEach((day, index) => {
+    const barHeight = Math.round((day.count / peak) * (height - 16));
+    const bar = document.createElementNS(SVG_NS, "rect");
+    bar.setAttribute("x", String(index * slot + slot * 0.15));
+    bar.setAttribute("y", String(height - barHeight));
+    bar.setAttribute("width", String(slot * 0.7));
+    bar.setAttribute("height", String(barHeight));
+    bar.setAttribute("class", "bar");
+    const value = document.createElementNS(SVG_NS, "text");
+    value.setAttribute("x", String(index * slot + slot / 2));
+    value.setAttribute("y", String(height - barHeight - 3));
+    value.setAttribute("text-anchor", "middle");
+    value.textContent = String(day.count);
+    const label = document.createElementNS(SVG_NS, "text");
+    label.setAttribute("x", String(index * slot + slot / 2));
+    label.setAttribute("y", String(height + 14));
+    label.setAttribute("text-anchor", "middle");
+    label.textContent = day.date.slice(5);
+    svg.append(bar, value, label);
+  });
+  figure.append(svg, caption);
+  return figure;
+}
+
+function channelList(channels) {
+  const wrap = element("div", undefined, "channels");
+  wrap.append(element("h4", "报名渠道"));
+  const list = element("ul");
+  for (const entry of channels) {
+    list.append(element("li", `${entry.channel || "直接关注"}：${entry.count}`));
+  }
+  if (!channels.length) list.append(element("li", "暂无"));
+  wrap.append(list);
+  return wrap;
+}
+
+async function selectEvent(eventId) {
+  state.eventId = eventId;
+  state.page = 1;
+  renderEventCards();
+  renderAudienceOptions();
+  await Promise.all([loadRegistrations(), loadReminders()]);
+}
+
+// ---- registrations -------------------------------------------------------------------------------
+
+function registrationQuery(extra = {}) {
+  const params = new URLSearchParams();
+  const q = $("search").value.trim();
+  if (q) params.set("q", q);
+  if ($("status-filter").value) params.set("status", $("status-filter").value);
+  if ($("checkin-filter").value) params.set("checked_in", $("checkin-filter").value);
+  for (const [key, value] of Object.entries(extra)) params.set(key, String(value));
+  return params.toString();
+}
+
+async function loadRegistrations() {
+  const data = await getJson(eventPath(`/registrations?${registrationQuery({ page: state.page, page_size: PAGE_SIZE })}`));
+  state.total = data.total;
+  const body = $("registrations-table").querySelector("tbody");
+  body.replaceChildren();
+  for (const item of data.items) {
+    const row = element("tr");
+    row.dataset.id = item.id;
+    const cells = [
+      item.name,
+      item.phone,
+      item.company,
+      item.title,
+      STATUS_LABELS[item.status] + (item.position ? `（第 ${item.position} 位）` : ""),
+      item.checkin_code,
+      item.channel || "",
+      formatTime(item.created_at),
+    ];
+    for (const value of cells) row.append(element("td", value));
+    const action = element("td");
+    if (item.checked_in_at) {
+      action.textContent = `已签到 ${formatTime(item.checked_in_at)}`;
+    } else if (item.status === "confirmed") {
+      const button = element("button", "签到");
+      button.type = "button";
+      button.setAttribute("aria-label", `为 ${item.name || item.checkin_code} 签到`);
+      button.addEventListener("click", () => checkIn(eventPath(`/registrations/${item.id}/checkin`)));
+      action.append(button);
+    }
+    row.append(action);
+    body.append(row);
+  }
+  const pages = Math.max(1, Math.ceil(state.total / PAGE_SIZE));
+  $("registrations-caption").textContent = `报名记录，共 ${state.total} 条`;
+  $("page-info").textContent = `第 ${state.page} / ${pages} 页`;
+  $("prev-page").disabled = state.page <= 1;
+  $("next-page").disabled = state.page >= pages;
+}
+
+async function checkIn(path, json) {
+  try {
+    const response = await api(path, { method: "POST", json });
+    const item = await response.json();
+    $("registrations-message").textContent = `${item.name || item.checkin_code} 签到成功。`;
+    await loadEvents();
+  } catch (error) {
+    if (error.status !== 401) $("registrations-message").textContent = `签到失败：${error.message}`;
+  }
+}
+
+async function downloadCsv() {
+  const response = await api(eventPath(`/registrations.csv?${registrationQuery()}`));
+  const blob = await response.blob();
+  const link = element("a");
+  link.href = URL.createObjectURL(blob);
+  link.download = `registrations-${state.eventId}.csv`;
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(link.href), 10000);
+}
+
+// ---- broadcasts ----------------------------------------------------------------------------------
+
+function renderAudienceOptions() {
+  const select = $("audience");
+  const chosen = select.value || "confirmed";
+  select.replaceChildren();
+  const sizes = (currentEvent() || {}).audiences || {};
+  for (const [key, label] of Object.entries(AUDIENCE_LABELS)) {
+    const option = element("option", `${label}（${sizes[key] ?? 0} 人）`);
+    option.value = key;
+    select.append(option);
+  }
+  select.value = chosen;
+  updateAudiencePreview();
+}
+
+function audienceSize() {
+  const sizes = (currentEvent() || {}).audiences || {};
+  return sizes[$("audience").value] ?? 0;
+}
+
+function updateAudiencePreview() {
+  $("audience-preview").textContent = `将发送给 ${audienceSize()} 人。`;
+}
+
+function broadcastRequest() {
+  const request = { event_id: state.eventId, audience: $("audience").value, text: $("broadcast-text").value.trim() };
+  if ($("send-at").value) request.send_at = $("send-at").value; // local time of the bot's timezone
+  return request;
+}
+
+function previewBroadcast(event) {
+  event.preventDefault();
+  const request = broadcastRequest();
+  const when = request.send_at ? `于 ${request.send_at.replace("T", " ")} ` : "立即";
+  $("confirm-question").textContent = `确认${when}发送给「${AUDIENCE_LABELS[request.audience]}」共 ${audienceSize()} 人？`;
+  $("confirm-preview").textContent = request.text;
+  $("broadcast-error").textContent = "";
+  $("broadcast-confirm").hidden = false;
+  $("confirm-send").focus();
+}
+
+async function sendBroadcast() {
+  $("broadcast-confirm").hidden = true;
+  try {
+    const response = await api("/admin/api/broadcasts", { method: "POST", json: broadcastRequest() });
+    const created = await response.json();
+    $("broadcast-text").value = "";
+    $("send-at").value = "";
+    sessionStorage.setItem(REPORT_KEY, String(created.id));
+    watchBroadcast(created.id);
+  } catch (error) {
+    if (error.status !== 401) $("broadcast-error").textContent = `发送失败：${error.message}`;
+  }
+}
+
+function watchBroadcast(id) {
+  clearTimeout(state.pollTimer);
+  const poll = async () => {
+    let report;
+    try {
+      report = await getJson(`/admin/api/broadcasts/${encodeURIComponent(id)}`);
+    } catch (error) {
+      if (error.status === 404) sessionStorage.removeItem(REPORT_KEY);
+      return;
+    }
+    renderReport(report);
+    if (!FINISHED_BROADCAST.has(report.status)) state.pollTimer = setTimeout(poll, POLL_MS);
+    else await loadEvents();
+  };
+  poll();
+}
+
+function renderReport(report) {
+  $("broadcast-report").hidden = false;
+  $("report-id").textContent = `#${report.id}`;
+  const when = report.send_at ? `，计划于 ${formatTime(report.send_at)}` : "";
+  $("report-status").textContent = `${BROADCAST_STATUS_LABELS[report.status] || report.status}${when}（共 ${report.recipients} 人）`;
+  for (const outcome of ["sent", "failed", "unreachable", "pending"]) {
+    $(`report-${outcome}`).textContent = String(report.counts?.[outcome] ?? 0);
+  }
+  const errors = $("report-errors");
+  errors.replaceChildren();
+  for (const [code, count] of Object.entries(report.errors || {})) {
+    errors.append(element("li", `错误码 ${code}：${count} 人`));
+  }
+  $("cancel-broadcast").hidden = report.status !== "scheduled";
+  $("cancel-broadcast").dataset.id = report.id;
+}
+
+async function cancelBroadcast() {
+  const id = $("cancel-broadcast").dataset.id;
+  try {
+    await api(`/admin/api/broadcasts/${encodeURIComponent(id)}`, { method: "DELETE" });
+    watchBroadcast(id);
+  } catch (error) {
+    if (error.status !== 401) $("broadcast-error").textContent = `取消失败：${error.message}`;
+  }
+}
+
+// ---- reminders -----------------------------------------------------------------------------------
+
+async function loadReminders() {
+  const data = await getJson(eventPath("/reminders"));
+  const body = $("reminders-table").querySelector("tbody");
+  body.replaceChildren();
+  for (const item of data.items) {
+    const row = element("tr");
+    const counts = item.counts ? `已发送 ${item.counts.sent ?? 0}，失败 ${item.counts.failed ?? 0}，无法触达 ${item.counts.unreachable ?? 0}，待发送 ${item.counts.pending ?? 0}` : "";
+    const stateText = (REMINDER_STATE_LABELS[item.state] || item.state) + (item.reason ? `（${item.reason}）` : "");
+    for (const value of [item.offset, formatTime(item.due_at), stateText, counts]) row.append(element("td", value));
+    body.append(row);
+  }
+  if (!data.items.length) {
+    const row = element("tr");
+    const cell = element("td", "未配置提醒");
+    cell.colSpan = 4;
+    row.append(cell);
+    body.append(row);
+  }
+}
+
+// ---- wiring --------------------------------------------------------------------------------------
+
+document.addEventListener("DOMContentLoaded", () => {
+  $("login-form").addEventListener("submit", login);
+  $("logout").addEventListener("click", () => logout());
+  $("filters").addEventListener("submit", (event) => {
+    event.preventDefault();
+    state.page = 1;
+    loadRegistrations();
+  });
+  $("status-filter").addEventListener("change", () => { state.page = 1; loadRegistrations(); });
+  $("checkin-filter").addEventListener("change", () => { state.page = 1; loadRegistrations(); });
+  $("prev-page").addEventListener("click", () => { state.page -= 1; loadRegistrations(); });
+  $("next-page").addEventListener("click", () => { state.page += 1; loadRegistrations(); });
+  $("download-csv").addEventListener("click", downloadCsv);
+  $("checkin-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const code = $("checkin-code").value.trim();
+    if (code) checkIn(eventPath("/checkin"), { code });
+    $("checkin-code").value = "";
+  });
+  $("audience").addEventListener("change", updateAudiencePreview);
+  $("broadcast-form").addEventListener("submit", previewBroadcast);
+  $("confirm-send").addEventListener("click", sendBroadcast);
+  $("abort-send").addEventListener("click", () => { $("broadcast-confirm").hidden = true; });
+  $("cancel-broadcast").addEventListener("click", cancelBroadcast);
+  if (token()) showApp().catch(() => logout());
+});

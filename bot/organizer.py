@@ -1,0 +1,402 @@
+"""What organizers do, in one place: statistics, registration search, check-in, broadcast audiences.
+
+The admin API (``bot/admin``), the in-chat admin commands (``handlers/admin.py``) and the CLI all call
+these functions inside their own transaction, so the three always agree. Nothing here knows about HTTP
+or WeChat; errors are the exceptions below, which each caller turns into its own kind of answer.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import Select, false, func, or_, select
+from sqlalchemy.orm import Session
+
+from bot.settings import Event, Settings
+from models.broadcast import CANCELLED as CANCELLED_BROADCAST
+from models.broadcast import SCHEDULED as SCHEDULED_BROADCAST
+from models.broadcast import STARTED as STARTED_BROADCAST
+from models.broadcast import BroadcastDraft, BroadcastPlan
+from models.follower import Follower
+from models.outbox import FAILED, PENDING, SENT, UNREACHABLE, Campaign, Delivery
+from models.registration import (
+    CANCELLED,
+    CONFIRMED,
+    WAITLISTED,
+    Registration,
+    check_in,
+    registration_by_code,
+)
+from scheduler.outbox import create_campaign, enqueue_message
+
+STATUSES = (CONFIRMED, WAITLISTED, CANCELLED)
+# Who a broadcast can address. "confirmed" includes people already checked in; "all_registrants" is
+# everyone still registered (confirmed or waitlisted): a cancelled registration asked to hear no more.
+AUDIENCES = ("confirmed", "waitlisted", "checked_in", "not_checked_in", "all_registrants")
+# The fewest digits a phone-suffix search needs, so "1" does not match half the list.
+PHONE_SUFFIX_MIN_DIGITS = 4
+
+
+class NotFound(LookupError):
+    """An event, registration or broadcast that does not exist; the message says which."""
+
+
+class NotConfirmed(Exception):
+    """Check-in refused: the registration is waitlisted or cancelled."""
+
+    def __init__(self, registration: Registration) -> None:
+        super().__init__(f"registration {registration.id} is {registration.status}, not confirmed")
+        self.registration = registration
+
+
+def require_event(settings: Settings, event_id: str) -> Event:
+    """The configured event ``event_id``; NotFound when config.toml has no such event."""
+    event = settings.content.event_by_id(event_id)
+    if event is None:
+        raise NotFound(f"unknown event {event_id!r}")
+    return event
+
+
+@dataclass(frozen=True)
+class EventStats:
+    """An event's registrations counted every way the organizer looks at them."""
+
+    event: Event
+    confirmed: int = 0
+    waitlisted: int = 0
+    cancelled: int = 0
+    checked_in: int = 0
+    registered_today: int = 0
+    per_day: list[tuple[date, int]] = field(default_factory=list)
+    by_channel: list[tuple[str | None, int]] = field(default_factory=list)
+
+    @property
+    def audiences(self) -> dict[str, int]:
+        """How many followers each broadcast audience reaches right now."""
+        return {
+            "confirmed": self.confirmed,
+            "waitlisted": self.waitlisted,
+            "checked_in": self.checked_in,
+            "not_checked_in": self.confirmed - self.checked_in,
+            "all_registrants": self.confirmed + self.waitlisted,
+        }
+
+
+def event_stats(session: Session, settings: Settings, event: Event, now: datetime) -> EventStats:
+    """Counts by status, check-ins, registrations per day (bot timezone) and by QR channel."""
+    rows = session.execute(
+        select(Registration.status, Registration.checked_in_at, Registration.created_at, Follower.channel)
+        .outerjoin(Follower, Follower.openid == Registration.openid)
+        .where(Registration.event_id == event.id)
+    ).all()
+    # An event has hundreds of registrations, not millions: counting in Python keeps the day boundaries in
+    # the bot's timezone on both backends.
+    statuses = Counter(row.status for row in rows)
+    days = Counter(row.created_at.astimezone(settings.tz).date() for row in rows)
+    channels = Counter(row.channel for row in rows if row.status != CANCELLED)
+    return EventStats(
+        event=event,
+        confirmed=statuses[CONFIRMED],
+        waitlisted=statuses[WAITLISTED],
+        cancelled=statuses[CANCELLED],
+        checked_in=sum(1 for row in rows if row.status == CONFIRMED and row.checked_in_at is not None),
+        registered_today=days[now.astimezone(settings.tz).date()],
+        per_day=sorted(days.items()),
+        by_channel=sorted(channels.items(), key=lambda item: (-item[1], item[0] or "")),
+    )
+
+
+def _matching(event_id: str, *, q: str = "", status: str | None = None, checked_in: bool | None = None) -> Select:
+    query = (
+        select(Registration, Follower.channel)
+        .outerjoin(Follower, Follower.openid == Registration.openid)
+        .where(Registration.event_id == event_id)
+    )
+    if status is not None:
+        query = query.where(Registration.status == status)
+    if checked_in is not None:
+        query = query.where(Registration.checked_in_at.is_not(None) if checked_in else Registration.checked_in_at.is_(None))
+    q = q.strip()
+    if q:
+        digits = q.removeprefix("+86").replace(" ", "").replace("-", "")
+        phone_suffix = (
+            Registration.phone.endswith(digits, autoescape=True)
+            if digits.isdigit() and len(digits) >= PHONE_SUFFIX_MIN_DIGITS
+            else false()
+        )
+        query = query.where(
+            or_(
+                Registration.name.icontains(q, autoescape=True),
+                Registration.company.icontains(q, autoescape=True),
+                func.upper(Registration.checkin_code) == q.upper(),
+                phone_suffix,
+            )
+        )
+    return query
+
+
+def search_registrations(
+    session: Session,
+    event_id: str,
+    *,
+    q: str = "",
+    status: str | None = None,
+    checked_in: bool | None = None,
+    limit: int | None = None,
+    offset: int = 0,
+) -> tuple[list[tuple[Registration, str | None]], int]:
+    """Registrations (with the follower's channel) matching the filters, oldest first, and their total.
+
+    ``q`` finds a name or company containing it, an exact check-in code, or a phone ending in its digits.
+    """
+    query = _matching(event_id, q=q, status=status, checked_in=checked_in)
+    total = session.scalar(select(func.count()).select_from(query.subquery()))
+    page = session.execute(query.order_by(Registration.id).offset(offset).limit(limit)).all()
+    return [(registration, channel) for registration, channel in page], total
+
+
+@dataclass(frozen=True)
+class CheckIn:
+    """A check-in done (or found already done) by an organizer."""
+
+    registration: Registration
+    channel: str | None
+    already: bool
+
+
+def _check_in(session: Session, registration: Registration | None, now: datetime, what: str) -> CheckIn:
+    if registration is None:
+        raise NotFound(what)
+    already = registration.checked_in_at is not None
+    if not check_in(session, registration, now):
+        raise NotConfirmed(registration)
+    follower = session.get(Follower, registration.openid)
+    return CheckIn(registration, follower.channel if follower else None, already)
+
+
+def check_in_by_id(session: Session, event_id: str, registration_id: int, now: datetime) -> CheckIn:
+    """Check in registration ``registration_id`` of the event; NotFound, or NotConfirmed unless confirmed."""
+    registration = session.get(Registration, registration_id)
+    if registration is not None and registration.event_id != event_id:
+        registration = None
+    return _check_in(session, registration, now, f"no registration {registration_id} for event {event_id!r}")
+
+
+def check_in_by_code(session: Session, event_id: str, code: str, now: datetime) -> CheckIn:
+    """Check in whoever holds ``code`` (any case) for the event; NotFound, or NotConfirmed unless confirmed."""
+    registration = registration_by_code(session, event_id, code)
+    return _check_in(session, registration, now, f"no registration with code {code.strip().upper()!r} for event {event_id!r}")
+
+
+def audience_openids(session: Session, event_id: str, audience: str) -> list[str]:
+    """The followers a broadcast to ``audience`` reaches, in registration order."""
+    _check_audience(audience)
+    conditions = {
+        "confirmed": [Registration.status == CONFIRMED],
+        "waitlisted": [Registration.status == WAITLISTED],
+        "checked_in": [Registration.status == CONFIRMED, Registration.checked_in_at.is_not(None)],
+        "not_checked_in": [Registration.status == CONFIRMED, Registration.checked_in_at.is_(None)],
+        "all_registrants": [Registration.status != CANCELLED],
+    }[audience]
+    return list(
+        session.scalars(
+            select(Registration.openid).where(Registration.event_id == event_id, *conditions).order_by(Registration.id)
+        )
+    )
+
+
+# ---- broadcasts ------------------------------------------------------------------------------------
+
+BROADCAST_PURPOSE = "broadcast"
+REPORT_PURPOSE = "broadcast_report"
+# A draft composed in the chat and not confirmed within this time is forgotten.
+DRAFT_LIFETIME = timedelta(minutes=30)
+OUTCOMES = ("sent", "failed", "unreachable", "pending")
+
+
+class AlreadyStarted(Exception):
+    """A broadcast that has started sending cannot be cancelled any more."""
+
+
+@dataclass(frozen=True)
+class BroadcastStatus:
+    """A broadcast as the organizer follows it: state, schedule, and deliveries by outcome."""
+
+    campaign: Campaign
+    status: str
+    send_at: datetime | None
+    counts: dict[str, int]
+    errors: dict[str, int]
+
+
+def _check_audience(audience: str) -> None:
+    if audience not in AUDIENCES:
+        raise ValueError(f"unknown audience {audience!r}: use one of {', '.join(AUDIENCES)}")
+
+
+def create_broadcast(
+    session: Session,
+    *,
+    event_id: str,
+    audience: str,
+    text: str,
+    now: datetime,
+    send_at: datetime | None = None,
+    report_to: str | None = None,
+) -> Campaign:
+    """A broadcast campaign: addressed now, or (``send_at`` in the future) left empty until it fires.
+
+    ``report_to`` is an admin's openid to send the outcome to once every delivery is finished.
+    """
+    _check_audience(audience)
+    scheduled = send_at is not None and send_at > now
+    openids = [] if scheduled else audience_openids(session, event_id, audience)
+    campaign = create_campaign(
+        session, openids=openids, text=text, purpose=BROADCAST_PURPOSE, event_id=event_id, audience=audience
+    )
+    if scheduled or report_to:
+        session.add(
+            BroadcastPlan(
+                campaign_id=campaign.id,
+                state=SCHEDULED_BROADCAST if scheduled else STARTED_BROADCAST,
+                send_at=send_at if scheduled else None,
+                report_to=report_to,
+            )
+        )
+        session.flush()
+    return campaign
+
+
+def fire_broadcast(session: Session, campaign_id: int) -> int | None:
+    """Address a scheduled broadcast to its audience as it is now; the recipients, None if not scheduled.
+
+    Idempotent: a broadcast fired (or cancelled) already is left alone.
+    """
+    plan = session.get(BroadcastPlan, campaign_id, with_for_update=True)
+    if plan is None or plan.state != SCHEDULED_BROADCAST:
+        return None
+    campaign = session.get(Campaign, campaign_id)
+    openids = audience_openids(session, campaign.event_id, campaign.audience)
+    session.add_all(Delivery(campaign_id=campaign.id, openid=openid, status=PENDING) for openid in openids)
+    campaign.recipients = len(openids)
+    plan.state = STARTED_BROADCAST
+    session.flush()
+    return len(openids)
+
+
+def due_broadcasts(session: Session, now: datetime) -> list[int]:
+    """Scheduled broadcasts whose time has come, oldest first."""
+    return list(
+        session.scalars(
+            select(BroadcastPlan.campaign_id)
+            .where(BroadcastPlan.state == SCHEDULED_BROADCAST, BroadcastPlan.send_at <= now)
+            .order_by(BroadcastPlan.send_at)
+        )
+    )
+
+
+def cancel_broadcast(session: Session, campaign_id: int) -> None:
+    """Cancel a scheduled broadcast before it fires; AlreadyStarted once it is sending, NotFound if unknown."""
+    campaign = session.get(Campaign, campaign_id)
+    if campaign is None or campaign.purpose != BROADCAST_PURPOSE:
+        raise NotFound(f"no broadcast {campaign_id}")
+    plan = session.get(BroadcastPlan, campaign_id, with_for_update=True)
+    if plan is None or plan.state == STARTED_BROADCAST:
+        raise AlreadyStarted(f"broadcast {campaign_id} has already started sending")
+    plan.state = CANCELLED_BROADCAST
+
+
+def broadcast_status(session: Session, campaign_id: int) -> BroadcastStatus:
+    """The broadcast's state and its deliveries by outcome; NotFound if there is no such broadcast."""
+    campaign = session.get(Campaign, campaign_id)
+    if campaign is None or campaign.purpose != BROADCAST_PURPOSE:
+        raise NotFound(f"no broadcast {campaign_id}")
+    plan = session.get(BroadcastPlan, campaign_id)
+    by_status = dict(
+        session.execute(
+            select(Delivery.status, func.count()).where(Delivery.campaign_id == campaign_id).group_by(Delivery.status)
+        ).all()
+    )
+    errors = session.execute(
+        select(Delivery.errcode, func.count())
+        .where(Delivery.campaign_id == campaign_id, Delivery.errcode.is_not(None))
+        .group_by(Delivery.errcode)
+    ).all()
+    # "sending" and "unknown" (a send that may have reached WeChat) are still open for the organizer.
+    counts = {
+        "sent": by_status.get(SENT, 0),
+        "failed": by_status.get(FAILED, 0),
+        "unreachable": by_status.get(UNREACHABLE, 0),
+        "pending": sum(count for state, count in by_status.items() if state not in (SENT, FAILED, UNREACHABLE)),
+    }
+    if plan is not None and plan.state != STARTED_BROADCAST:
+        status = plan.state
+    else:
+        status = "sending" if counts["pending"] else "sent"
+    return BroadcastStatus(
+        campaign, status, plan.send_at if plan else None, counts, {str(code): count for code, count in errors}
+    )
+
+
+def save_draft(session: Session, *, openid: str, event_id: str, audience: str, text: str, now: datetime) -> int:
+    """Keep an admin's broadcast until they confirm it (replacing an earlier draft); the audience size."""
+    _check_audience(audience)
+    draft = session.get(BroadcastDraft, openid)
+    if draft is None:
+        draft = BroadcastDraft(openid=openid)
+        session.add(draft)
+    draft.event_id, draft.audience, draft.text, draft.created_at = event_id, audience, text, now
+    session.flush()
+    return len(audience_openids(session, event_id, audience))
+
+
+def confirm_draft(session: Session, openid: str, now: datetime) -> Campaign | None:
+    """Send the admin's pending draft, reporting the outcome to them later; None when there is none."""
+    draft = take_draft(session, openid, now)
+    if draft is None:
+        return None
+    return create_broadcast(
+        session, event_id=draft.event_id, audience=draft.audience, text=draft.text, now=now, report_to=openid
+    )
+
+
+def take_draft(session: Session, openid: str, now: datetime) -> BroadcastDraft | None:
+    """Remove and return the admin's draft if one is pending and not expired."""
+    draft = session.get(BroadcastDraft, openid)
+    if draft is None:
+        return None
+    session.delete(draft)
+    session.flush()
+    return draft if now - draft.created_at < DRAFT_LIFETIME else None
+
+
+def report_finished_broadcasts(session: Session, now: datetime, report_text) -> list[int]:
+    """Queue the outcome of each finished broadcast to the admin who started it; the broadcasts reported.
+
+    ``report_text(status)`` words the message. The outbox key makes a second report impossible even if two
+    processes get here at once.
+    """
+    plans = session.scalars(
+        select(BroadcastPlan).where(
+            BroadcastPlan.state == STARTED_BROADCAST,
+            BroadcastPlan.report_to.is_not(None),
+            BroadcastPlan.reported_at.is_(None),
+        )
+    ).all()
+    reported = []
+    for plan in plans:
+        status = broadcast_status(session, plan.campaign_id)
+        if status.counts["pending"]:
+            continue
+        enqueue_message(
+            session,
+            openid=plan.report_to,
+            text=report_text(status),
+            purpose=REPORT_PURPOSE,
+            dedup_key=f"{REPORT_PURPOSE}:{plan.campaign_id}",
+        )
+        plan.reported_at = now
+        reported.append(plan.campaign_id)
+    return reported

@@ -1,0 +1,106 @@
+"""Organizers' commands in the chat: 统计, 查询, 签到, 广播 … 确认广播.
+
+Only openids listed in ``EVENTBOT_ADMIN_OPENIDS`` reach these handlers; for anyone else the filters
+decline and the words fall through to the ordinary topics (and in the end the help menu), so the
+commands stay invisible. Everything they do goes through ``bot.organizer``, like the admin API and CLI.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from bot import organizer
+from bot.dispatch import Context, FilterResult, Router
+from bot.logs import mask_phone_numbers
+from bot.replies import Text
+from bot.settings import Event, Settings
+from handlers import texts
+
+admin_router = Router("admin")
+
+QUERY_LIMIT = 10
+
+
+def from_admin(context: Context) -> bool:
+    """The message comes from an organizer's openid."""
+    return context.openid in context.settings.admin_openids
+
+
+class Command:
+    """A filter for one command word at the start of the message; extracts the pattern's named groups."""
+
+    def __init__(self, pattern: str) -> None:
+        self.pattern = re.compile(pattern, re.DOTALL)
+
+    def __call__(self, context: Context) -> FilterResult:
+        # NFKC folds full-width letters, digits and spaces, which Chinese keyboards produce.
+        words = unicodedata.normalize("NFKC", context.raw_text).strip()
+        match = self.pattern.fullmatch(words)
+        if match is None:
+            return False
+        return {name: value.strip() for name, value in match.groupdict(default="").items()}
+
+
+@admin_router.handler(from_admin, Command(r"统计"), topic="admin_stats")
+def handle_stats(session: Session, settings: Settings, event: Event, now: datetime) -> Text:
+    return Text(texts.admin_stats(organizer.event_stats(session, settings, event, now), settings.tz))
+
+
+@admin_router.handler(from_admin, Command(r"查询\s*(?P<query>.*)"), topic="admin_query")
+def handle_query(session: Session, event: Event, query: str) -> Text:
+    if not query:
+        return Text(texts.ADMIN_QUERY_HINT)
+    matches, total = organizer.search_registrations(session, event.id, q=query, limit=QUERY_LIMIT)
+    if not matches:
+        return Text(f"{texts.ADMIN_NO_MATCH}\n{texts.ADMIN_QUERY_HINT}")
+    lines = [
+        texts.admin_match_line(index, registration, mask_phone_numbers(registration.phone or ""))
+        for index, (registration, _channel) in enumerate(matches, start=1)
+    ]
+    return Text(texts.admin_matches(lines, total))
+
+
+@admin_router.handler(from_admin, Command(r"签到\s*(?P<code>[A-Za-z0-9]+)"), topic="admin_checkin")
+def handle_checkin(session: Session, event: Event, now: datetime, code: str) -> Text:
+    try:
+        done = organizer.check_in_by_code(session, event.id, code, now)
+    except organizer.NotFound:
+        return Text(texts.admin_checkin_unknown(code.upper()))
+    except organizer.NotConfirmed as refused:
+        return Text(texts.admin_checkin_refused(refused.registration))
+    return Text(texts.admin_checked_in(done.registration, done.already))
+
+
+_SEGMENTS = "|".join(word for word in texts.ADMIN_AUDIENCE_WORDS if word)
+
+
+@admin_router.handler(
+    from_admin, Command(rf"广播(?:\s*(?P<segment>{_SEGMENTS})(?=\s))?\s*(?P<message>.+)"), topic="admin_broadcast"
+)
+def handle_broadcast(session: Session, openid: str, event: Event, now: datetime, segment: str, message: str) -> Text:
+    audience = texts.ADMIN_AUDIENCE_WORDS[segment]
+    recipients = organizer.save_draft(session, openid=openid, event_id=event.id, audience=audience, text=message, now=now)
+    return Text(texts.admin_broadcast_preview(audience, recipients, message))
+
+
+@admin_router.handler(from_admin, Command(r"确认广播"), topic="admin_broadcast_confirm")
+def handle_broadcast_confirm(session: Session, openid: str, now: datetime) -> Text:
+    campaign = organizer.confirm_draft(session, openid, now)
+    if campaign is None:
+        return Text(texts.ADMIN_NO_DRAFT)
+    return Text(texts.admin_broadcast_started(campaign.id, campaign.recipients))
+
+
+@admin_router.handler(from_admin, Command(r"取消广播"), topic="admin_broadcast_discard")
+def handle_broadcast_discard(session: Session, openid: str, now: datetime) -> Text:
+    draft = organizer.take_draft(session, openid, now)
+    return Text(texts.ADMIN_DRAFT_DISCARDED if draft is not None else texts.ADMIN_NO_DRAFT)
+
+
+def broadcast_report(status: organizer.BroadcastStatus) -> str:
+    """The outcome message for an admin who broadcast from the chat (see ``organizer.report_finished_broadcasts``)."""
+    return texts.admin_broadcast_report(status.campaign.id, status.counts, status.errors)

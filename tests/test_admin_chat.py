@@ -1,0 +1,154 @@
+"""Organizers' commands in the chat: only for allow-listed openids, invisible to everyone else."""
+
+from datetime import timedelta
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from bot import organizer
+from bot.simulator import WeChatSimulator
+from handlers.admin import broadcast_report
+from models import BroadcastDraft, Campaign, Delivery, Registration
+from tests.conftest import TOKEN
+from tests.organizer_factories import add_registration
+
+ADMIN = "o-admin"
+
+
+@pytest.fixture
+def chat_app(make_app, make_settings):
+    return make_app(make_settings(admin_openids_raw=f"someone-else, {ADMIN}"))
+
+
+@pytest.fixture
+def chat(chat_app):
+    with TestClient(chat_app) as client:
+        yield WeChatSimulator(client, TOKEN)
+
+
+@pytest.fixture
+def seeded(chat_app, clock):
+    """Two confirmed (one checked in), one waitlisted, one cancelled; capacity 2."""
+    now = clock.now()
+    with chat_app.state.sessions.begin() as session:
+        people = {
+            "alice": add_registration(session, "o-alice", now=now, name="王小丽", phone="13812345678", company="字节跳动", capacity=2, channel="poster"),
+            "bob": add_registration(session, "o-bob", now=now, name="李雷", phone="13900001111", company="Intel", capacity=2, checked_in=True),
+            "carol": add_registration(session, "o-carol", now=now, name="韩梅梅", phone="13700002222", company="火山引擎", capacity=2),
+            "dave": add_registration(session, "o-dave", now=now - timedelta(days=1), name="赵四", capacity=2, cancelled=True),
+        }
+        return {key: (registration.id, registration.checkin_code) for key, registration in people.items()}
+
+
+@pytest.mark.parametrize("command", ["统计", "查询 王", "签到 ABC234", "广播 明天见", "确认广播", "取消广播"])
+def test_commands_are_invisible_to_followers(chat, chat_app, seeded, command):
+    # A follower gets for a command exactly what they get for any words the bot does not know.
+    chat.send_text("o-alice", "随便说点什么")
+    reply = chat.send_text("o-alice", command).content
+    assert reply == chat.send_text("o-alice", "另一句没人懂的话").content
+    with chat_app.state.sessions() as session:
+        assert session.scalars(select(Campaign)).all() == []
+        assert session.scalars(select(BroadcastDraft)).all() == []
+
+
+def test_stats_counts_the_current_event(chat, seeded):
+    reply = chat.send_text(ADMIN, "统计").content
+    assert "已确认：2 / 200" in reply
+    assert "候补：1" in reply
+    assert "已取消：1" in reply
+    assert "已签到：1" in reply
+    assert "今日新增：3" in reply
+    assert "poster 1" in reply and "直接关注 2" in reply
+
+
+def test_query_finds_by_name_company_code_and_phone_suffix_with_phones_masked(chat, seeded):
+    by_name = chat.send_text(ADMIN, "查询 王小丽").content
+    assert "王小丽" in by_name and "138****5678" in by_name and "13812345678" not in by_name
+    assert "字节跳动" in chat.send_text(ADMIN, "查询 字节").content
+    assert "李雷" in chat.send_text(ADMIN, f"查询 {seeded['bob'][1].lower()}").content
+    assert "韩梅梅" in chat.send_text(ADMIN, "查询 2222").content
+    assert "没有找到" in chat.send_text(ADMIN, "查询 不存在的人").content
+
+
+def test_query_shows_at_most_ten(chat, chat_app, clock):
+    with chat_app.state.sessions.begin() as session:
+        for number in range(12):
+            add_registration(session, f"o-{number}", now=clock.now(), name=f"测试{number}", phone=f"1380000{number:04d}")
+    reply = chat.send_text(ADMIN, "查询 测试").content
+    assert reply.count("签到码") == 10
+    assert "共 12 条" in reply
+
+
+def test_checkin_by_code_marks_arrival_once(chat, chat_app, seeded):
+    registration_id, code = seeded["alice"]
+    assert "已为 王小丽 签到" in chat.send_text(ADMIN, f"签到 {code.lower()}").content
+    assert "之前已经签到过了" in chat.send_text(ADMIN, f"签到 {code}").content
+    with chat_app.state.sessions() as session:
+        assert session.get(Registration, registration_id).checked_in_at is not None
+
+
+def test_checkin_refuses_unknown_codes_and_the_waitlist(chat, chat_app, seeded):
+    assert "没有找到签到码 ZZZZZZ" in chat.send_text(ADMIN, "签到 zzzzzz").content
+    registration_id, code = seeded["carol"]
+    assert "候补" in chat.send_text(ADMIN, f"签到 {code}").content
+    with chat_app.state.sessions() as session:
+        assert session.get(Registration, registration_id).checked_in_at is None
+
+
+def deliveries(chat_app):
+    with chat_app.state.sessions() as session:
+        return sorted(session.scalars(select(Delivery.openid)).all())
+
+
+@pytest.mark.parametrize(
+    ("command", "audience", "recipients"),
+    [
+        ("广播 明天下午两点见", "confirmed", ["o-alice", "o-bob"]),
+        ("广播 候补 有空位会通知大家", "waitlisted", ["o-carol"]),
+        ("广播 未签到 还没到的朋友请抓紧", "not_checked_in", ["o-alice"]),
+    ],
+)
+def test_broadcast_previews_then_sends_only_after_confirmation(chat, chat_app, seeded, command, audience, recipients):
+    preview = chat.send_text(ADMIN, command).content
+    assert f"共 {len(recipients)} 人" in preview
+    assert command.split()[-1] in preview
+    assert deliveries(chat_app) == []
+    started = chat.send_text(ADMIN, "确认广播").content
+    assert f"已开始发送给 {len(recipients)} 人" in started
+    assert deliveries(chat_app) == recipients
+    with chat_app.state.sessions() as session:
+        [campaign] = session.scalars(select(Campaign)).all()
+        assert (campaign.audience, campaign.text) == (audience, command.split()[-1])
+    assert "没有待确认的广播" in chat.send_text(ADMIN, "确认广播").content
+
+
+def test_a_discarded_or_stale_draft_is_never_sent(chat, chat_app, seeded, clock):
+    chat.send_text(ADMIN, "广播 第一稿")
+    assert "已放弃" in chat.send_text(ADMIN, "取消广播").content
+    assert "没有待确认的广播" in chat.send_text(ADMIN, "确认广播").content
+    chat.send_text(ADMIN, "广播 第二稿")
+    clock.advance(organizer.DRAFT_LIFETIME + timedelta(minutes=1))
+    assert "没有待确认的广播" in chat.send_text(ADMIN, "确认广播").content
+    assert deliveries(chat_app) == []
+
+
+def test_the_admin_hears_the_outcome_once_every_delivery_is_finished(chat, chat_app, seeded, clock):
+    chat.send_text(ADMIN, "广播 明天见")
+    chat.send_text(ADMIN, "确认广播")
+    sessions = chat_app.state.sessions
+    with sessions.begin() as session:
+        assert organizer.report_finished_broadcasts(session, clock.now(), broadcast_report) == []
+        alice, bob = session.scalars(select(Delivery).order_by(Delivery.openid)).all()
+        alice.status = "sent"
+        bob.status, bob.errcode = "failed", 45015
+    with sessions.begin() as session:
+        [reported] = organizer.report_finished_broadcasts(session, clock.now(), broadcast_report)
+    with sessions.begin() as session:
+        assert organizer.report_finished_broadcasts(session, clock.now(), broadcast_report) == []
+        report = session.scalars(select(Campaign).where(Campaign.purpose == organizer.REPORT_PURPOSE)).one()
+        [to_admin] = session.scalars(select(Delivery).where(Delivery.campaign_id == report.id)).all()
+    assert to_admin.openid == ADMIN
+    assert f"广播 #{reported} 发送完成" in report.text
+    assert "已发送 1，失败 1，无法触达 0" in report.text
+    assert "错误码 45015：1 人" in report.text
