@@ -24,6 +24,7 @@ from sqlalchemy.engine import make_url
 
 from bot.app import create_app
 from bot.clock import ManualClock
+from bot.fake_wechat import FakeWeChat, FakeWeChatRemote, FakeWeChatServer
 from bot.settings import Settings, load_settings
 from bot.simulator import WeChatSimulator
 from models import Base
@@ -167,3 +168,17 @@ def client(app: FastAPI) -> Iterator[TestClient]:
 def wechat(client: TestClient) -> WeChatSimulator:
     """A simulated WeChat server posting signed pushes to the app."""
     return WeChatSimulator(client, TOKEN)
+
+
+FAKE_APP_ID = "wx-fake-app"
+FAKE_APP_SECRET = "fake-app-secret"
+
+
+@pytest.fixture
+def fake_wechat(clock: ManualClock) -> Iterator[FakeWeChatRemote]:
+    """The fake WeChat API served over real HTTP on a free loopback port, its clock set to the test's."""
+    with FakeWeChatServer(FakeWeChat(FAKE_APP_ID, FAKE_APP_SECRET)) as server:
+        remote = FakeWeChatRemote(server.base_url)
+        remote.set_now(clock.now())
+        yield remote
+        remote.close()

@@ -1,0 +1,288 @@
+"""The WeChat API client: the only place that knows WeChat's URLs, access tokens and error codes.
+
+wechatpy 1.8.18's ``WeChatClient`` is used for the API calls, with three changes:
+
+- every call, the token fetch included, goes to ``WECHAT_API_BASE_URL`` with a timeout (wechatpy
+  hard-codes the real token URL and sets no timeout on it);
+- the access token lives in a ``TokenStore`` shared by all processes (a database row, or Redis), and one
+  process at a time refreshes it under a lock;
+- wechatpy's auto-retry is off (it re-fetches without bound on a persistent 40001); a call gets at most
+  one refresh-and-retry, and a second token error is raised like any other error.
+
+``classify`` maps an error to what the sender does with it (see ``Outcome``).
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Protocol
+
+import redis
+import requests
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+from wechatpy import WeChatClient
+from wechatpy.exceptions import WeChatClientException
+
+from bot.clock import Clock
+from models.outbox import AccessToken
+
+logger = logging.getLogger(__name__)
+
+REAL_API_HOST = "https://api.weixin.qq.com"
+DEFAULT_TIMEOUT_SECONDS = 10.0
+# A token this close to its expiry is treated as expired, so no call starts with a token about to die.
+EXPIRY_MARGIN = timedelta(minutes=5)
+
+INVALID_CREDENTIAL = 40001
+INVALID_ACCESS_TOKEN = 40014
+EXPIRED_ACCESS_TOKEN = 42001
+TOKEN_ERRORS = frozenset({INVALID_CREDENTIAL, INVALID_ACCESS_TOKEN, EXPIRED_ACCESS_TOKEN})
+
+SYSTEM_BUSY = -1
+API_FREQUENCY_LIMIT = 45011
+# Errors about one follower: recorded, not retried (the next message to them may still work).
+FOLLOWER_ERRORS = {
+    40003: "invalid openid",
+    43004: "not following the account",
+    43101: "did not accept the subscribe message",
+    45015: "outside the 48-hour customer-service window",
+    45047: "customer-service message quota for this window used",
+}
+# Errors about the whole account: every further call would fail the same way, so the sender pauses.
+ACCOUNT_ERRORS = {
+    45009: "daily API quota reached",
+    INVALID_CREDENTIAL: "access token rejected after a refresh",
+    INVALID_ACCESS_TOKEN: "access token rejected after a refresh",
+    EXPIRED_ACCESS_TOKEN: "access token rejected after a refresh",
+    40164: "server IP not in the account's whitelist",
+    61004: "server IP not in the account's whitelist",
+    48001: "API not authorised for this account",
+    40125: "invalid app secret",
+    40013: "invalid app id",
+}
+
+
+class Outcome(enum.Enum):
+    """What an API error means for the message that caused it."""
+
+    TRANSIENT = "transient"  # WeChat did not take it; retrying later may work (-1, 5xx, refused connection)
+    UNCERTAIN = "uncertain"  # the request may have reached WeChat (read timeout, dropped reply): never resend
+    PERMANENT = "permanent"  # about this follower or this message: record and move on
+    ACCOUNT = "account"  # about the account: pause the sender
+
+
+class TokenUnavailable(Exception):
+    """No access token could be had, so the call that needed it never left."""
+
+
+@dataclass(frozen=True)
+class CallError:
+    """A failed call, as the sender records it."""
+
+    outcome: Outcome
+    errcode: int | None
+    errmsg: str
+
+
+def classify(error: Exception) -> CallError:
+    """What ``error`` (raised by a client call) means for the message and the account."""
+    if isinstance(error, TokenUnavailable):
+        cause = error.__cause__
+        if isinstance(cause, WeChatClientException) and cause.errcode in ACCOUNT_ERRORS:
+            return CallError(Outcome.ACCOUNT, int(cause.errcode), f"{ACCOUNT_ERRORS[cause.errcode]}: {cause.errmsg}")
+        return CallError(Outcome.TRANSIENT, None, f"no access token: {cause!r}"[:200])
+    if isinstance(error, WeChatClientException):
+        if error.errcode is None:  # an HTTP error status: WeChat's front end, not the API, answered
+            status = error.response.status_code if error.response is not None else None
+            return CallError(Outcome.TRANSIENT, None, f"HTTP {status}")
+        errcode = int(error.errcode)
+        errmsg = str(error.errmsg)[:200]
+        if errcode in (SYSTEM_BUSY, API_FREQUENCY_LIMIT):
+            return CallError(Outcome.TRANSIENT, errcode, errmsg)
+        if errcode in ACCOUNT_ERRORS:
+            return CallError(Outcome.ACCOUNT, errcode, f"{ACCOUNT_ERRORS[errcode]}: {errmsg}")
+        if errcode in FOLLOWER_ERRORS:
+            return CallError(Outcome.PERMANENT, errcode, f"{FOLLOWER_ERRORS[errcode]}: {errmsg}")
+        return CallError(Outcome.PERMANENT, errcode, errmsg)
+    if isinstance(error, requests.ConnectTimeout):
+        return CallError(Outcome.TRANSIENT, None, "connect timeout")
+    if isinstance(error, requests.ConnectionError) and _never_connected(error):
+        return CallError(Outcome.TRANSIENT, None, "connection refused")
+    if isinstance(error, requests.RequestException):
+        # Sent, but no complete answer: WeChat may have delivered the message.
+        return CallError(Outcome.UNCERTAIN, None, f"no complete answer: {type(error).__name__}")
+    raise TypeError(f"not a WeChat call error: {error!r}") from error
+
+
+def _never_connected(error: requests.ConnectionError) -> bool:
+    cause = error.args[0] if error.args else None
+    reason = getattr(cause, "reason", None)
+    return type(reason).__name__ in ("NewConnectionError", "NameResolutionError")
+
+
+class TokenStore(Protocol):
+    """Where the shared access token lives."""
+
+    def current(self) -> str | None:
+        """The stored token if it is still valid, else None."""
+
+    def refresh(self, fetch: Callable[[bool], tuple[str, int]], rejected: str | None) -> str:
+        """A valid token: under the store's lock, reuse one another process just fetched, or ``fetch`` one.
+
+        ``rejected`` is the token WeChat just refused (None if there was none); ``fetch(force)`` returns
+        ``(token, expires_in_seconds)`` and ``force`` asks WeChat for a new token rather than the current one.
+        """
+
+
+class DatabaseTokenStore:
+    """The token in a database row; the row lock (SQLite: the write lock) makes one process refresh."""
+
+    def __init__(self, sessions: sessionmaker[Session], app_id: str, clock: Clock) -> None:
+        self.sessions = sessions
+        self.app_id = app_id
+        self.clock = clock
+
+    def current(self) -> str | None:
+        with self.sessions() as session:
+            row = session.get(AccessToken, self.app_id)
+            return row.token if row is not None and self._valid(row) else None
+
+    def refresh(self, fetch: Callable[[bool], tuple[str, int]], rejected: str | None) -> str:
+        with self.sessions.begin() as session:
+            row = self._locked_row(session)
+            if self._valid(row) and row.token != rejected:
+                return row.token  # another process refreshed while this one waited for the lock
+            # The lock is held during the HTTP call (bounded by the client's timeout) so others wait for it.
+            token, expires_in = fetch(rejected is not None)
+            row.token = token
+            row.expires_at = self.clock.now() + timedelta(seconds=expires_in)
+            return token
+
+    def _locked_row(self, session: Session) -> AccessToken:
+        row = session.get(AccessToken, self.app_id, with_for_update=True)
+        if row is not None:
+            return row
+        try:
+            with session.begin_nested():
+                session.add(AccessToken(app_id=self.app_id, token=""))
+        except IntegrityError:
+            pass  # another process created it first; the locking read below waits for its transaction
+        return session.get(AccessToken, self.app_id, with_for_update=True, populate_existing=True)
+
+    def _valid(self, row: AccessToken) -> bool:
+        return bool(row.token) and row.expires_at is not None and row.expires_at - EXPIRY_MARGIN > self.clock.now()
+
+
+class RedisTokenStore:
+    """The token in Redis with a TTL; a Redis lock makes one process refresh."""
+
+    LOCK_TIMEOUT_SECONDS = 60
+
+    def __init__(self, client: redis.Redis, namespace: str, app_id: str) -> None:
+        self.client = client
+        self.key = f"{namespace}:wechat:access-token:{app_id}"
+        self.lock_key = f"{self.key}:lock"
+
+    def current(self) -> str | None:
+        value = self.client.get(self.key)
+        return value.decode() if value else None
+
+    def refresh(self, fetch: Callable[[bool], tuple[str, int]], rejected: str | None) -> str:
+        with self.client.lock(self.lock_key, timeout=self.LOCK_TIMEOUT_SECONDS, blocking_timeout=self.LOCK_TIMEOUT_SECONDS):
+            stored = self.current()
+            if stored and stored != rejected:
+                return stored
+            token, expires_in = fetch(rejected is not None)
+            ttl = max(int(expires_in - EXPIRY_MARGIN.total_seconds()), 1)
+            self.client.set(self.key, token, ex=ttl)
+            return token
+
+
+class EventbotWeChatClient(WeChatClient):
+    """wechatpy's client on the configured base URL, with a shared token and one bounded refresh per call."""
+
+    def __init__(
+        self,
+        app_id: str,
+        secret: str,
+        *,
+        base_url: str,
+        tokens: TokenStore,
+        timeout: float = DEFAULT_TIMEOUT_SECONDS,
+    ) -> None:
+        super().__init__(app_id, secret, timeout=timeout, auto_retry=False)
+        self.base_url = base_url.rstrip("/")
+        self.API_BASE_URL = f"{self.base_url}/cgi-bin/"
+        self.tokens = tokens
+
+    @property
+    def access_token(self) -> str:
+        return self.tokens.current() or self._refreshed_token(rejected=None)
+
+    def fetch_access_token(self) -> dict:
+        """Force a new token into the shared store (wechatpy's public name for it)."""
+        return {"access_token": self._refreshed_token(rejected=self.tokens.current() or "")}
+
+    def _refreshed_token(self, rejected: str | None) -> str:
+        try:
+            return self.tokens.refresh(self._fetch_token, rejected=rejected)
+        except (requests.RequestException, WeChatClientException, redis.RedisError) as error:
+            raise TokenUnavailable(str(error)) from error
+
+    def _fetch_token(self, force: bool) -> tuple[str, int]:
+        # stable_token, not token: the secret travels in the body (never in a URL that could be logged),
+        # and fetching it does not invalidate the token other processes are using unless forced.
+        logger.info("fetching a WeChat access token", extra={"force_refresh": force})
+        response = self._http.post(
+            f"{self.base_url}/cgi-bin/stable_token",
+            json={"grant_type": "client_credential", "appid": self.appid, "secret": self.secret, "force_refresh": force},
+            timeout=self.timeout,
+        )
+        response.raise_for_status()
+        result = self._handle_result(response)
+        return result["access_token"], int(result.get("expires_in", 7200))
+
+    def _on_configured_host(self, url: str) -> str:
+        return self.base_url + url[len(REAL_API_HOST) :] if url.startswith(REAL_API_HOST) else url
+
+    def _request(self, method, url_or_endpoint, **kwargs):
+        # Some wechatpy APIs carry absolute URLs or their own base on the real host: move them too.
+        base = self._on_configured_host(kwargs.pop("api_base_url", self.API_BASE_URL))
+        url = self._on_configured_host(url_or_endpoint)
+        if not url.startswith(("http://", "https://")):
+            url = base + url
+        token = self.access_token
+        try:
+            return self._send(method, url, token, kwargs)
+        except WeChatClientException as error:
+            if error.errcode not in TOKEN_ERRORS:
+                raise
+            logger.warning("WeChat rejected the access token; refreshing once", extra={"errcode": error.errcode})
+            token = self._refreshed_token(rejected=token)
+            return self._send(method, url, token, kwargs)
+
+    def _send(self, method: str, url: str, token: str, kwargs: dict):
+        params = dict(kwargs.get("params") or {})
+        params["access_token"] = token
+        return super()._request(method, url, **{**kwargs, "params": params})
+
+
+def build_client(settings, sessions: sessionmaker[Session], clock: Clock) -> EventbotWeChatClient:
+    """The client for these settings: token in Redis when ``REDIS_URL`` is set, else in the database."""
+    if settings.redis_url:
+        tokens: TokenStore = RedisTokenStore(redis.Redis.from_url(settings.redis_url), settings.redis_namespace, settings.wechat_app_id)
+    else:
+        tokens = DatabaseTokenStore(sessions, settings.wechat_app_id, clock)
+    return EventbotWeChatClient(
+        settings.wechat_app_id, settings.wechat_app_secret, base_url=settings.wechat_api_base_url, tokens=tokens
+    )
+
+
+def outbound_configured(settings) -> bool:
+    """Whether the account's credentials are there, so the bot may call WeChat's API."""
+    return bool(settings.wechat_app_id and settings.wechat_app_secret)
