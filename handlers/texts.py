@@ -187,6 +187,28 @@ def now_next_answer(event: Event, now: datetime, tz) -> str | None:
     return "\n".join(lines)
 
 
+# Reminder wording when ``[reminders]`` in config.toml leaves a template out; placeholders as listed there.
+DEFAULT_REMINDER_TEMPLATES = {
+    "onsite": "【活动提醒】{event}「{title}」将于 {when} 开始，还有 {starts_in}。\n地点：{venue}\n你的签到码：{checkin_code}",
+    "online": "【直播提醒】{event}「{title}」将于 {when} 开始，还有 {starts_in}。\n直播链接：{stream_link}",
+    "waitlisted": "【活动提醒】{event}「{title}」将于 {when} 开始。你目前在候补名单中，有名额空出时会第一时间通知你。",
+}
+STREAM_LINK_PENDING = "开播前会在本公众号公布"
+
+
+def reminder(template: str, event: Event, now: datetime, tz, checkin_code: str = "") -> str:
+    """A reminder filled in from the event's facts; ``template`` is one of ``[reminders]`` (or its default)."""
+    return template.format(
+        event=event.name,
+        title=event.title,
+        when=event_when(event, tz),
+        starts_in=duration_text(event.starts_at - now),
+        venue=event.venue,
+        checkin_code=checkin_code,
+        stream_link=event.stream_url or STREAM_LINK_PENDING,
+    )
+
+
 def help_menu(account_name: str, event: Event, topics: list[str]) -> str:
     lines = [f"你好，我是{account_name}的活动助手。关于「{event.name}」，回复数字或关键词："]
     lines += [f"{number}. {TOPIC_LABELS.get(topic, topic)}" for number, topic in enumerate(topics, start=1)]

@@ -6,6 +6,7 @@ from models.follower import Follower
 from models.inbound import InboundMessage
 from models.outbox import AccessToken, Campaign, Delivery, SenderState, SubscribeAcceptance
 from models.registration import FormState, Registration
+from models.reminder import ReminderRun, SchedulerLease
 
 __all__ = [
     "AccessToken",
@@ -18,6 +19,8 @@ __all__ = [
     "FormState",
     "InboundMessage",
     "Registration",
+    "ReminderRun",
+    "SchedulerLease",
     "SenderState",
     "SubscribeAcceptance",
 ]

@@ -56,6 +56,8 @@ class Delivery(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"), index=True)
     openid: Mapped[str] = mapped_column(String(64))
+    # This follower's own wording (a reminder carrying their check-in code); None: the campaign's text.
+    text: Mapped[str | None] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(16), default=PENDING, index=True)
     # Not sent before this time (None: at once); transient failures back off by moving it forward.
     not_before: Mapped[datetime | None] = mapped_column(AwareDateTime())

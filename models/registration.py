@@ -27,6 +27,8 @@ from sqlalchemy import (
     text,
     update,
 )
+from sqlalchemy import event as orm_event
+from sqlalchemy import inspect as inspect_instance
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from models.base import AwareDateTime, Base
@@ -87,10 +89,23 @@ class Registration(Base):
     created_at: Mapped[datetime] = mapped_column(AwareDateTime())
     updated_at: Mapped[datetime] = mapped_column(AwareDateTime())
     checked_in_at: Mapped[datetime | None] = mapped_column(AwareDateTime())
+    # When the registration last became confirmed (registered, or promoted from the waitlist): a reminder
+    # goes only to people confirmed by its time. Stamped by ``_stamp_confirmation`` below.
+    confirmed_at: Mapped[datetime | None] = mapped_column(AwareDateTime())
 
     @property
     def takes_seat(self) -> bool:
         return self.status == CONFIRMED and self.attendance == ONSITE
+
+
+@orm_event.listens_for(Registration, "before_insert")
+@orm_event.listens_for(Registration, "before_update")
+def _stamp_confirmation(_mapper, _connection, registration: Registration) -> None:
+    # One place for every path that confirms (register, promotion, switch to online); each seat decision
+    # sets updated_at to its own time, which is therefore the moment of confirmation.
+    became_confirmed = inspect_instance(registration).attrs.status.history.has_changes()
+    if registration.status == CONFIRMED and (became_confirmed or registration.confirmed_at is None):
+        registration.confirmed_at = registration.updated_at
 
 
 class FormState(Base):

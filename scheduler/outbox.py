@@ -7,7 +7,7 @@ should be sent in the same transaction as its own effects, so either both happen
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -26,11 +26,13 @@ def create_campaign(
     event_id: str | None = None,
     audience: str | None = None,
     template_key: str | None = None,
+    texts: Mapping[str, str] | None = None,
 ) -> Campaign:
     """A campaign with one pending delivery per distinct openid; an existing one when ``dedup_key`` was used.
 
     With ``template_key`` the template and subscribe channels may carry the message; without it only a
-    customer-service text can.
+    customer-service text can. ``texts`` gives some followers their own wording (a reminder with their
+    check-in code) instead of ``text``.
     """
     if dedup_key is not None:
         existing = session.scalar(select(Campaign).where(Campaign.dedup_key == dedup_key))
@@ -54,7 +56,11 @@ def create_campaign(
             session.flush()
     except IntegrityError:
         return session.scalars(select(Campaign).where(Campaign.dedup_key == dedup_key)).one()
-    session.add_all(Delivery(campaign_id=campaign.id, openid=openid, status=PENDING) for openid in recipients)
+    personal = texts or {}
+    session.add_all(
+        Delivery(campaign_id=campaign.id, openid=openid, status=PENDING, text=personal.get(openid))
+        for openid in recipients
+    )
     session.flush()
     return campaign
 

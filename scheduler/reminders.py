@@ -1,0 +1,271 @@
+"""Reminders before an event: when each is due, who gets it, and deciding each exactly once.
+
+Everything here takes ``now`` from the caller (the app's clock), so it behaves the same when APScheduler
+calls it on time, when a restarted process catches up, and in tests with a ManualClock.
+
+A reminder is decided once, in one transaction: a ``ReminderRun`` row (unique per event, offset and due
+time) records ``sent`` with the campaign handed to the outbox, or ``skipped`` with the reason. A second
+attempt (another process, a retried job) finds the row, or fails on its unique key, and does nothing;
+the outbox's own keys keep deliveries to one per (campaign, follower) even then.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.settings import Content, Event, RemindersConfig, Settings, parse_offset
+from handlers import texts
+from models.outbox import Campaign, Delivery
+from models.registration import CONFIRMED, ONLINE, WAITLISTED, Registration
+from models.reminder import SENT, SKIPPED, ReminderRun
+from scheduler.outbox import create_campaign
+
+log = logging.getLogger(__name__)
+
+REMINDER_PURPOSE = "reminder"
+# The key of the reminder template in ``[delivery.templates]`` (template and subscribe channels).
+REMINDER_TEMPLATE_KEY = "reminder"
+# Shown in the campaign's own text, which lists no one's code: each delivery carries its own.
+PERSONAL_CODE_PLACEHOLDER = "（每人不同）"
+
+
+@dataclass(frozen=True)
+class Reminder:
+    """One configured reminder of one event: the offset as written in config.toml and when it is due."""
+
+    event: Event
+    offset_text: str
+
+    @property
+    def due_at(self) -> datetime:
+        return self.event.starts_at - parse_offset(self.offset_text)
+
+    @property
+    def job_id(self) -> str:
+        """The scheduler's id for this reminder: scheduling it again replaces the job."""
+        return f"reminder:{self.event.id}:{self.offset_text}"
+
+    def campaign_key(self, audience: str) -> str:
+        due = self.due_at.astimezone(timezone.utc).isoformat()
+        return f"reminder:{self.event.id}:{self.offset_text}:{due}:{audience}"
+
+
+def reminders_of(event: Event) -> list[Reminder]:
+    """The event's reminders in the order they fall due."""
+    return sorted((Reminder(event, offset) for offset in dict.fromkeys(event.reminders)), key=lambda r: r.due_at)
+
+
+def all_reminders(content: Content) -> list[Reminder]:
+    return [reminder for event in content.events for reminder in reminders_of(event)]
+
+
+def find_reminder(content: Content, event_id: str, offset_text: str) -> Reminder | None:
+    """The reminder as config.toml now defines it; None when the event or offset is gone."""
+    event = content.event_by_id(event_id)
+    if event is None or offset_text not in event.reminders:
+        return None
+    return Reminder(event, offset_text)
+
+
+def decision_of(session: Session, reminder: Reminder) -> ReminderRun | None:
+    """The recorded decision on this reminder at its current due time, if it was decided."""
+    return session.scalar(
+        select(ReminderRun).where(
+            ReminderRun.event_id == reminder.event.id,
+            ReminderRun.offset_text == reminder.offset_text,
+            ReminderRun.due_at == reminder.due_at,
+        )
+    )
+
+
+def skip_reason(reminder: Reminder, now: datetime, grace) -> str | None:
+    """Why a due reminder must not be sent at ``now`` (event started, or later than the grace window)."""
+    if now >= reminder.event.starts_at:
+        return f"event already started when it could be sent ({now.isoformat(timespec='minutes')})"
+    late = now - reminder.due_at
+    if late > grace:
+        return f"{_minutes(late)} min late, beyond the grace window of {_minutes(grace)} min"
+    return None
+
+
+def _minutes(delta) -> int:
+    return int(delta.total_seconds() // 60)
+
+
+def _confirmed_by(session: Session, reminder: Reminder) -> list[Registration]:
+    # Confirmed at the reminder's time: someone confirmed later (a late registrant) never gets this one.
+    return list(
+        session.scalars(
+            select(Registration)
+            .where(
+                Registration.event_id == reminder.event.id,
+                Registration.status == CONFIRMED,
+                Registration.confirmed_at <= reminder.due_at,
+            )
+            .order_by(Registration.id)
+        )
+    )
+
+
+def _waitlisted_by(session: Session, reminder: Reminder) -> list[Registration]:
+    return list(
+        session.scalars(
+            select(Registration)
+            .where(
+                Registration.event_id == reminder.event.id,
+                Registration.status == WAITLISTED,
+                Registration.created_at <= reminder.due_at,
+            )
+            .order_by(Registration.id)
+        )
+    )
+
+
+def _template(config: RemindersConfig, kind: str) -> str:
+    return getattr(config, kind) or texts.DEFAULT_REMINDER_TEMPLATES[kind]
+
+
+def _enqueue(session: Session, reminder: Reminder, settings: Settings, now: datetime) -> int:
+    """Hand the reminder to the outbox: one campaign for the confirmed, one for the waitlist if enabled."""
+    config, event, tz = settings.content.reminders, reminder.event, settings.tz
+    confirmed = _confirmed_by(session, reminder)
+    personal = {
+        registration.openid: texts.reminder(
+            _template(config, "online" if registration.attendance == ONLINE else "onsite"),
+            event,
+            now,
+            tz,
+            registration.checkin_code,
+        )
+        for registration in confirmed
+    }
+    recipients = len(personal)
+    if personal:
+        create_campaign(
+            session,
+            openids=personal,
+            text=texts.reminder(_template(config, "onsite"), event, now, tz, PERSONAL_CODE_PLACEHOLDER),
+            texts=personal,
+            purpose=REMINDER_PURPOSE,
+            dedup_key=reminder.campaign_key(CONFIRMED),
+            event_id=event.id,
+            audience=CONFIRMED,
+            template_key=REMINDER_TEMPLATE_KEY,
+        )
+    if config.remind_waitlisted:
+        waiting = [registration.openid for registration in _waitlisted_by(session, reminder)]
+        if waiting:
+            create_campaign(
+                session,
+                openids=waiting,
+                text=texts.reminder(_template(config, "waitlisted"), event, now, tz),
+                purpose=REMINDER_PURPOSE,
+                dedup_key=reminder.campaign_key(WAITLISTED),
+                event_id=event.id,
+                audience=WAITLISTED,
+            )
+            recipients += len(waiting)
+    return recipients
+
+
+def decide_reminder(sessions: sessionmaker[Session], settings: Settings, reminder: Reminder, now: datetime) -> ReminderRun | None:
+    """Send (via the outbox) or skip one due reminder, once; the existing decision if already made.
+
+    None when the reminder is not due yet at ``now``.
+    """
+    if now < reminder.due_at:
+        return None
+    try:
+        with sessions.begin() as session:
+            existing = decision_of(session, reminder)
+            if existing is not None:
+                return existing
+            # The row first: a concurrent decider (PostgreSQL) waits on its unique key and then fails,
+            # before either has created a campaign.
+            run = ReminderRun(
+                event_id=reminder.event.id,
+                offset_text=reminder.offset_text,
+                due_at=reminder.due_at,
+                state=SKIPPED,
+                recipients=0,
+                decided_at=now,
+            )
+            session.add(run)
+            session.flush()
+            run.reason = skip_reason(reminder, now, settings.content.reminders.grace_period)
+            if run.reason is None:
+                run.state = SENT
+                run.recipients = _enqueue(session, reminder, settings, now)
+    except IntegrityError:
+        with sessions() as session:
+            return decision_of(session, reminder)
+    log.info(
+        "reminder %s %s: %s",
+        reminder.job_id,
+        run.state,
+        run.reason or f"{run.recipients} recipients",
+    )
+    return run
+
+
+def run_reminder(
+    sessions: sessionmaker[Session], settings: Settings, event_id: str, offset_text: str, now: datetime
+) -> ReminderRun | None:
+    """Decide the reminder ``(event_id, offset_text)`` as config.toml now defines it, if it is due at ``now``."""
+    reminder = find_reminder(settings.content, event_id, offset_text)
+    if reminder is None:
+        log.warning("reminder %s/%s is no longer in the config; nothing to do", event_id, offset_text)
+        return None
+    return decide_reminder(sessions, settings, reminder, now)
+
+
+def fire_due_reminders(sessions: sessionmaker[Session], settings: Settings, now: datetime) -> list[ReminderRun]:
+    """Decide every configured reminder that is due at ``now`` and not decided yet; the new decisions."""
+    decided = []
+    for reminder in all_reminders(settings.content):
+        if reminder.due_at > now:
+            continue
+        with sessions() as session:
+            if decision_of(session, reminder) is not None:
+                continue
+        run = decide_reminder(sessions, settings, reminder, now)
+        if run is not None:
+            decided.append(run)
+    return decided
+
+
+@dataclass(frozen=True)
+class ReminderStatus:
+    """A configured reminder and what became of it, for ``eventbot reminders`` and the admin API."""
+
+    reminder: Reminder
+    run: ReminderRun | None
+    # Deliveries of the reminder's campaigns by outbox status ({"sent": 12, "pending": 3 …}).
+    deliveries: dict[str, int]
+
+    @property
+    def state(self) -> str:
+        return self.run.state if self.run else "scheduled"
+
+
+def reminder_statuses(session: Session, content: Content, event_id: str | None = None) -> list[ReminderStatus]:
+    """Each configured reminder (of one event, or all) with its decision and delivery counts."""
+    statuses = []
+    for reminder in all_reminders(content):
+        if event_id is not None and reminder.event.id != event_id:
+            continue
+        keys = [reminder.campaign_key(CONFIRMED), reminder.campaign_key(WAITLISTED)]
+        counts = session.execute(
+            select(Delivery.status, func.count())
+            .join(Campaign, Campaign.id == Delivery.campaign_id)
+            .where(Campaign.dedup_key.in_(keys))
+            .group_by(Delivery.status)
+        )
+        statuses.append(ReminderStatus(reminder, decision_of(session, reminder), dict(counts.all())))
+    return statuses
