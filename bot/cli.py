@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 
@@ -21,8 +21,12 @@ def _settings(**overrides) -> Settings:
     try:
         return load_settings(**overrides)
     except ConfigError as error:
-        typer.secho(f"配置错误 / configuration error:\n{error}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(2) from None
+        _refuse_config(error)
+
+
+def _refuse_config(error: ConfigError) -> NoReturn:
+    typer.secho(f"配置错误 / configuration error:\n{error}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(2) from None
 
 
 @app.command()
@@ -69,9 +73,15 @@ def migrate() -> None:
 
 @app.command("check-config")
 def check_config() -> None:
-    """Validate config.toml and list the events it holds."""
+    """Validate config.toml (events, rules, menu) and list what it holds."""
+    from handlers.rules import RuleMatcher
+
     settings = _settings()
     content = settings.content
+    try:
+        RuleMatcher(content.rules)  # compiling the rules finds keywords that matching would ignore
+    except ConfigError as error:
+        _refuse_config(error)
     typer.echo(f"{settings.config_path}: OK ({content.bot.account_name}, {content.bot.timezone})")
     for event in content.events:
         start = event.starts_at.astimezone(settings.tz)
@@ -79,6 +89,31 @@ def check_config() -> None:
             f"- {event.id}: {event.name} | {start:%Y-%m-%d %H:%M} – {event.ends_at.astimezone(settings.tz):%H:%M}"
             f" | {event.venue} | {len(event.talks)} talks | capacity {event.capacity}"
         )
+    enabled = sum(rule.enabled for rule in content.rules)
+    typer.echo(f"rules: {len(content.rules)} ({enabled} enabled)")
+    subs = sum(len(button.sub_buttons) for button in content.menu.buttons)
+    typer.echo(f"menu: {len(content.menu.buttons)} buttons, {subs} sub-buttons")
+
+
+rules_app = typer.Typer(help="The organisers' keyword rules ([[rules]] in config.toml).", no_args_is_help=True)
+app.add_typer(rules_app, name="rules")
+
+
+@rules_app.command("test")
+def rules_test(
+    text: Annotated[str, typer.Argument(help="What a follower writes.")],
+    now: Annotated[datetime | None, typer.Option(help="Pretend it is this time (ISO 8601), for time windows.")] = None,
+) -> None:
+    """Show which rule or topic answers TEXT, and the reply (on a throw-away database)."""
+    from bot.clock import clock_for
+    from bot.dry_run import answer_offline
+
+    settings = _settings(wechat_token=os.environ.get("WECHAT_TOKEN") or SIMULATOR_TOKEN)
+    try:
+        result = answer_offline(settings, text, clock_for(now or settings.now_override, settings.tz))
+    except ConfigError as error:
+        _refuse_config(error)
+    typer.echo(result.report())
 
 
 @app.command()

@@ -20,6 +20,7 @@ from bot.replies import Reply, Text, render_reply
 from bot.settings import Settings
 from handlers import texts
 from handlers.matching import KeywordIndex, normalise, requested_topics
+from handlers.rules import RuleMatcher
 from models.follower import get_or_create_follower
 
 logger = logging.getLogger(__name__)
@@ -67,6 +68,7 @@ class Responder:
         self.ledger = ledger
         self.dispatcher = dispatcher
         self.keywords = KeywordIndex(settings.content.keywords)
+        self.rules = RuleMatcher(settings.content.rules)
 
     def respond(self, message) -> Response:
         """The reply for ``message``; a retry gets the first reply, or ``success`` while it is in progress."""
@@ -102,6 +104,7 @@ class Responder:
                 "text": normalise(words),
                 "settings": self.settings,
                 "keywords": self.keywords,
+                "rules": self.rules,
                 "now": now,
                 "clock": self.clock,
                 "event": self.settings.content.current_event(now),

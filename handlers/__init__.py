@@ -2,7 +2,8 @@
 
 Adding a topic is one module and one line here. Order matters where words overlap: a talk reference
 ("第二场", a speaker's name) beats the general topics, "直播回放" asks for materials before livestream,
-and help catches everything left over.
+and help catches everything left over. The organisers' own ``[[rules]]`` come before every built-in
+topic (after follow events and the registration form, whose answers must reach the form).
 """
 
 from bot.dispatch import Router
@@ -13,6 +14,7 @@ from handlers.livestream import livestream_router
 from handlers.materials import materials_router
 from handlers.now_next import now_next_router
 from handlers.registration import registration_router
+from handlers.rules import rules_router
 from handlers.schedule import time_router
 from handlers.subscription import subscription_router
 from handlers.talks import talk_router
@@ -22,6 +24,7 @@ ROUTERS: list[Router] = [
     subscription_router,
     registration_router,
     admin_router,
+    rules_router,
     talk_router,
     materials_router,
     now_next_router,

@@ -1,10 +1,13 @@
 """Help and anything unrecognised: a numbered menu of what the bot can do, never silence."""
 
+from datetime import datetime
+
 from bot.dispatch import Router
-from bot.replies import Text
+from bot.replies import Reply, Text
 from bot.settings import Event, Settings
 from handlers import texts
 from handlers.matching import AsksAbout, EventType, MessageType, has_text
+from handlers.rules import configured_reply
 from models import Follower
 
 help_router = Router("help")
@@ -23,8 +26,13 @@ def handle_help(settings: Settings, event: Event, follower: Follower) -> Text:
 
 
 @help_router.handler(has_text, topic="unrecognised")
-def handle_unrecognised_text(settings: Settings, event: Event, follower: Follower) -> Text:
-    return _menu(settings, event, follower)
+def handle_unrecognised_text(settings: Settings, event: Event, follower: Follower, now: datetime) -> Reply:
+    """The default reply (``[default_reply]``, else the help menu), at most once per follower per interval."""
+    default = settings.content.default_reply
+    if follower.default_reply_at is not None and now - follower.default_reply_at < default.interval:
+        return Text(texts.HELP_POINTER)
+    follower.default_reply_at = now
+    return configured_reply(default) or _menu(settings, event, follower)
 
 
 @help_router.handler(MessageType("image", "voice", "video", "shortvideo", "link", "miniprogrampage"), topic="media")

@@ -3,10 +3,11 @@
 from datetime import datetime
 
 from bot.dispatch import Router
-from bot.replies import Text
+from bot.replies import Reply, Text
 from bot.settings import Event, Settings
 from handlers import texts
 from handlers.matching import EventType, checkin_scene, qr_scene
+from handlers.rules import configured_reply
 from models import Follower
 
 subscription_router = Router("subscribe")
@@ -18,12 +19,16 @@ def _not_checkin(context) -> bool:
 
 
 @subscription_router.handler(EventType("subscribe", "subscribe_scan"), _not_checkin)
-def handle_subscribe(message, event: Event, now: datetime, settings: Settings, follower: Follower) -> Text:
+def handle_subscribe(message, event: Event, now: datetime, settings: Settings, follower: Follower) -> Reply:
     scene = qr_scene(message)
     if scene and follower.channel is None:
         follower.channel = scene[:64]
     follower.subscribed = True
     follower.last_list = "help"
+    # The organisers' own welcome ([welcome] in config.toml) replaces the built-in one.
+    configured = configured_reply(settings.content.welcome)
+    if configured is not None:
+        return configured
     welcome = texts.welcome(settings.content.bot.account_name, event, now, settings.tz)
     menu = texts.help_menu(settings.content.bot.account_name, event, settings.content.help.topics)
     return Text(f"{welcome}\n\n{menu}")

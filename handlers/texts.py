@@ -234,6 +234,8 @@ UNSUPPORTED_MEDIA = {
 }
 MEDIA_FALLBACK = "收到你的消息。我目前只能看懂文字消息，"
 TRY_KEYWORDS = "试试回复「议程」「时间」「地点」，或回复「帮助」查看全部功能。"
+# Unmatched text after the default reply was sent within the hour (the MP console's rule): a short pointer.
+HELP_POINTER = "抱歉，没有找到相关内容。回复「帮助」查看我能回答的问题。"
 HANDLER_FAILED = "抱歉，系统开小差了，请稍后再试。"
 
 # Registration: the form, the record, cancellation, check-in. Prompts may be overridden in config.toml.

@@ -20,6 +20,8 @@ class Follower(Base):
     last_interaction_at: Mapped[datetime] = mapped_column(AwareDateTime())
     # The numbered list the follower saw last ("help" or "agenda"), so a bare "2" answers that list.
     last_list: Mapped[str | None] = mapped_column(String(16))
+    # When text nothing answered last got the default reply: it is sent at most once per interval.
+    default_reply_at: Mapped[datetime | None] = mapped_column(AwareDateTime())
 
 
 def get_or_create_follower(session: Session, openid: str, now: datetime) -> Follower:

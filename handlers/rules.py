@@ -1,0 +1,136 @@
+"""The organisers' own keyword rules from ``config.toml``, checked before the built-in topics.
+
+``RuleMatcher`` compiles every rule once, when the responder is built: the ``exact`` keywords into one
+dictionary, the ``contains`` keywords into one pattern (after the same normalisation as the built-in
+keywords), each ``regex`` once. Matching a message is then one dictionary lookup, one scan of the text
+and the regular expressions of the rules that could still win, whatever the number of rules.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from bot.dispatch import Context, FilterResult, Router
+from bot.replies import Article, Image, News, Reply, Text
+from bot.settings import ConfigError, ConfiguredReply, Keyword, Rule, compile_rule_regex
+from handlers.matching import normalise
+
+rules_router = Router("rule")
+
+
+@dataclass(frozen=True)
+class RuleMatch:
+    """Which rule answers, where it is in ``config.toml`` (``rules[3]``), and the keyword that matched."""
+
+    index: int
+    rule: Rule
+    keyword: Keyword | None
+
+    @property
+    def position(self) -> str:
+        return f"rules[{self.index}]"
+
+
+def configured_reply(reply: ConfiguredReply) -> Reply | None:
+    """The reply to send for a reply written in the config; None when it is empty."""
+    if reply.image is not None and reply.image.media_id:
+        return Image(reply.image.media_id)
+    if reply.news is not None:
+        article = reply.news
+        return News((Article(article.title, article.description, article.picture_url, article.url),))
+    return Text(reply.text) if reply.text.strip() else None
+
+
+class RuleMatcher:
+    """Every enabled rule compiled once; finds the first rule, in file order, that answers a message."""
+
+    def __init__(self, rules: Sequence[Rule]) -> None:
+        self._rules = list(rules)
+        self._by_name = {rule.name: index for index, rule in enumerate(self._rules) if rule.name}
+        # normalised word -> (rule index, keyword), in file order; a word may belong to several rules.
+        self._exact: dict[str, list[tuple[int, Keyword]]] = {}
+        contains: dict[str, list[tuple[int, Keyword]]] = {}
+        self._regexes: dict[int, list[tuple[re.Pattern[str], Keyword]]] = {}
+        for index, rule in enumerate(self._rules):
+            if not rule.enabled:
+                continue
+            for keyword_index, keyword in enumerate(rule.keywords):
+                if keyword.mode == "regex":
+                    self._regexes.setdefault(index, []).append((compile_rule_regex(keyword.word), keyword))
+                    continue
+                word = normalise(keyword.word)
+                if not word:
+                    raise ConfigError(
+                        f"rules[{index}].keywords[{keyword_index}]: {keyword.word!r} is only spaces and punctuation,"
+                        " which matching ignores: use regex mode to match punctuation"
+                    )
+                table = self._exact if keyword.mode == "exact" else contains
+                table.setdefault(word, []).append((index, keyword))
+        # At one position the pattern finds only the longest word, so each word also carries the rules of
+        # the shorter words it starts with ("电脑包" found means "电脑" was there too).
+        self._contains = {
+            word: sorted(entry for length in range(1, len(word) + 1) for entry in contains.get(word[:length], []))
+            for word in contains
+        }
+        alternatives = sorted(contains, key=len, reverse=True)
+        self._pattern = re.compile("|".join(map(re.escape, alternatives))) if alternatives else None
+
+    def __len__(self) -> int:
+        return len(self._rules)
+
+    def match(self, raw_text: str, now: datetime, event_id: str) -> RuleMatch | None:
+        """The first active rule whose keyword matches ``raw_text``, in the order of the config file."""
+        text = normalise(raw_text)
+        if not text:
+            return None
+        found: dict[int, Keyword] = {}
+        for index, keyword in self._exact.get(text, []):
+            found.setdefault(index, keyword)
+        if self._pattern is not None:
+            position = 0
+            while (hit := self._pattern.search(text, position)) is not None:
+                for index, keyword in self._contains[hit.group(0)]:
+                    found.setdefault(index, keyword)
+                position = hit.start() + 1
+        typed = unicodedata.normalize("NFKC", raw_text).strip()
+        for index in sorted(found.keys() | self._regexes.keys()):
+            rule = self._rules[index]
+            if not rule.active(now, event_id):
+                continue
+            keyword = found.get(index) or next(
+                (keyword for pattern, keyword in self._regexes.get(index, []) if pattern.search(typed)), None
+            )
+            if keyword is not None:
+                return RuleMatch(index, rule, keyword)
+        return None
+
+    def named(self, name: str, now: datetime, event_id: str) -> RuleMatch | None:
+        """The rule called ``name`` (a menu click mapped to it), when it is active."""
+        index = self._by_name.get(name)
+        if index is None or not self._rules[index].active(now, event_id):
+            return None
+        return RuleMatch(index, self._rules[index], None)
+
+
+def matches_rule(context: Context) -> FilterResult:
+    """Extracts ``rule_match``: the rule a text (or a menu click mapped in ``[menu.click_rules]``) asks for."""
+    message = context.get("message")
+    rules: RuleMatcher = context.get("rules")
+    now, event_id = context.get("now"), context.get("event").id
+    if message.type == "event":
+        if message.event != "click":
+            return False
+        name = context.get("settings").content.menu.click_rules.get(message.key)
+        found = rules.named(name, now, event_id) if name else None
+    else:
+        found = rules.match(context.get("raw_text"), now, event_id)
+    return {"rule_match": found} if found else False
+
+
+@rules_router.handler(matches_rule)
+def handle_rule(rule_match: RuleMatch) -> Reply | None:
+    return configured_reply(rule_match.rule.reply)
