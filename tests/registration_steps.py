@@ -1,0 +1,64 @@
+"""Helpers for the registration tests: filling the form through the webhook, and reading what it stored."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from fastapi import FastAPI
+from sqlalchemy import select
+
+from bot.settings import Settings
+from bot.simulator import Reply, WeChatSimulator
+from models import FormState, Registration
+
+EVENT_ID = "meetup-10"
+ANSWERS = {"name": "张三", "phone": "138 1234 5678", "company": "火山引擎", "title": "工程师", "attendance": "现场"}
+FORM_ORDER = ("name", "phone", "company", "title", "attendance")
+
+
+def form_messages(**answers: str) -> list[str]:
+    """What a follower types to reach the confirmation step: 报名, then every answer in order."""
+    values = ANSWERS | answers
+    return ["报名", *(values[field] for field in FORM_ORDER)]
+
+
+def fill_form(wechat: WeChatSimulator, openid: str, **answers: str) -> Reply:
+    """Start the form and answer every question; the reply is the summary awaiting 确认."""
+    reply = None
+    for text in form_messages(**answers):
+        reply = wechat.send_text(openid, text)
+    return reply
+
+
+def register_via_chat(wechat: WeChatSimulator, openid: str, **answers: str) -> Reply:
+    fill_form(wechat, openid, **answers)
+    return wechat.send_text(openid, "确认")
+
+
+def registrations(app: FastAPI, event_id: str = EVENT_ID) -> list[Registration]:
+    """Every registration of the event, oldest first, as committed."""
+    with app.state.sessions() as session:
+        return list(session.scalars(select(Registration).where(Registration.event_id == event_id).order_by(Registration.id)))
+
+
+def registration_of(app: FastAPI, openid: str) -> Registration | None:
+    """The follower's registration that is not cancelled, if any."""
+    return next((r for r in registrations(app) if r.openid == openid and r.status != "cancelled"), None)
+
+
+def form_state(app: FastAPI, openid: str) -> FormState | None:
+    with app.state.sessions() as session:
+        return session.get(FormState, openid)
+
+
+def settings_with_event(make_settings: Callable[..., Settings], **changes) -> Settings:
+    """Settings whose (only) event differs from config.toml's by ``changes`` (capacity, walk_in …)."""
+    content = make_settings().content
+    event = content.events[0].model_copy(update=changes)
+    return make_settings(content=content.model_copy(update={"events": [event]}))
+
+
+def settings_with_bot(make_settings: Callable[..., Settings], **changes) -> Settings:
+    """Settings whose ``[bot]`` section differs from config.toml's by ``changes``."""
+    content = make_settings().content
+    return make_settings(content=content.model_copy(update={"bot": content.bot.model_copy(update=changes)}))
