@@ -9,6 +9,7 @@ from typing import Annotated, NoReturn
 
 import typer
 
+from bot import organizer_cli
 from bot.logs import LOG_CONFIG
 from bot.settings import ConfigError, Settings, load_settings
 
@@ -169,6 +170,8 @@ def _chat_loop(simulator, openid: str, describe) -> None:
             reply = simulator.send_text(openid, line)
         typer.echo(f"机器人> {describe(reply)}\n")
 
+
+organizer_cli.install(app, _settings)
 
 if __name__ == "__main__":
     app()

@@ -11,7 +11,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import Select, false, func, or_, select
+from sqlalchemy import Select, delete, false, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from bot.settings import Event, Settings
@@ -20,7 +20,7 @@ from models.broadcast import SCHEDULED as SCHEDULED_BROADCAST
 from models.broadcast import STARTED as STARTED_BROADCAST
 from models.broadcast import BroadcastDraft, BroadcastPlan
 from models.follower import Follower
-from models.outbox import FAILED, PENDING, SENT, UNREACHABLE, Campaign, Delivery
+from models.outbox import FAILED, FINISHED_STATES, PENDING, SENT, UNKNOWN, UNREACHABLE, Campaign, Delivery
 from models.registration import (
     CANCELLED,
     CONFIRMED,
@@ -213,7 +213,6 @@ BROADCAST_PURPOSE = "broadcast"
 REPORT_PURPOSE = "broadcast_report"
 # A draft composed in the chat and not confirmed within this time is forgotten.
 DRAFT_LIFETIME = timedelta(minutes=30)
-OUTCOMES = ("sent", "failed", "unreachable", "pending")
 
 
 class AlreadyStarted(Exception):
@@ -246,73 +245,54 @@ def create_broadcast(
     send_at: datetime | None = None,
     report_to: str | None = None,
 ) -> Campaign:
-    """A broadcast campaign: addressed now, or (``send_at`` in the future) left empty until it fires.
+    """A broadcast campaign addressed to the audience as it stands now.
 
-    ``report_to`` is an admin's openid to send the outcome to once every delivery is finished.
+    With ``send_at`` in the future its deliveries are held until then (the sender skips rows whose
+    ``not_before`` lies ahead) and it can be cancelled until then. ``report_to`` is an admin's openid to
+    send the outcome to once every delivery is finished.
     """
     _check_audience(audience)
-    scheduled = send_at is not None and send_at > now
-    openids = [] if scheduled else audience_openids(session, event_id, audience)
     campaign = create_campaign(
-        session, openids=openids, text=text, purpose=BROADCAST_PURPOSE, event_id=event_id, audience=audience
+        session,
+        openids=audience_openids(session, event_id, audience),
+        text=text,
+        purpose=BROADCAST_PURPOSE,
+        event_id=event_id,
+        audience=audience,
     )
+    scheduled = send_at is not None and send_at > now
+    if scheduled:
+        session.execute(update(Delivery).where(Delivery.campaign_id == campaign.id).values(not_before=send_at))
     if scheduled or report_to:
-        session.add(
-            BroadcastPlan(
-                campaign_id=campaign.id,
-                state=SCHEDULED_BROADCAST if scheduled else STARTED_BROADCAST,
-                send_at=send_at if scheduled else None,
-                report_to=report_to,
-            )
-        )
-        session.flush()
+        state = SCHEDULED_BROADCAST if scheduled else STARTED_BROADCAST
+        session.add(BroadcastPlan(campaign_id=campaign.id, state=state, send_at=send_at if scheduled else None, report_to=report_to))
+    session.flush()
     return campaign
 
 
-def fire_broadcast(session: Session, campaign_id: int) -> int | None:
-    """Address a scheduled broadcast to its audience as it is now; the recipients, None if not scheduled.
+def _broadcast(session: Session, campaign_id: int) -> Campaign:
+    campaign = session.get(Campaign, campaign_id)
+    if campaign is None or campaign.purpose != BROADCAST_PURPOSE:
+        raise NotFound(f"no broadcast {campaign_id}")
+    return campaign
 
-    Idempotent: a broadcast fired (or cancelled) already is left alone.
+
+def cancel_broadcast(session: Session, campaign_id: int, now: datetime) -> None:
+    """Cancel a scheduled broadcast before its time: its held deliveries are removed, so nobody gets it.
+
+    NotFound for an unknown broadcast; AlreadyStarted once it is (or was meant to be) sending.
     """
+    _broadcast(session, campaign_id)
     plan = session.get(BroadcastPlan, campaign_id, with_for_update=True)
-    if plan is None or plan.state != SCHEDULED_BROADCAST:
-        return None
-    campaign = session.get(Campaign, campaign_id)
-    openids = audience_openids(session, campaign.event_id, campaign.audience)
-    session.add_all(Delivery(campaign_id=campaign.id, openid=openid, status=PENDING) for openid in openids)
-    campaign.recipients = len(openids)
-    plan.state = STARTED_BROADCAST
-    session.flush()
-    return len(openids)
-
-
-def due_broadcasts(session: Session, now: datetime) -> list[int]:
-    """Scheduled broadcasts whose time has come, oldest first."""
-    return list(
-        session.scalars(
-            select(BroadcastPlan.campaign_id)
-            .where(BroadcastPlan.state == SCHEDULED_BROADCAST, BroadcastPlan.send_at <= now)
-            .order_by(BroadcastPlan.send_at)
-        )
-    )
-
-
-def cancel_broadcast(session: Session, campaign_id: int) -> None:
-    """Cancel a scheduled broadcast before it fires; AlreadyStarted once it is sending, NotFound if unknown."""
-    campaign = session.get(Campaign, campaign_id)
-    if campaign is None or campaign.purpose != BROADCAST_PURPOSE:
-        raise NotFound(f"no broadcast {campaign_id}")
-    plan = session.get(BroadcastPlan, campaign_id, with_for_update=True)
-    if plan is None or plan.state == STARTED_BROADCAST:
-        raise AlreadyStarted(f"broadcast {campaign_id} has already started sending")
+    if plan is None or plan.state != SCHEDULED_BROADCAST or plan.send_at <= now:
+        raise AlreadyStarted(f"broadcast {campaign_id} is not a scheduled broadcast still waiting to be sent")
     plan.state = CANCELLED_BROADCAST
+    session.execute(delete(Delivery).where(Delivery.campaign_id == campaign_id, Delivery.status == PENDING))
 
 
-def broadcast_status(session: Session, campaign_id: int) -> BroadcastStatus:
-    """The broadcast's state and its deliveries by outcome; NotFound if there is no such broadcast."""
-    campaign = session.get(Campaign, campaign_id)
-    if campaign is None or campaign.purpose != BROADCAST_PURPOSE:
-        raise NotFound(f"no broadcast {campaign_id}")
+def broadcast_status(session: Session, campaign_id: int, now: datetime) -> BroadcastStatus:
+    """The broadcast's state (scheduled, cancelled, sending, sent) and its deliveries by outcome."""
+    campaign = _broadcast(session, campaign_id)
     plan = session.get(BroadcastPlan, campaign_id)
     by_status = dict(
         session.execute(
@@ -321,18 +301,20 @@ def broadcast_status(session: Session, campaign_id: int) -> BroadcastStatus:
     )
     errors = session.execute(
         select(Delivery.errcode, func.count())
-        .where(Delivery.campaign_id == campaign_id, Delivery.errcode.is_not(None))
+        .where(Delivery.campaign_id == campaign_id, Delivery.status.in_(FINISHED_STATES), Delivery.errcode.is_not(None))
         .group_by(Delivery.errcode)
     ).all()
-    # "sending" and "unknown" (a send that may have reached WeChat) are still open for the organizer.
+    # "unknown" is a send that may or may not have reached WeChat: finished, and not known to be sent.
     counts = {
         "sent": by_status.get(SENT, 0),
-        "failed": by_status.get(FAILED, 0),
+        "failed": by_status.get(FAILED, 0) + by_status.get(UNKNOWN, 0),
         "unreachable": by_status.get(UNREACHABLE, 0),
-        "pending": sum(count for state, count in by_status.items() if state not in (SENT, FAILED, UNREACHABLE)),
+        "pending": sum(count for state, count in by_status.items() if state not in FINISHED_STATES),
     }
-    if plan is not None and plan.state != STARTED_BROADCAST:
-        status = plan.state
+    if plan is not None and plan.state == CANCELLED_BROADCAST:
+        status = "cancelled"
+    elif plan is not None and plan.state == SCHEDULED_BROADCAST and now < plan.send_at:
+        status = "scheduled"
     else:
         status = "sending" if counts["pending"] else "sent"
     return BroadcastStatus(
@@ -380,15 +362,15 @@ def report_finished_broadcasts(session: Session, now: datetime, report_text) -> 
     """
     plans = session.scalars(
         select(BroadcastPlan).where(
-            BroadcastPlan.state == STARTED_BROADCAST,
+            BroadcastPlan.state != CANCELLED_BROADCAST,
             BroadcastPlan.report_to.is_not(None),
             BroadcastPlan.reported_at.is_(None),
         )
     ).all()
     reported = []
     for plan in plans:
-        status = broadcast_status(session, plan.campaign_id)
-        if status.counts["pending"]:
+        status = broadcast_status(session, plan.campaign_id, now)
+        if status.status != "sent":
             continue
         enqueue_message(
             session,

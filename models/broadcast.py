@@ -2,8 +2,7 @@
 
 The outbox's campaign is the broadcast (its id is the broadcast id everywhere); ``BroadcastPlan`` adds
 when it is to be sent, whether it was cancelled first, and whom to tell the outcome. A scheduled
-broadcast's campaign has no delivery rows until it fires, so people who register in between are
-included and a cancelled one never reaches anybody.
+broadcast's deliveries wait in the outbox with ``not_before`` set to its time; cancelling removes them.
 """
 
 from __future__ import annotations

@@ -11,7 +11,9 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import datetime, tzinfo
+
+from models.registration import Registration
 
 UTF8_BOM = "\ufeff"
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
@@ -33,3 +35,34 @@ def to_csv(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
     writer.writerow([neutralise_cell(name) for name in header])
     writer.writerows([neutralise_cell(cell) for cell in row] for row in rows)
     return buffer.getvalue()
+
+
+REGISTRATION_COLUMNS = (
+    "id",
+    "status",
+    "position",
+    "name",
+    "phone",
+    "company",
+    "title",
+    "attendance",
+    "checkin_code",
+    "channel",
+    "created_at",
+    "checked_in_at",
+    "openid",
+)
+
+
+def registrations_csv(rows: Iterable[tuple[Registration, str | None]], tz: tzinfo) -> str:
+    """Registrations (with their channel, as ``organizer.search_registrations`` gives them) as CSV; times in ``tz``."""
+
+    def cells(registration: Registration, channel: str | None) -> list[object]:
+        values = {column: getattr(registration, column, None) for column in REGISTRATION_COLUMNS}
+        values["channel"] = channel
+        for moment in ("created_at", "checked_in_at"):
+            if values[moment] is not None:
+                values[moment] = values[moment].astimezone(tz)
+        return [values[column] for column in REGISTRATION_COLUMNS]
+
+    return to_csv(REGISTRATION_COLUMNS, (cells(*row) for row in rows))

@@ -1,0 +1,154 @@
+"""The organizer's commands of the ``eventbot`` CLI: registrations, stats, broadcast, checkin.
+
+They run the same ``bot.organizer`` functions as the admin API and the in-chat commands, against the
+database in ``DATABASE_URL``, so an organizer can work over SSH on the server. ``install`` adds them to
+the main Typer app, which passes in how it loads settings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from sqlalchemy.orm import Session
+
+from bot import organizer
+from bot.admin.export import registrations_csv
+from bot.clock import clock_for
+from bot.logs import mask_phone_numbers
+from bot.settings import Event, Settings
+from models.db import create_db_engine, session_factory
+
+EventOption = Annotated[str | None, typer.Option("--event", help="Event id from config.toml (default: the current event).")]
+StatusOption = Annotated[str | None, typer.Option("--status", help="confirmed, waitlisted or cancelled.")]
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """What a command works with: settings, the event, the bot's time and a transaction."""
+
+    settings: Settings
+    event: Event
+    now: datetime
+    session: Session
+
+
+def install(app: typer.Typer, load_settings: Callable[[], Settings]) -> None:
+    """Add the organizer's commands to ``app``."""
+
+    @contextmanager
+    def workspace(event_id: str | None) -> Iterator[Workspace]:
+        settings = load_settings()
+        now = clock_for(settings.now_override, settings.tz).now()
+        try:
+            event = organizer.require_event(settings, event_id) if event_id else settings.content.current_event(now)
+        except organizer.NotFound as error:
+            typer.secho(str(error), fg=typer.colors.RED, err=True)
+            raise typer.Exit(2) from None
+        engine = create_db_engine(settings.database_url)
+        try:
+            with session_factory(engine).begin() as session:
+                yield Workspace(settings, event, now, session)
+        finally:
+            engine.dispose()
+
+    def check_status(status: str | None) -> None:
+        if status is not None and status not in organizer.STATUSES:
+            typer.secho(f"--status: use one of {', '.join(organizer.STATUSES)}", fg=typer.colors.RED, err=True)
+            raise typer.Exit(2)
+
+    registrations_app = typer.Typer(help="An event's registrations.", no_args_is_help=True)
+    app.add_typer(registrations_app, name="registrations")
+
+    @registrations_app.command("list")
+    def registrations_list(
+        event: EventOption = None,
+        status: StatusOption = None,
+        query: Annotated[str, typer.Option("--query", "-q", help="Name, company, code or phone suffix.")] = "",
+    ) -> None:
+        """List registrations (phones masked), oldest first."""
+        check_status(status)
+        with workspace(event) as work:
+            rows, total = organizer.search_registrations(work.session, work.event.id, q=query, status=status)
+            for registration, channel in rows:
+                typer.echo(
+                    f"{registration.id}\t{registration.status}\t{registration.checkin_code}\t{registration.name or ''}\t"
+                    f"{mask_phone_numbers(registration.phone or '')}\t{registration.company or ''}\t{channel or ''}\t"
+                    f"{'checked in' if registration.checked_in_at else ''}"
+                )
+            typer.echo(f"{total} registrations", err=True)
+
+    @registrations_app.command("export")
+    def registrations_export(
+        event: EventOption = None,
+        status: StatusOption = None,
+        csv_file: Annotated[Path | None, typer.Option("--csv", help="Write to this file (default: standard output).")] = None,
+    ) -> None:
+        """Export registrations as CSV (UTF-8 with BOM, safe to open in Excel)."""
+        check_status(status)
+        with workspace(event) as work:
+            rows, total = organizer.search_registrations(work.session, work.event.id, status=status)
+            document = registrations_csv(rows, work.settings.tz)
+        if csv_file is None:
+            typer.echo(document, nl=False)
+        else:
+            csv_file.write_text(document, encoding="utf-8", newline="")
+            typer.echo(f"{total} registrations written to {csv_file}", err=True)
+
+    @app.command("stats")
+    def stats(event: EventOption = None) -> None:
+        """Registration counts of an event."""
+        with workspace(event) as work:
+            figures = organizer.event_stats(work.session, work.settings, work.event, work.now)
+        typer.echo(f"{work.event.id}: {work.event.name}")
+        typer.echo(f"confirmed {figures.confirmed}/{work.event.capacity}, waitlisted {figures.waitlisted}, "
+                   f"cancelled {figures.cancelled}, checked in {figures.checked_in}, today {figures.registered_today}")
+        for day, count in figures.per_day:
+            typer.echo(f"  {day.isoformat()}  {count}")
+        for channel, count in figures.by_channel:
+            typer.echo(f"  channel {channel or '(direct)'}: {count}")
+
+    @app.command("broadcast")
+    def broadcast(
+        text: Annotated[str, typer.Argument(help="The message.")],
+        audience: Annotated[str, typer.Option(help=", ".join(organizer.AUDIENCES))],
+        event: EventOption = None,
+        at: Annotated[datetime | None, typer.Option("--at", help="Send at this time (ISO 8601; bot timezone if none given).")] = None,
+        yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+    ) -> None:
+        """Send TEXT to an audience of an event's registrants (the worker's sender delivers it)."""
+        if audience not in organizer.AUDIENCES:
+            typer.secho(f"--audience: use one of {', '.join(organizer.AUDIENCES)}", fg=typer.colors.RED, err=True)
+            raise typer.Exit(2)
+        with workspace(event) as work:
+            send_at = at.replace(tzinfo=work.settings.tz) if at and at.tzinfo is None else at
+            if send_at is not None and send_at <= work.now:
+                typer.secho("--at: that time has passed", fg=typer.colors.RED, err=True)
+                raise typer.Exit(2)
+            size = len(organizer.audience_openids(work.session, work.event.id, audience))
+            when = f"at {send_at.isoformat()}" if send_at else "now"
+            typer.echo(f"{size} recipients ({audience}, {work.event.id}), {when}:\n{text}")
+            if not yes and not typer.confirm("Send?"):
+                raise typer.Exit(1)
+            campaign = organizer.create_broadcast(
+                work.session, event_id=work.event.id, audience=audience, text=text, now=work.now, send_at=send_at
+            )
+            typer.echo(f"broadcast {campaign.id}: {campaign.recipients} recipients")
+
+    @app.command("checkin")
+    def checkin(code: Annotated[str, typer.Argument(help="The registrant's check-in code.")], event: EventOption = None) -> None:
+        """Check a registrant in by code."""
+        with workspace(event) as work:
+            try:
+                done = organizer.check_in_by_code(work.session, work.event.id, code, work.now)
+            except (organizer.NotFound, organizer.NotConfirmed) as error:
+                typer.secho(str(error), fg=typer.colors.RED, err=True)
+                raise typer.Exit(1) from None
+            registration = done.registration
+            state = "already checked in" if done.already else "checked in"
+            typer.echo(f"{registration.checkin_code} {registration.name or ''}: {state}")
