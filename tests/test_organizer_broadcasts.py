@@ -1,0 +1,126 @@
+"""Broadcasts end to end: audience → outbox → sender → the fake WeChat API over real HTTP."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import timedelta
+
+import pytest
+
+from bot import organizer
+from models.db import create_db_engine, session_factory
+from scheduler.sender import build_sender
+from tests.conftest import FAKE_APP_ID, FAKE_APP_SECRET
+from tests.organizer_factories import add_registration
+
+AUDIENCE_MEMBERS = {
+    "confirmed": ["o-alice", "o-bob"],
+    "waitlisted": ["o-carol"],
+    "checked_in": ["o-bob"],
+    "not_checked_in": ["o-alice"],
+    "all_registrants": ["o-alice", "o-bob", "o-carol"],
+}
+
+
+@pytest.fixture
+def outbound_settings(make_settings, fake_wechat):
+    return make_settings(
+        wechat_app_id=FAKE_APP_ID, wechat_app_secret=FAKE_APP_SECRET, wechat_api_base_url=fake_wechat.base_url
+    )
+
+
+@pytest.fixture
+def sessions(outbound_settings):
+    engine = create_db_engine(outbound_settings.database_url)
+    yield session_factory(engine)
+    engine.dispose()
+
+
+@pytest.fixture
+def sender(outbound_settings, sessions, clock):
+    return build_sender(outbound_settings, sessions, clock)
+
+
+@pytest.fixture
+def registrants(sessions, fake_wechat, clock):
+    """Capacity 2: alice and bob (checked in) confirmed, carol waitlisted, dave cancelled; all wrote lately."""
+    now = clock.now()
+    with sessions.begin() as session:
+        add_registration(session, "o-alice", now=now, capacity=2)
+        add_registration(session, "o-bob", now=now, capacity=2, checked_in=True)
+        add_registration(session, "o-carol", now=now, capacity=2)
+        add_registration(session, "o-dave", now=now, capacity=2, cancelled=True)
+    for openid in ("o-alice", "o-bob", "o-carol", "o-dave"):
+        fake_wechat.tell_follower(openid, last_interaction_at=now)
+
+
+def received(fake_wechat, text):
+    return Counter(message["touser"] for message in fake_wechat.messages() if message["body"]["text"]["content"] == text)
+
+
+def broadcast(sessions, clock, audience, text, send_at=None):
+    with sessions.begin() as session:
+        campaign = organizer.create_broadcast(
+            session, event_id="meetup-10", audience=audience, text=text, now=clock.now(), send_at=send_at
+        )
+        return campaign.id
+
+
+def status_of(sessions, clock, campaign_id):
+    with sessions() as session:
+        return organizer.broadcast_status(session, campaign_id, clock.now())
+
+
+@pytest.mark.parametrize("audience", organizer.AUDIENCES)
+def test_each_audience_gets_the_broadcast_exactly_once(registrants, sessions, sender, fake_wechat, clock, audience):
+    campaign_id = broadcast(sessions, clock, audience, f"致{audience}")
+    sender.run_until_idle()
+    sender.run_until_idle()  # a second pass finds nothing left to send
+    assert received(fake_wechat, f"致{audience}") == Counter(AUDIENCE_MEMBERS[audience])
+    status = status_of(sessions, clock, campaign_id)
+    assert status.status == "sent"
+    assert status.counts == {"sent": len(AUDIENCE_MEMBERS[audience]), "failed": 0, "unreachable": 0, "pending": 0}
+
+
+def test_failures_are_counted_with_their_reason(registrants, sessions, sender, fake_wechat, clock):
+    fake_wechat.tell_follower("o-alice", last_interaction_at=clock.now() - timedelta(hours=49))
+    campaign_id = broadcast(sessions, clock, "confirmed", "明天见")
+    sender.run_until_idle()
+    status = status_of(sessions, clock, campaign_id)
+    assert status.counts["sent"] == 1
+    assert status.counts["failed"] + status.counts["unreachable"] == 1
+    assert received(fake_wechat, "明天见") == Counter(["o-bob"])
+
+
+def test_a_scheduled_broadcast_waits_for_its_time(registrants, sessions, sender, fake_wechat, clock):
+    campaign_id = broadcast(sessions, clock, "confirmed", "开场提醒", send_at=clock.now() + timedelta(hours=2))
+    sender.run_until_idle()
+    assert received(fake_wechat, "开场提醒") == Counter()
+    assert status_of(sessions, clock, campaign_id).status == "scheduled"
+
+    clock.advance(timedelta(hours=2))
+    fake_wechat.set_now(clock.now())
+    sender.run_until_idle()
+    assert received(fake_wechat, "开场提醒") == Counter(AUDIENCE_MEMBERS["confirmed"])
+    assert status_of(sessions, clock, campaign_id).status == "sent"
+
+
+def test_a_cancelled_broadcast_never_goes_out(registrants, sessions, sender, fake_wechat, clock):
+    campaign_id = broadcast(sessions, clock, "all_registrants", "临时通知", send_at=clock.now() + timedelta(hours=1))
+    with sessions.begin() as session:
+        organizer.cancel_broadcast(session, campaign_id, clock.now())
+    clock.advance(timedelta(hours=2))
+    fake_wechat.set_now(clock.now())
+    sender.run_until_idle()
+    assert received(fake_wechat, "临时通知") == Counter()
+    assert status_of(sessions, clock, campaign_id).status == "cancelled"
+    with sessions.begin() as session, pytest.raises(organizer.AlreadyStarted):
+        organizer.cancel_broadcast(session, campaign_id, clock.now())
+
+
+def test_only_a_waiting_scheduled_broadcast_can_be_cancelled(registrants, sessions, clock):
+    immediate = broadcast(sessions, clock, "confirmed", "马上发")
+    with sessions.begin() as session, pytest.raises(organizer.AlreadyStarted):
+        organizer.cancel_broadcast(session, immediate, clock.now())
+    with sessions.begin() as session, pytest.raises(organizer.NotFound):
+        organizer.cancel_broadcast(session, immediate + 100, clock.now())
