@@ -1,0 +1,239 @@
+"""Seats and the waitlist: capacity under real concurrent requests, promotion on cancel (with its notice in
+the outbox), and switching between on site and online. Runs on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import threading
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from bot.simulator import WeChatSimulator
+from handlers import texts
+from models import Campaign, Delivery, Registration
+from tests.conftest import TOKEN
+from tests.registration_steps import (
+    EVENT_ID,
+    fill_form,
+    register_via_chat,
+    registration_of,
+    registrations,
+    settings_with_event,
+)
+
+# Generous, so that under load every request still gets its passive reply instead of a late "success".
+REPLY_BUDGET = 60.0
+
+
+def send_all_at_once(wechat: WeChatSimulator, messages: list[tuple[str, str]]) -> list[str]:
+    """Post (openid, text) messages from one thread each, released together; the replies in order."""
+    barrier = threading.Barrier(len(messages))
+    replies: list[str] = [""] * len(messages)
+    errors: list[BaseException] = []
+
+    def send(index: int, openid: str, text: str) -> None:
+        try:
+            barrier.wait()
+            replies[index] = wechat.send_text(openid, text).content
+        except BaseException as error:  # re-raised in the test's thread below
+            errors.append(error)
+
+    threads = [threading.Thread(target=send, args=(i, *message)) for i, message in enumerate(messages)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+    return replies
+
+
+def seed_confirmed(app, count: int) -> None:
+    """``count`` confirmed on-site registrations made earlier by other followers."""
+    now = app.state.clock.now()
+    with app.state.sessions.begin() as session:
+        session.add_all(
+            Registration(
+                event_id=EVENT_ID, openid=f"o-earlier-{n}", attendance="onsite", status="confirmed",
+                checkin_code=f"E{n:05d}", created_at=now, updated_at=now,
+            )
+            for n in range(count)
+        )
+
+
+def waitlist(app) -> list[tuple[str, int]]:
+    return sorted((r.openid, r.position) for r in registrations(app) if r.status == "waitlisted")
+
+
+def confirmed_on_site(app) -> list[Registration]:
+    return [r for r in registrations(app) if r.status == "confirmed" and r.attendance == "onsite"]
+
+
+def assert_waitlist_dense(app) -> None:
+    positions = sorted(position for _, position in waitlist(app))
+    assert positions == list(range(1, len(positions) + 1))
+
+
+@pytest.fixture
+def small_app(make_settings, make_app):
+    """An app whose event has 3 seats."""
+    return make_app(settings_with_event(make_settings, capacity=3))
+
+
+@pytest.fixture
+def small_wechat(small_app):
+    with TestClient(small_app) as client:
+        yield WeChatSimulator(client, TOKEN)
+
+
+def test_fifty_followers_confirming_at_once_for_the_last_ten_seats(make_settings, make_app):
+    app = make_app(make_settings(reply_budget_seconds=REPLY_BUDGET))
+    capacity = app.state.settings.content.events[0].capacity
+    seed_confirmed(app, capacity - 10)
+    followers = [f"o-rush-{n:02d}" for n in range(50)]
+    with TestClient(app) as client:
+        wechat = WeChatSimulator(client, TOKEN)
+        for openid in followers:
+            fill_form(wechat, openid)
+
+        replies = send_all_at_once(wechat, [(openid, "确认") for openid in followers])
+
+    assert len(confirmed_on_site(app)) == capacity
+    rush = [r for r in registrations(app) if r.openid in followers]
+    assert sum(r.status == "confirmed" for r in rush) == 10
+    assert sum(r.status == "waitlisted" for r in rush) == 40
+    assert sorted(r.position for r in rush if r.status == "waitlisted") == list(range(1, 41))
+    assert len({r.checkin_code for r in registrations(app)}) == len(registrations(app))
+    assert sum("报名成功！" in reply for reply in replies) == 10
+    assert sum("已进入候补名单" in reply for reply in replies) == 40
+
+
+def test_cancellations_and_registrations_at_once_keep_seats_and_the_line_right(make_settings, make_app):
+    app = make_app(settings_with_event(make_settings, capacity=5).model_copy(update={"reply_budget_seconds": REPLY_BUDGET}))
+    seated = [f"o-seated-{n}" for n in range(5)]
+    waiting = [f"o-waiting-{n}" for n in range(10)]
+    newcomers = [f"o-new-{n}" for n in range(5)]
+    with TestClient(app) as client:
+        wechat = WeChatSimulator(client, TOKEN)
+        for openid in seated + waiting:
+            register_via_chat(wechat, openid)
+        for openid in seated:
+            wechat.send_text(openid, "取消报名")
+        for openid in newcomers:
+            fill_form(wechat, openid)
+
+        send_all_at_once(wechat, [(openid, "确认") for openid in seated + newcomers])
+
+    # A freed seat goes to the head of the line in the cancelling transaction, so a newcomer never finds
+    # one free: the first five who waited are seated, everyone else waits in a line without gaps.
+    assert sorted(r.openid for r in confirmed_on_site(app)) == sorted(waiting[:5])
+    assert [openid for openid, _ in sorted(waitlist(app), key=lambda item: item[1])][:5] == waiting[5:]
+    assert sorted(openid for openid, _ in waitlist(app)) == sorted(waiting[5:] + newcomers)
+    assert_waitlist_dense(app)
+    with app.state.sessions() as session:
+        notified = session.scalars(select(Delivery.openid).join(Campaign).where(Campaign.purpose == "waitlist_promotion"))
+        assert sorted(notified) == sorted(waiting[:5])
+
+
+def test_a_full_event_puts_newcomers_on_the_waitlist_in_order(small_app, small_wechat):
+    for n in range(5):
+        reply = register_via_chat(small_wechat, f"o-{n}").content
+
+    assert "已进入候补名单" in reply and "候补中（第 2 位）" in reply
+    assert waitlist(small_app) == [("o-3", 1), ("o-4", 2)]
+    assert "候补中（第 1 位）" in small_wechat.send_text("o-3", "我的报名").content
+
+
+def test_online_registrants_are_never_waitlisted(small_app, small_wechat):
+    for n in range(3):
+        register_via_chat(small_wechat, f"o-{n}")
+
+    reply = register_via_chat(small_wechat, "o-online", attendance="线上").content
+
+    assert registration_of(small_app, "o-online").status == "confirmed"
+    assert "报名成功" in reply
+
+
+def test_a_cancelled_seat_goes_to_the_first_in_line_who_is_told(small_app, small_wechat):
+    for n in range(6):
+        register_via_chat(small_wechat, f"o-{n}")
+    small_wechat.send_text("o-1", "取消报名")
+
+    small_wechat.send_text("o-1", "确认")
+
+    assert registration_of(small_app, "o-3").status == "confirmed"
+    assert waitlist(small_app) == [("o-4", 1), ("o-5", 2)]
+    assert len(confirmed_on_site(small_app)) == 3
+    with small_app.state.sessions() as session:
+        [campaign] = session.scalars(select(Campaign).where(Campaign.purpose == "waitlist_promotion")).all()
+        [delivery] = session.scalars(select(Delivery).where(Delivery.campaign_id == campaign.id)).all()
+    assert (delivery.openid, delivery.status) == ("o-3", "pending")
+    assert "你已从候补转为正式报名" in campaign.text
+    assert f"签到码：{registration_of(small_app, 'o-3').checkin_code}" in campaign.text
+
+
+def test_a_waitlisted_cancellation_closes_the_gap_without_promoting(small_app, small_wechat):
+    for n in range(6):
+        register_via_chat(small_wechat, f"o-{n}")
+    small_wechat.send_text("o-4", "取消报名")
+
+    small_wechat.send_text("o-4", "确认")
+
+    assert waitlist(small_app) == [("o-3", 1), ("o-5", 2)]
+    with small_app.state.sessions() as session:
+        assert session.scalars(select(Campaign)).all() == []
+
+
+def test_switching_a_seat_to_online_promotes_the_first_in_line(small_app, small_wechat):
+    for n in range(5):
+        register_via_chat(small_wechat, f"o-{n}")
+
+    reply = small_wechat.send_text("o-0", "改为线上").content
+
+    assert "已修改参加方式" in reply and "线上观看直播" in reply
+    assert registration_of(small_app, "o-0").attendance == "online"
+    assert registration_of(small_app, "o-3").status == "confirmed"
+    assert waitlist(small_app) == [("o-4", 1)]
+
+
+def test_switching_to_on_site_when_full_joins_the_end_of_the_line(small_app, small_wechat):
+    for n in range(4):
+        register_via_chat(small_wechat, f"o-{n}")
+    register_via_chat(small_wechat, "o-online", attendance="线上")
+
+    reply = small_wechat.send_text("o-online", "改为现场").content
+
+    assert "候补中（第 2 位）" in reply
+    assert waitlist(small_app) == [("o-3", 1), ("o-online", 2)]
+    assert small_wechat.send_text("o-online", "改为现场").content == texts.attendance_unchanged("onsite")
+
+
+def test_a_waitlisted_follower_switching_to_online_is_confirmed_and_leaves_the_line(small_app, small_wechat):
+    for n in range(6):
+        register_via_chat(small_wechat, f"o-{n}")
+
+    small_wechat.send_text("o-3", "改为线上")
+
+    assert (registration_of(small_app, "o-3").status, registration_of(small_app, "o-3").attendance) == (
+        "confirmed", "online",
+    )
+    assert waitlist(small_app) == [("o-4", 1), ("o-5", 2)]
+    assert len(confirmed_on_site(small_app)) == 3
+
+
+def test_switching_needs_a_registration_and_closes_at_the_start(small_app, small_wechat, clock):
+    assert small_wechat.send_text("o-0", "改为线上").content == texts.NOT_REGISTERED
+    register_via_chat(small_wechat, "o-0")
+    clock.set(small_app.state.settings.content.events[0].starts_at)
+    assert small_wechat.send_text("o-0", "改为线上").content == texts.CHANGES_CLOSED
+
+
+def test_the_database_refuses_a_second_active_registration(app):
+    now = app.state.clock.now()
+    first = dict(event_id=EVENT_ID, openid="o-dup", attendance="onsite", status="confirmed", created_at=now, updated_at=now)
+    with app.state.sessions.begin() as session:
+        session.add(Registration(checkin_code="AAAAAA", **first))
+    with pytest.raises(IntegrityError):
+        with app.state.sessions.begin() as session:
+            session.add(Registration(checkin_code="BBBBBB", **first))
