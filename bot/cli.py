@@ -171,6 +171,64 @@ def _chat_loop(simulator, openid: str, describe) -> None:
         typer.echo(f"机器人> {describe(reply)}\n")
 
 
+@app.command()
+def send(
+    until_idle: Annotated[bool, typer.Option(help="Stop once nothing is due, instead of polling on.")] = False,
+    resume: Annotated[bool, typer.Option(help="Lift an account-wide pause (quota reset, whitelist fixed) first.")] = False,
+    stale_after_seconds: Annotated[
+        float, typer.Option(help="Rows claimed longer ago than this belong to a dead sender and are resolved.")
+    ] = 300.0,
+) -> None:
+    """Send the outbox (broadcasts, reminders, notices) through WeChat's API."""
+    import signal
+    import threading
+    from datetime import timedelta
+
+    from bot.clock import clock_for
+    from bot.wechat_client import outbound_configured
+    from models.db import create_db_engine, session_factory
+    from scheduler.sender import build_sender
+
+    settings = _settings()
+    if not outbound_configured(settings):
+        typer.secho("WECHAT_APP_ID and WECHAT_APP_SECRET must be set to send messages.", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2)
+    engine = create_db_engine(settings.database_url)
+    clock = clock_for(settings.now_override, settings.tz)
+    sender = build_sender(settings, session_factory(engine), clock, stale_after=timedelta(seconds=stale_after_seconds))
+    if resume:
+        sender.resume()
+    if until_idle:
+        sender.run_until_idle()
+    else:
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        try:
+            sender.run_forever(stop)
+        except KeyboardInterrupt:
+            pass
+    paused = sender.pause_state()
+    if paused is not None:
+        typer.secho(f"sending is paused by WeChat error {paused.paused_errcode}: {paused.paused_errmsg}", fg=typer.colors.RED, err=True)
+    engine.dispose()
+
+
+@app.command("fake-wechat")
+def fake_wechat(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8081,
+) -> None:
+    """Serve a local fake of WeChat's API; point WECHAT_API_BASE_URL at it and read GET /_fake/messages."""
+    import uvicorn
+
+    from bot.fake_wechat import FakeWeChat, create_fake_app
+
+    app_id = os.environ.get("WECHAT_APP_ID") or "wx-fake-app"
+    secret = os.environ.get("WECHAT_APP_SECRET") or "fake-app-secret"
+    typer.echo(f"fake WeChat API for app id {app_id} on http://{host}:{port} (messages: /_fake/messages)")
+    uvicorn.run(create_fake_app(FakeWeChat(app_id, secret)), host=host, port=port, log_level="warning")
+
+
 organizer_cli.install(app, _settings)
 
 if __name__ == "__main__":

@@ -458,3 +458,6 @@ class FakeWeChatRemote:
 
     def stats(self) -> dict:
         return self.http.get("/_fake/stats").json()
+
+    def clear_faults(self) -> None:
+        self.http.delete("/_fake/faults").raise_for_status()

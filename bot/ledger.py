@@ -39,7 +39,9 @@ class Claim:
 
 def dedup_key(message) -> str:
     """(FromUserName, MsgId) for messages; (FromUserName, CreateTime, Event, EventKey) for events."""
-    if message.type == "event":
+    # The raw MsgType, not message.type: events wechatpy does not know (subscribe_msg_popup_event) parse
+    # as "unknown" messages with no MsgId, and would all share one key.
+    if str(message._data.get("MsgType", "")).lower() == "event":
         event_key = message._data.get("EventKey") or ""
         return f"{message.source}|e|{message.time}|{message._data.get('Event', '')}|{event_key}"[:255]
     return f"{message.source}|m|{message.id}"[:255]

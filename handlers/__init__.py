@@ -16,12 +16,14 @@ from handlers.now_next import now_next_router
 from handlers.registration import registration_router
 from handlers.rules import rules_router
 from handlers.schedule import time_router
+from handlers.subscribe_messages import subscribe_messages_router
 from handlers.subscription import subscription_router
 from handlers.talks import talk_router
 from handlers.venue import venue_router
 
 ROUTERS: list[Router] = [
     subscription_router,
+    subscribe_messages_router,
     registration_router,
     admin_router,
     rules_router,

@@ -11,13 +11,16 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import ForeignKey, Integer, String, Text, UniqueConstraint, func
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from models.base import AwareDateTime, Base
 
-# Delivery states. pending → sending → sent | failed | unreachable | unknown; a transient failure goes back
-# to pending with a later ``not_before``. "unknown" is a send that may or may not have reached WeChat.
+# Delivery states: pending → claimed → sending → sent | failed | unknown, or pending → unreachable. A
+# transient failure (and an account-wide pause) goes back to pending, a transient one with a later
+# ``not_before``. "claimed" rows have provably not been sent; "sending" rows may have reached WeChat, and
+# "unknown" is such a row whose sender stopped before learning the answer (see ``scheduler.sender``).
 PENDING = "pending"
+CLAIMED = "claimed"
 SENDING = "sending"
 SENT = "sent"
 FAILED = "failed"
@@ -102,3 +105,14 @@ class SubscribeAcceptance(Base):
     template_id: Mapped[str] = mapped_column(String(128), primary_key=True)
     remaining: Mapped[int] = mapped_column(Integer, default=0)
     accepted_at: Mapped[datetime] = mapped_column(AwareDateTime())
+
+
+def record_subscribe_acceptances(session: Session, openid: str, template_ids: list[str], now: datetime) -> None:
+    """Count one more allowed subscribe message per template the follower just accepted."""
+    for template_id in template_ids:
+        acceptance = session.get(SubscribeAcceptance, (openid, template_id))
+        if acceptance is None:
+            acceptance = SubscribeAcceptance(openid=openid, template_id=template_id, remaining=0)
+            session.add(acceptance)
+        acceptance.remaining += 1
+        acceptance.accepted_at = now

@@ -1,0 +1,108 @@
+"""Which WeChat channel can carry a message to a follower, and what exactly to send on it.
+
+WeChat offers three ways to write first, each with its own rule: a template message (模板消息, needs a
+template id), a subscribe message (订阅通知, needs the follower's acceptance of that template, one send
+per acceptance) and a customer-service text (客服消息, only within 48 hours of the follower's last
+message and a few per window). The channels are tried in the order of ``[delivery] channels``; a
+follower none of them can reach is reported with every channel's reason.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from bot.settings import DeliveryConfig, Settings
+from models.follower import Follower
+from models.outbox import CLAIMED, SENDING, SENT, UNKNOWN, Campaign, Delivery, SubscribeAcceptance
+
+TEMPLATE = "template"
+SUBSCRIBE = "subscribe"
+CUSTOMER_SERVICE = "customer_service"
+CUSTOMER_SERVICE_WINDOW = timedelta(hours=48)
+# Customer-service sends that count against the window's quota: sent, about to go, or possibly sent.
+_COUNTED_STATES = (CLAIMED, SENDING, SENT, UNKNOWN)
+
+
+@dataclass(frozen=True)
+class Route:
+    """How one message goes to one follower: ``channel`` None means unreachable, ``reason`` says why."""
+
+    channel: str | None
+    template_id: str = ""
+    text: str = ""
+    data: dict = field(default_factory=dict)
+    reason: str = ""
+
+
+def template_values(settings: Settings, campaign: Campaign, text: str, now: datetime) -> dict[str, str]:
+    """What the template placeholders stand for: the message and its event's facts from config."""
+    content = settings.content
+    event = (campaign.event_id and content.event_by_id(campaign.event_id)) or content.current_event(now)
+    return {
+        "text": text,
+        "event": event.name,
+        "title": event.title,
+        "when": f"{event.starts_at.astimezone(settings.tz):%Y-%m-%d %H:%M}",
+        "venue": event.venue,
+    }
+
+
+def _fill(fields: dict[str, str], values: dict[str, str]) -> dict:
+    return {name: {"value": template.format(**values)} for name, template in fields.items()}
+
+
+def _customer_service_block(session: Session, config: DeliveryConfig, follower: Follower | None, now: datetime) -> str:
+    """Why a customer-service text cannot go to ``follower`` now ("" if it can)."""
+    if follower is None:
+        return "customer_service: never wrote to the account"
+    if now - follower.last_interaction_at > CUSTOMER_SERVICE_WINDOW:
+        return "customer_service: last message more than 48 hours ago"
+    used = session.scalar(
+        select(func.count())
+        .select_from(Delivery)
+        .where(
+            Delivery.openid == follower.openid,
+            Delivery.channel == CUSTOMER_SERVICE,
+            Delivery.status.in_(_COUNTED_STATES),
+            Delivery.claimed_at >= follower.last_interaction_at,
+        )
+    )
+    if used >= config.customer_service_per_window:
+        return f"customer_service: {used} messages already sent in this 48-hour window"
+    return ""
+
+
+def choose_route(session: Session, settings: Settings, campaign: Campaign, delivery: Delivery, now: datetime) -> Route:
+    """The first configured channel that can reach ``delivery.openid``; a subscribe acceptance is used up."""
+    config = settings.content.delivery
+    follower = session.get(Follower, delivery.openid)
+    if follower is not None and not follower.subscribed:
+        return Route(None, reason="unfollowed the account")
+    text = delivery.text or campaign.text
+    values = template_values(settings, campaign, text, now)
+    reasons = []
+    for channel in config.channels:
+        if channel == CUSTOMER_SERVICE:
+            blocked = _customer_service_block(session, config, follower, now)
+            if not blocked:
+                return Route(CUSTOMER_SERVICE, text=text)
+            reasons.append(blocked)
+            continue
+        templates = config.templates if channel == TEMPLATE else config.subscribe_templates
+        template_id = templates.get(campaign.template_key or "", "")
+        if not template_id:
+            reasons.append(f"{channel}: no template configured for {campaign.template_key or campaign.purpose!r}")
+            continue
+        if channel == TEMPLATE:
+            return Route(TEMPLATE, template_id=template_id, data=_fill(config.template_fields, values))
+        acceptance = session.get(SubscribeAcceptance, (delivery.openid, template_id))
+        if acceptance is None or acceptance.remaining <= 0:
+            reasons.append("subscribe: the follower has not accepted this subscribe message")
+            continue
+        acceptance.remaining -= 1
+        return Route(SUBSCRIBE, template_id=template_id, data=_fill(config.subscribe_fields, values))
+    return Route(None, reason="; ".join(reasons) or "no delivery channel configured")
