@@ -1,0 +1,206 @@
+"""The scheduler facade: APScheduler 3 behind a few verbs, in the style of python-telegram-bot's JobQueue.
+
+``schedule_reminders(event)``, ``schedule_broadcast(campaign_id, send_at)`` and ``cancel(job_id)``; job
+ids say what a job is for (``reminder:<event>:<offset>``, ``broadcast:<id>``), so scheduling again
+replaces the job instead of adding a second one. Jobs live in APScheduler's SQLAlchemy job store on the
+application's database, and reminder jobs are rebuilt from config.toml whenever the scheduler starts.
+
+Job functions are module-level and take only ids, because the job store pickles references to them; they
+find the settings, database and clock in the context of the ``JobQueue`` running in this process.
+
+The job store only wakes jobs up. Exactly-once comes from the database: a reminder is decided once
+(``scheduler.reminders``) and the outbox delivers once per (campaign, follower).
+
+Times: APScheduler runs on the real time, the bot on its clock (which ``EVENTBOT_NOW`` may shift), so a
+job is set for the real moment at which the bot's clock will read the reminder's time.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from apscheduler.events import EVENT_JOB_ERROR, JobExecutionEvent
+from apscheduler.job import Job
+from apscheduler.jobstores.base import JobLookupError
+from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+from apscheduler.schedulers.background import BackgroundScheduler
+from sqlalchemy import Engine, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.clock import Clock, SystemClock
+from bot.settings import Content, Event, Settings
+from models.db import create_db_engine, session_factory
+from models.outbox import PENDING, Delivery
+from models.reminder import JOBS_TABLE
+from scheduler.reminders import decision_of, fire_due_reminders, reminders_of, run_reminder
+
+log = logging.getLogger(__name__)
+
+REMINDER_JOB_PREFIX = "reminder:"
+SWEEP_JOB_ID = "reminders:sweep"
+# The sweep catches reminders whose job failed, and bounds how long the scheduler sleeps: jobs that
+# other processes add to the store (a broadcast scheduled through the admin API) are seen at its wake-up.
+SWEEP_INTERVAL = timedelta(minutes=1)
+JOB_DEFAULTS = {
+    # A job that was due while the process was down runs once at start-up however late: whether a late
+    # reminder is still sent is decided by the grace rules in ``scheduler.reminders``, not by APScheduler.
+    "misfire_grace_time": None,
+    "coalesce": True,
+    "max_instances": 1,
+}
+
+
+@dataclass(frozen=True)
+class JobContext:
+    """What job functions need, from the ``JobQueue`` that runs them."""
+
+    settings: Settings
+    sessions: sessionmaker[Session]
+    clock: Clock
+
+
+_context: JobContext | None = None
+
+
+def _current_context() -> JobContext:
+    if _context is None:
+        raise RuntimeError("no JobQueue has been started in this process")
+    return _context
+
+
+def reminder_job(event_id: str, offset_text: str) -> None:
+    """Scheduled job: decide one reminder at the bot's current time."""
+    context = _current_context()
+    run_reminder(context.sessions, context.settings, event_id, offset_text, context.clock.now())
+
+
+def sweep_job() -> None:
+    """Scheduled job: decide any reminder that is due and undecided (its job failed or never ran)."""
+    context = _current_context()
+    fire_due_reminders(context.sessions, context.settings, context.clock.now())
+
+
+def broadcast_job(campaign_id: int) -> None:
+    """Scheduled job: release a broadcast's held deliveries, so the sender sends them now."""
+    context = _current_context()
+    with context.sessions.begin() as session:
+        release_campaign(session, campaign_id)
+
+
+def release_campaign(session: Session, campaign_id: int) -> int:
+    """Lift the hold (``not_before``) from a campaign's pending deliveries; how many were released.
+
+    A scheduled broadcast (``bot.organizer``) holds its deliveries until ``send_at``, so the sender sends
+    it on time even without this job; the job makes the moment exact and survives a changed hold.
+    """
+    result = session.execute(
+        update(Delivery)
+        .where(Delivery.campaign_id == campaign_id, Delivery.status == PENDING, Delivery.not_before.is_not(None))
+        .values(not_before=None)
+    )
+    return result.rowcount
+
+
+def report_job_error(event: JobExecutionEvent) -> None:
+    """The one error reporter: every failed job is logged with its id and traceback."""
+    log.error(
+        "scheduled job %s failed",
+        event.job_id,
+        exc_info=(type(event.exception), event.exception, event.exception.__traceback__),
+    )
+
+
+class JobQueue:
+    """The bot's scheduler. ``start()`` it in the one leader process; ``start(paused=True)`` elsewhere to
+    add or cancel jobs without running them."""
+
+    def __init__(self, settings: Settings, engine: Engine, clock: Clock) -> None:
+        self.settings = settings
+        self.clock = clock
+        # How far the bot's clock runs ahead of real time: fixed for a shifted clock, so measured once.
+        self._clock_ahead_by = clock.now() - SystemClock(settings.tz).now()
+        self._sessions = session_factory(engine)
+        # The job store disposes of its engine when the scheduler shuts down, so it gets its own.
+        self._store_engine = create_db_engine(engine.url.render_as_string(hide_password=False))
+        self._scheduler = BackgroundScheduler(
+            jobstores={"default": SQLAlchemyJobStore(engine=self._store_engine, tablename=JOBS_TABLE)},
+            job_defaults=JOB_DEFAULTS,
+            timezone=settings.tz,
+        )
+        self._scheduler.add_listener(report_job_error, EVENT_JOB_ERROR)
+
+    @property
+    def running(self) -> bool:
+        return self._scheduler.running
+
+    def start(self, *, paused: bool = False) -> None:
+        """Start the scheduler; unless paused, rebuild reminder jobs from config.toml and run jobs."""
+        global _context
+        _context = JobContext(self.settings, self._sessions, self.clock)
+        self._scheduler.start(paused=paused)
+        if not paused:
+            self.rebuild(self.settings.content)
+
+    def shutdown(self, *, wait: bool = True) -> None:
+        """Stop running jobs; the job store keeps them for the next start."""
+        if self._scheduler.running:
+            self._scheduler.shutdown(wait=wait)
+        # Again, now that the scheduler's thread has ended: it may have opened a connection after the
+        # job store's own dispose during shutdown.
+        self._store_engine.dispose()
+
+    def rebuild(self, content: Content) -> None:
+        """Make the reminder jobs match ``content``: moved times move jobs, removed reminders lose theirs."""
+        wanted: set[str] = set()
+        for event in content.events:
+            wanted.update(self.schedule_reminders(event))
+        for job in self.jobs():
+            if job.id.startswith(REMINDER_JOB_PREFIX) and job.id not in wanted:
+                job.remove()
+        self._scheduler.add_job(sweep_job, "interval", seconds=SWEEP_INTERVAL.total_seconds(), id=SWEEP_JOB_ID, replace_existing=True)
+
+    def schedule_reminders(self, event: Event) -> list[str]:
+        """(Re)schedule the event's undecided reminders; the ids of the jobs now scheduled."""
+        # Read first and close the session: on SQLite it holds the write lock the job store needs.
+        with self._sessions() as session:
+            undecided = [reminder for reminder in reminders_of(event) if decision_of(session, reminder) is None]
+        for reminder in reminders_of(event):
+            if reminder not in undecided:
+                self.cancel(reminder.job_id)
+        for reminder in undecided:
+            self._scheduler.add_job(
+                reminder_job,
+                "date",
+                run_date=self._real_time(reminder.due_at),
+                args=[event.id, reminder.offset_text],
+                id=reminder.job_id,
+                name=f"{event.id} reminder {reminder.offset_text} before",
+                replace_existing=True,
+            )
+        return [reminder.job_id for reminder in undecided]
+
+    def schedule_broadcast(self, campaign_id: int, send_at: datetime) -> str:
+        """Release the held campaign ``campaign_id`` at ``send_at``; the job's id."""
+        job_id = f"broadcast:{campaign_id}"
+        self._scheduler.add_job(
+            broadcast_job, "date", run_date=self._real_time(send_at), args=[campaign_id], id=job_id, replace_existing=True
+        )
+        return job_id
+
+    def cancel(self, job_id: str) -> bool:
+        """Remove a job; False when there was none."""
+        try:
+            self._scheduler.remove_job(job_id)
+        except JobLookupError:
+            return False
+        return True
+
+    def jobs(self) -> list[Job]:
+        return self._scheduler.get_jobs()
+
+    def _real_time(self, moment: datetime) -> datetime:
+        if moment.tzinfo is None:
+            raise ValueError("scheduling needs an aware datetime")
+        return (moment - self._clock_ahead_by).astimezone(self.settings.tz)

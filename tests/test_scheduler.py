@@ -1,0 +1,230 @@
+"""The scheduler facade: job ids, rebuilding from config, the persistent job store, and real firing."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from bot.clock import ShiftedClock, SystemClock
+from models.db import create_db_engine, session_factory
+from models.outbox import Campaign, Delivery
+from models.registration import ONSITE, register
+from models.reminder import SENT, SKIPPED, ReminderRun
+from scheduler.jobs import SWEEP_JOB_ID, JobQueue
+from scheduler.reminders import Reminder, fire_due_reminders
+from tests.test_reminders import with_event
+
+EVENT_ID = "meetup-10"
+DAY_BEFORE = f"reminder:{EVENT_ID}:1d"
+TWO_HOURS_BEFORE = f"reminder:{EVENT_ID}:2h"
+
+
+@pytest.fixture
+def engines(settings):
+    """A fresh engine per simulated process, all disposed at the end."""
+    made = []
+
+    def make():
+        made.append(create_db_engine(settings.database_url))
+        return made[-1]
+
+    yield make
+    for engine in made:
+        engine.dispose()
+
+
+@pytest.fixture
+def queues() -> Callable[..., JobQueue]:
+    """JobQueues that are shut down at the end of the test, whatever happened."""
+    made: list[JobQueue] = []
+
+    def make(settings, engine, clock) -> JobQueue:
+        made.append(JobQueue(settings, engine, clock))
+        return made[-1]
+
+    yield make
+    for queue in made:
+        queue.shutdown()
+
+
+@pytest.fixture
+def day_before(settings) -> Reminder:
+    return Reminder(settings.content.event_by_id(EVENT_ID), "1d")
+
+
+def wait_until(condition: Callable[[], object], timeout: float = 20.0):
+    """Poll ``condition`` until it returns something truthy; the scheduler runs jobs in its own thread."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = condition()
+        if result:
+            return result
+        time.sleep(0.05)
+    raise AssertionError(f"condition not met within {timeout} s")
+
+
+def decision(sessions, reminder: Reminder) -> ReminderRun | None:
+    with sessions() as session:
+        return session.scalar(select(ReminderRun).where(ReminderRun.offset_text == reminder.offset_text))
+
+
+def sign_up(sessions, openid, when) -> None:
+    with sessions.begin() as session:
+        register(session, event_id=EVENT_ID, openid=openid, answers={}, attendance=ONSITE, capacity=200, now=when)
+
+
+def deliveries_per_follower(sessions) -> dict[str, int]:
+    with sessions() as session:
+        rows = session.execute(
+            select(Delivery.openid, func.count())
+            .join(Campaign, Campaign.id == Delivery.campaign_id)
+            .where(Campaign.purpose == "reminder")
+            .group_by(Delivery.openid)
+        )
+        return dict(rows.all())
+
+
+def run_times(queue: JobQueue) -> dict[str, object]:
+    return {job.id: job.next_run_time for job in queue.jobs()}
+
+
+def test_reminder_jobs_are_named_for_event_and_offset_and_scheduling_again_replaces_them(
+    settings, engines, queues, clock
+):
+    queue = queues(settings, engines(), clock)
+    queue.start(paused=True)
+    queue.rebuild(settings.content)
+    queue.rebuild(settings.content)
+    queue.schedule_reminders(settings.content.events[0])
+
+    times = run_times(queue)
+    assert sorted(times) == [DAY_BEFORE, TWO_HOURS_BEFORE, SWEEP_JOB_ID]
+    assert times[TWO_HOURS_BEFORE] - times[DAY_BEFORE] == timedelta(hours=22)
+    assert all(moment.tzinfo is not None for moment in times.values())
+
+
+def test_jobs_are_set_for_the_real_moment_the_clock_reads_the_reminders_time(settings, engines, queues, day_before):
+    # EVENTBOT_NOW shifts the bot's clock; APScheduler runs on real time.
+    queue = queues(settings, engines(), ShiftedClock(day_before.due_at - timedelta(hours=3), settings.tz))
+    queue.start(paused=True)
+    queue.rebuild(settings.content)
+
+    delay = run_times(queue)[DAY_BEFORE] - SystemClock(settings.tz).now()
+    assert timedelta(hours=3) - timedelta(minutes=1) < delay <= timedelta(hours=3)
+
+
+def test_moving_the_event_in_config_moves_its_jobs_and_removed_offsets_lose_theirs(
+    settings, make_settings, engines, queues, clock
+):
+    queue = queues(settings, engines(), clock)
+    queue.start(paused=True)
+    queue.rebuild(settings.content)
+    before = run_times(queue)
+    event = settings.content.events[0]
+    moved = with_event(
+        settings, make_settings, starts_at=event.starts_at + timedelta(days=7), ends_at=event.ends_at + timedelta(days=7), reminders=["1d"]
+    )
+
+    queue.rebuild(moved.content)
+
+    after = run_times(queue)
+    assert sorted(after) == [DAY_BEFORE, SWEEP_JOB_ID]
+    assert after[DAY_BEFORE] - before[DAY_BEFORE] == timedelta(days=7)
+
+
+def test_jobs_survive_a_restart_in_the_database(settings, engines, queues, clock):
+    first = queues(settings, engines(), clock)
+    first.start(paused=True)
+    first.rebuild(settings.content)
+    broadcast = first.schedule_broadcast(7, clock.now() + timedelta(hours=5))
+    expected = run_times(first)
+    first.shutdown()
+
+    second = queues(settings, engines(), clock)
+    second.start(paused=True)
+
+    assert broadcast == "broadcast:7"
+    assert run_times(second) == expected
+
+
+def test_cancel_removes_a_job(settings, engines, queues, clock):
+    queue = queues(settings, engines(), clock)
+    queue.start(paused=True)
+    job_id = queue.schedule_broadcast(3, clock.now() + timedelta(hours=1))
+
+    assert queue.cancel(job_id) is True
+    assert queue.cancel(job_id) is False
+    assert job_id not in run_times(queue)
+
+
+def test_decided_reminders_get_no_job(settings, engines, queues, clock, day_before):
+    engine = engines()
+    clock.set(day_before.due_at)
+    fire_due_reminders(session_factory(engine), settings, clock.now())
+    queue = queues(settings, engine, clock)
+    queue.start(paused=True)
+
+    queue.rebuild(settings.content)
+
+    assert DAY_BEFORE not in run_times(queue) and TWO_HOURS_BEFORE in run_times(queue)
+
+
+def test_running_scheduler_fires_a_reminder_due_a_second_ahead(settings, engines, queues, clock, day_before):
+    engine = engines()
+    sessions = session_factory(engine)
+    sign_up(sessions, "o-1", clock.now())
+    # A clock that runs: it reads the reminder's time one real second from now.
+    queue = queues(settings, engine, ShiftedClock(day_before.due_at - timedelta(seconds=1), settings.tz))
+
+    queue.start()
+
+    run = wait_until(lambda: decision(sessions, day_before))
+    assert (run.state, run.recipients) == (SENT, 1)
+    assert deliveries_per_follower(sessions) == {"o-1": 1}
+
+
+@pytest.mark.parametrize(
+    ("down_for", "state"), [(timedelta(minutes=10), SENT), (timedelta(hours=2), SKIPPED)], ids=["within-grace", "beyond-grace"]
+)
+def test_restart_after_a_reminders_time_decides_it_once(settings, engines, queues, clock, day_before, down_for, state):
+    sessions = session_factory(engines())
+    for openid in ("o-1", "o-2"):
+        sign_up(sessions, openid, clock.now())
+    scheduled_at = day_before.due_at - timedelta(hours=1)
+    first = queues(settings, engines(), ShiftedClock(scheduled_at, settings.tz))
+    first.start()
+    first.shutdown()  # the process stops an hour before the reminder and comes back after it
+
+    second = queues(settings, engines(), ShiftedClock(day_before.due_at + down_for, settings.tz))
+    second.start()
+    run = wait_until(lambda: decision(sessions, day_before))
+    second.shutdown()
+    third = queues(settings, engines(), ShiftedClock(day_before.due_at + down_for + timedelta(minutes=5), settings.tz))
+    third.start(paused=True)
+    third.rebuild(settings.content)
+
+    assert run.state == state
+    assert deliveries_per_follower(sessions) == ({"o-1": 1, "o-2": 1} if state == SENT else {})
+    assert DAY_BEFORE not in run_times(third)
+
+
+def _explode() -> None:
+    raise RuntimeError("boom")
+
+
+def test_a_failing_job_goes_to_the_error_reporter(settings, engines, queues, clock, caplog):
+    queue = queues(settings, engines(), clock)
+    queue.start()
+    caplog.set_level(logging.ERROR, logger="scheduler.jobs")
+
+    # No verb schedules arbitrary code, so the test reaches for APScheduler itself.
+    queue._scheduler.add_job(_explode, id="explodes")
+
+    record = wait_until(lambda: next((r for r in caplog.records if r.name == "scheduler.jobs"), None))
+    assert record.getMessage() == "scheduled job explodes failed"
+    assert "boom" in caplog.text
