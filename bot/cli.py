@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
 from bot import organizer_cli
 from bot.logs import LOG_CONFIG
 from bot.settings import ConfigError, Settings, load_settings
+
+if TYPE_CHECKING:
+    from bot.wechat_client import EventbotWeChatClient
 
 app = typer.Typer(help="eventbot: the WeChat Official Account assistant for meetups.", no_args_is_help=True)
 
@@ -96,7 +101,7 @@ def check_config() -> None:
     typer.echo(f"menu: {len(content.menu.buttons)} buttons, {subs} sub-buttons")
 
 
-rules_app = typer.Typer(help="The organisers' keyword rules ([[rules]] in config.toml).", no_args_is_help=True)
+rules_app = typer.Typer(help="The organisers' keyword rules in config.toml.", no_args_is_help=True)
 app.add_typer(rules_app, name="rules")
 
 
@@ -115,6 +120,71 @@ def rules_test(
     except ConfigError as error:
         _refuse_config(error)
     typer.echo(result.report())
+
+
+menu_app = typer.Typer(help="The custom menu described in config.toml, on the account.", no_args_is_help=True)
+app.add_typer(menu_app, name="menu")
+
+
+@contextmanager
+def _wechat_api(settings: Settings) -> Iterator[EventbotWeChatClient]:
+    """The WeChat API client for these settings; failed calls end the command with WeChat's error."""
+    from requests import RequestException
+    from wechatpy.exceptions import WeChatClientException
+
+    from bot.clock import clock_for
+    from bot.wechat_client import TokenUnavailable, build_client, outbound_configured
+    from models.db import create_db_engine, session_factory
+
+    if not outbound_configured(settings):
+        typer.secho("WECHAT_APP_ID and WECHAT_APP_SECRET must be set to call WeChat's API.", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2)
+    engine = create_db_engine(settings.database_url)
+    try:
+        yield build_client(settings, session_factory(engine), clock_for(settings.now_override, settings.tz))
+    except WeChatClientException as error:
+        typer.secho(f"WeChat refused the call: errcode {error.errcode} {error.errmsg}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(1) from None
+    except (TokenUnavailable, RequestException) as error:
+        typer.secho(f"WeChat's API could not be reached: {error}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(1) from None
+    finally:
+        engine.dispose()
+
+
+@menu_app.command("push")
+def menu_push() -> None:
+    """Create the menu described in config.toml on the account, replacing the live one."""
+    from bot.menu import NoMenuConfigured, describe_menu, push_menu
+
+    settings = _settings()
+    menu = settings.content.menu
+    with _wechat_api(settings) as client:
+        try:
+            body = push_menu(client, menu)
+        except NoMenuConfigured as error:
+            typer.secho(str(error), fg=typer.colors.RED, err=True)
+            raise typer.Exit(2) from None
+    typer.echo(f"menu pushed ({len(body['button'])} buttons):\n{describe_menu(body, menu)}")
+
+
+@menu_app.command("show")
+def menu_show() -> None:
+    """Print the menu live on the account, and whether it is the one config.toml describes."""
+    from bot.menu import describe_menu, live_menu, same_menu
+
+    settings = _settings()
+    menu = settings.content.menu
+    with _wechat_api(settings) as client:
+        live = live_menu(client)
+    if live is None:
+        typer.echo("no custom menu is live on the account (eventbot menu push creates it)")
+        return
+    typer.echo(describe_menu(live, menu))
+    if same_menu(live, menu):
+        typer.echo("(the same as config.toml)")
+    else:
+        typer.echo("(differs from config.toml: eventbot menu push replaces it)")
 
 
 @app.command()
