@@ -15,15 +15,17 @@ from bot.admin.dashboard import mount_dashboard
 from bot.calendar import calendar_router
 from bot.clock import Clock, clock_for
 from bot.dispatch import Dispatcher, Router
-from bot.late_replies import LateReplySink, LedgerOnlySink
+from bot.late_replies import LateReplySink, LedgerOnlySink, OutboxLateReplySink
 from bot.ledger import DatabaseLedger, RedisLedger, ReplyLedger
 from bot.metrics import exposition
 from bot.responder import Responder
 from bot.settings import Settings
 from bot.webhook import webhook_router
 from bot.wechat import SafeModeCrypto
+from bot.wechat_client import outbound_configured
 from handlers import ROUTERS
 from models.db import create_db_engine, session_factory
+from scheduler.sender import build_sender, start_background_sender
 
 # Handlers are short; the pool bounds how many run at once so a burst queues instead of exhausting threads.
 HANDLER_THREADS = 32
@@ -42,8 +44,13 @@ def create_app(
     engine: Engine | None = None,
     late_replies: LateReplySink | None = None,
     routers: list[Router] | None = None,
+    send_outbox: bool = False,
 ) -> FastAPI:
-    """Build the app; tests pass their own clock, engine, sink or routers."""
+    """Build the app; tests pass their own clock, engine, sink or routers.
+
+    With ``send_outbox`` (and the account's credentials) the outbox sender runs in a background thread
+    for the app's lifetime; otherwise ``eventbot send`` (or a worker) sends.
+    """
     engine = engine or create_db_engine(settings.database_url)
     sessions = session_factory(engine)
     clock = clock or clock_for(settings.now_override, settings.tz)
@@ -51,7 +58,14 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
+        stop_sender = (
+            start_background_sender(build_sender(settings, sessions, clock))
+            if send_outbox and outbound_configured(settings)
+            else None
+        )
         yield
+        if stop_sender:
+            stop_sender()
         executor.shutdown(wait=True)
 
     app = FastAPI(title="eventbot", lifespan=lifespan)
@@ -65,7 +79,9 @@ def create_app(
         if settings.aes_enabled
         else None
     )
-    app.state.late_replies = late_replies or LedgerOnlySink()
+    if late_replies is None:
+        late_replies = OutboxLateReplySink(sessions) if outbound_configured(settings) else LedgerOnlySink()
+    app.state.late_replies = late_replies
     app.state.responder = Responder(settings, clock, sessions, build_ledger(settings, sessions), Dispatcher(ROUTERS if routers is None else routers))
     app.include_router(webhook_router)
     app.include_router(admin_api_router)

@@ -6,11 +6,16 @@ sends it as a customer-service message; the outbound layer provides that sink.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from concurrent.futures import Future
 from typing import Protocol
 
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.replies import News, Reply, Text
 from bot.responder import Response
+from scheduler.outbox import enqueue_message
 
 logger = logging.getLogger(__name__)
 
@@ -25,6 +30,36 @@ class LedgerOnlySink:
 
     def deliver(self, response: Response) -> None:
         logger.info("late reply kept for WeChat's retry only (no outbound client)", extra={"topic": response.topic})
+
+
+class OutboxLateReplySink:
+    """Sends a late reply as a customer-service text through the outbox (the sender delivers it).
+
+    The follower just wrote, so WeChat's 48-hour window is open. The reply is keyed by its rendered XML,
+    which carries the reply's creation time, so passing the same reply twice records it once.
+    """
+
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self.sessions = sessions
+
+    def deliver(self, response: Response) -> None:
+        text = reply_as_text(response.reply)
+        if text is None:
+            logger.info("late reply has no text form; kept for WeChat's retry only", extra={"topic": response.topic})
+            return
+        key = "late-reply:" + hashlib.sha256(f"{response.openid}|{response.xml}".encode()).hexdigest()
+        with self.sessions.begin() as session:
+            enqueue_message(session, openid=response.openid, text=text, purpose="late_reply", dedup_key=key)
+
+
+def reply_as_text(reply: Reply | None) -> str | None:
+    """A customer-service text for ``reply``: the text itself, or a news article's title, summary and link."""
+    if isinstance(reply, Text):
+        return reply.content
+    if isinstance(reply, News):
+        article = reply.articles[0]
+        return "\n".join(part for part in (article.title, article.description, article.url) if part)
+    return None
 
 
 def follow_up(sink: LateReplySink, finished: Future) -> None:
