@@ -290,6 +290,17 @@ def cancel_broadcast(session: Session, campaign_id: int, now: datetime) -> None:
     session.execute(delete(Delivery).where(Delivery.campaign_id == campaign_id, Delivery.status == PENDING))
 
 
+def outcome_counts(by_status: dict[str, int]) -> dict[str, int]:
+    """Delivery rows by outbox status, folded into what an organizer reads: sent, failed, unreachable, pending."""
+    # "unknown" is a send that may or may not have reached WeChat: finished, and not known to be sent.
+    return {
+        "sent": by_status.get(SENT, 0),
+        "failed": by_status.get(FAILED, 0) + by_status.get(UNKNOWN, 0),
+        "unreachable": by_status.get(UNREACHABLE, 0),
+        "pending": sum(count for state, count in by_status.items() if state not in FINISHED_STATES),
+    }
+
+
 def broadcast_status(session: Session, campaign_id: int, now: datetime) -> BroadcastStatus:
     """The broadcast's state (scheduled, cancelled, sending, sent) and its deliveries by outcome."""
     campaign = _broadcast(session, campaign_id)
@@ -304,13 +315,7 @@ def broadcast_status(session: Session, campaign_id: int, now: datetime) -> Broad
         .where(Delivery.campaign_id == campaign_id, Delivery.status.in_(FINISHED_STATES), Delivery.errcode.is_not(None))
         .group_by(Delivery.errcode)
     ).all()
-    # "unknown" is a send that may or may not have reached WeChat: finished, and not known to be sent.
-    counts = {
-        "sent": by_status.get(SENT, 0),
-        "failed": by_status.get(FAILED, 0) + by_status.get(UNKNOWN, 0),
-        "unreachable": by_status.get(UNREACHABLE, 0),
-        "pending": sum(count for state, count in by_status.items() if state not in FINISHED_STATES),
-    }
+    counts = outcome_counts(by_status)
     if plan is not None and plan.state == CANCELLED_BROADCAST:
         status = "cancelled"
     elif plan is not None and plan.state == SCHEDULED_BROADCAST and now < plan.send_at:

@@ -1,10 +1,11 @@
 """GET /admin/api/events: configured events with counts, per-day and per-channel figures, audience sizes."""
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
 
+from tests.conftest import SHANGHAI
 from tests.organizer_factories import ADMIN_TOKEN, AUTH, add_registration
 
 
@@ -63,3 +64,62 @@ def test_days_are_counted_in_the_bot_timezone(api, admin_app, clock):
         add_registration(session, "o-early", now=just_after_midnight)
     [event] = api.get("/admin/api/events").json()["items"]
     assert event["registrations_per_day"] == [{"date": "2023-03-20", "count": 1}]
+
+
+def test_unknown_event_is_404_on_every_event_route(api):
+    assert api.get("/admin/api/events/nope/reminders").status_code == 404
+    response = api.post("/admin/api/events/nope/checkin", json={"code": "ABC234"})
+    assert response.status_code == 404
+    assert "nope" in response.json()["detail"]
+
+
+def test_checkin_by_code_returns_the_registration_and_is_idempotent(api, admin_app, clock):
+    with admin_app.state.sessions.begin() as session:
+        code = add_registration(session, "o-a", now=clock.now(), name="王小丽", channel="poster").checkin_code
+    clock.advance(timedelta(minutes=5))
+    first = api.post("/admin/api/events/meetup-10/checkin", json={"code": f" {code.lower()} "})
+    assert first.status_code == 200
+    body = first.json()
+    assert (body["name"], body["checkin_code"], body["channel"], body["status"]) == ("王小丽", code, "poster", "confirmed")
+    assert body["checked_in_at"] is not None
+    clock.advance(timedelta(minutes=5))
+    again = api.post("/admin/api/events/meetup-10/checkin", json={"code": code})
+    assert datetime.fromisoformat(again.json()["checked_in_at"]) == datetime.fromisoformat(body["checked_in_at"])
+
+
+def test_checkin_by_code_errors(api, admin_app, clock):
+    with admin_app.state.sessions.begin() as session:
+        add_registration(session, "o-a", now=clock.now(), capacity=1)
+        waiting = add_registration(session, "o-b", now=clock.now(), capacity=1).checkin_code
+    assert api.post("/admin/api/events/meetup-10/checkin", json={"code": "ZZZZZZ"}).status_code == 404
+    refused = api.post("/admin/api/events/meetup-10/checkin", json={"code": waiting})
+    assert refused.status_code == 409 and "waitlisted" in refused.json()["detail"]
+    missing = api.post("/admin/api/events/meetup-10/checkin", json={})
+    assert missing.status_code == 422
+    assert missing.json()["detail"][0]["loc"] == ["body", "code"]
+    empty = api.post("/admin/api/events/meetup-10/checkin", json={"code": ""})
+    assert empty.status_code == 422 and empty.json()["detail"][0]["loc"] == ["body", "code"]
+
+
+def test_reminders_list_each_configured_reminder_with_its_state(api, admin_app, clock):
+    body = api.get("/admin/api/events/meetup-10/reminders").json()
+    assert body["total"] == 2
+    assert [(item["offset"], item["due_at"], item["state"]) for item in body["items"]] == [
+        ("1d", "2023-03-25T14:00:00+08:00", "scheduled"),
+        ("2h", "2023-03-26T12:00:00+08:00", "scheduled"),
+    ]
+    assert body["items"][0]["counts"] == {"sent": 0, "failed": 0, "unreachable": 0, "pending": 0}
+
+
+def test_reminders_show_what_was_sent(api, admin_app, clock, settings):
+    from scheduler.reminders import fire_due_reminders
+
+    with admin_app.state.sessions.begin() as session:
+        add_registration(session, "o-a", now=clock.now())
+        add_registration(session, "o-b", now=clock.now())
+    day_before = datetime(2023, 3, 25, 14, 0, tzinfo=SHANGHAI)
+    clock.set(day_before)
+    fire_due_reminders(admin_app.state.sessions, admin_app.state.settings, day_before)
+    first, second = api.get("/admin/api/events/meetup-10/reminders").json()["items"]
+    assert (first["state"], first["recipients"], first["counts"]["pending"]) == ("sent", 2, 2)
+    assert second["state"] == "scheduled"

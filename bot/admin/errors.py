@@ -7,15 +7,15 @@ from contextlib import contextmanager
 
 from fastapi import HTTPException, status
 
-from bot.organizer import NotConfirmed, NotFound
+from bot.organizer import AlreadyStarted, NotConfirmed, NotFound
 
 
 @contextmanager
 def service_errors() -> Iterator[None]:
-    """Turn NotFound into 404 and NotConfirmed into 409, with the service's message as the detail."""
+    """Turn NotFound into 404, NotConfirmed and AlreadyStarted into 409, with the service's message as the detail."""
     try:
         yield
     except NotFound as error:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(error)) from None
-    except NotConfirmed as error:
+    except (NotConfirmed, AlreadyStarted) as error:
         raise HTTPException(status.HTTP_409_CONFLICT, str(error)) from None

@@ -1,14 +1,17 @@
-"""``/admin/api/events``: the configured events with their registration counts."""
+"""``/admin/api/events``: the configured events with their counts, check-in by code, and reminders."""
 
 from __future__ import annotations
 
 from datetime import date, datetime
 
 from fastapi import APIRouter
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from bot import organizer
+from bot.admin.errors import service_errors
+from bot.admin.registrations import RegistrationOut, registration_out
 from bot.deps import NowDep, SessionDep, SettingsDep
+from scheduler.reminders import reminder_statuses
 
 events_router = APIRouter(prefix="/events", tags=["events"])
 
@@ -90,3 +93,49 @@ def list_events(session: SessionDep, settings: SettingsDep, now: NowDep) -> Even
         for event in settings.content.events
     ]
     return EventList(items=items, total=len(items))
+
+
+class CodeIn(BaseModel):
+    code: str = Field(min_length=1, max_length=16)
+
+
+class ReminderOut(BaseModel):
+    offset: str
+    due_at: datetime
+    state: str
+    reason: str | None
+    recipients: int | None
+    counts: dict[str, int]
+
+
+class ReminderList(BaseModel):
+    items: list[ReminderOut]
+    total: int
+
+
+@events_router.post("/{event_id}/checkin", response_model=RegistrationOut)
+def check_in_by_code(event_id: str, body: CodeIn, session: SessionDep, settings: SettingsDep, now: NowDep) -> RegistrationOut:
+    """Check in whoever holds the code: 404 for an unknown event or code, 409 unless confirmed."""
+    with service_errors():
+        organizer.require_event(settings, event_id)
+        done = organizer.check_in_by_code(session, event_id, body.code, now)
+    return registration_out(done.registration, done.channel)
+
+
+@events_router.get("/{event_id}/reminders", response_model=ReminderList)
+def list_reminders(event_id: str, session: SessionDep, settings: SettingsDep) -> ReminderList:
+    """Each configured reminder of the event: when it is due, its state (scheduled, sent, skipped) and deliveries."""
+    with service_errors():
+        organizer.require_event(settings, event_id)
+    items = [
+        ReminderOut(
+            offset=status.reminder.offset_text,
+            due_at=status.reminder.due_at,
+            state=status.state,
+            reason=status.run.reason if status.run else None,
+            recipients=status.run.recipients if status.run else None,
+            counts=organizer.outcome_counts(status.deliveries),
+        )
+        for status in reminder_statuses(session, settings.content, event_id)
+    ]
+    return ReminderList(items=items, total=len(items))

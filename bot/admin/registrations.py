@@ -1,18 +1,24 @@
-"""``/admin/api/events/{event_id}/registrations``: the read side of an event's registrations."""
+"""``/admin/api/events/{event_id}/registrations``: an event's registrations, searched, exported, checked in."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Annotated, Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel
 
 from bot import organizer
 from bot.admin.errors import service_errors
-from bot.deps import SessionDep, SettingsDep
+from bot.admin.export import registrations_csv
+from bot.deps import NowDep, SessionDep, SettingsDep
 from models.registration import Registration
 
 registrations_router = APIRouter(prefix="/events/{event_id}/registrations", tags=["registrations"])
+
+DEFAULT_PAGE_SIZE = 100
+MAX_PAGE_SIZE = 500
 
 
 class RegistrationOut(BaseModel):
@@ -54,10 +60,56 @@ def registration_out(registration: Registration, channel: str | None) -> Registr
     )
 
 
+@dataclass(frozen=True)
+class RegistrationFilters:
+    """The filters shared by the list and the CSV export (query parameters)."""
+
+    q: Annotated[str, Query(max_length=64, description="Name or company containing it, a check-in code, or phone digits ending it.")] = ""
+    status: Annotated[Literal["confirmed", "waitlisted", "cancelled"] | None, Query()] = None
+    checked_in: Annotated[bool | None, Query(description="true: arrived; false: not (yet) checked in.")] = None
+
+    def search(self, session, event_id: str, **page) -> tuple[list[tuple[Registration, str | None]], int]:
+        return organizer.search_registrations(
+            session, event_id, q=self.q, status=self.status, checked_in=self.checked_in, **page
+        )
+
+
+FiltersDep = Annotated[RegistrationFilters, Depends()]
+
+
 @registrations_router.get("", response_model=RegistrationList)
-def list_registrations(event_id: str, session: SessionDep, settings: SettingsDep) -> RegistrationList:
-    """Every registration of the event, oldest first, with the follower's QR channel; 404 for an unknown event."""
+def list_registrations(
+    event_id: str,
+    filters: FiltersDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    page: Annotated[int, Query(ge=1)] = 1,
+    page_size: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
+) -> RegistrationList:
+    """The event's registrations, oldest first, with the follower's QR channel; 404 for an unknown event."""
     with service_errors():
         organizer.require_event(settings, event_id)
-    rows, total = organizer.search_registrations(session, event_id)
+    rows, total = filters.search(session, event_id, limit=page_size, offset=(page - 1) * page_size)
     return RegistrationList(items=[registration_out(*row) for row in rows], total=total)
+
+
+@registrations_router.get(".csv", response_class=Response, responses={200: {"content": {"text/csv": {}}}})
+def export_registrations(event_id: str, filters: FiltersDep, session: SessionDep, settings: SettingsDep) -> Response:
+    """The same registrations as CSV: UTF-8 with BOM for Excel, formula-like cells neutralised."""
+    with service_errors():
+        organizer.require_event(settings, event_id)
+    rows, _total = filters.search(session, event_id)
+    return Response(
+        registrations_csv(rows, settings.tz),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="registrations-{event_id}.csv"'},
+    )
+
+
+@registrations_router.post("/{registration_id}/checkin", response_model=RegistrationOut)
+def check_in(event_id: str, registration_id: int, session: SessionDep, settings: SettingsDep, now: NowDep) -> RegistrationOut:
+    """Check a registration in (again: no change); 404 for an unknown event or id, 409 unless confirmed."""
+    with service_errors():
+        organizer.require_event(settings, event_id)
+        done = organizer.check_in_by_id(session, event_id, registration_id, now)
+    return registration_out(done.registration, done.channel)

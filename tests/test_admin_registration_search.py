@@ -1,0 +1,147 @@
+"""Registration search, paging, CSV export and check-in by id in the admin API."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import datetime
+
+import pytest
+from fastapi.testclient import TestClient
+
+from bot.admin.export import UTF8_BOM
+from tests.organizer_factories import ADMIN_TOKEN, AUTH, add_registration
+
+URL = "/admin/api/events/meetup-10/registrations"
+
+
+@pytest.fixture
+def admin_app(make_app, make_settings):
+    return make_app(make_settings(admin_token=ADMIN_TOKEN))
+
+
+@pytest.fixture
+def api(admin_app):
+    with TestClient(admin_app, headers=AUTH) as client:
+        yield client
+
+
+@pytest.fixture
+def people(admin_app, clock):
+    """Capacity 3: alice, bob (checked in), eve confirmed; carol waitlisted; dave cancelled."""
+    now = clock.now()
+    rows = [
+        ("o-alice", dict(name="王小丽", phone="13812345678", company="字节跳动")),
+        ("o-bob", dict(name="李雷", phone="13900001111", company="Intel", checked_in=True)),
+        ("o-eve", dict(name="=HYPERLINK(\"http://evil\")", phone="13700009999", company="@公司 🚀")),
+        ("o-carol", dict(name="韩梅梅", phone="13700002222", company="火山引擎")),
+        ("o-dave", dict(name="赵四", phone="13600003333", company="100%_科技", cancelled=True)),
+    ]
+    with admin_app.state.sessions.begin() as session:
+        made = {openid: add_registration(session, openid, now=now, capacity=3, **fields) for openid, fields in rows}
+        return {openid: (registration.id, registration.checkin_code) for openid, registration in made.items()}
+
+
+def openids(response) -> list[str]:
+    return [item["openid"] for item in response.json()["items"]]
+
+
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ({}, ["o-alice", "o-bob", "o-eve", "o-carol", "o-dave"]),
+        ({"q": "王小"}, ["o-alice"]),
+        ({"q": "intel"}, ["o-bob"]),
+        ({"q": "2222"}, ["o-carol"]),
+        ({"q": "+86 139-0000-1111"}, ["o-bob"]),
+        ({"q": "%"}, ["o-dave"]),  # a literal percent sign, not a wildcard
+        ({"q": "_"}, ["o-dave"]),
+        ({"q": "12"}, []),  # too few digits to be a phone suffix
+        ({"status": "confirmed"}, ["o-alice", "o-bob", "o-eve"]),
+        ({"status": "waitlisted"}, ["o-carol"]),
+        ({"status": "cancelled"}, ["o-dave"]),
+        ({"checked_in": "true"}, ["o-bob"]),
+        ({"status": "confirmed", "checked_in": "false"}, ["o-alice", "o-eve"]),
+    ],
+)
+def test_search_and_filters(api, people, params, expected):
+    response = api.get(URL, params=params)
+    assert response.status_code == 200
+    assert openids(response) == expected
+    assert response.json()["total"] == len(expected)
+
+
+def test_search_by_code_in_any_case(api, people):
+    _, code = people["o-carol"]
+    assert openids(api.get(URL, params={"q": code.lower()})) == ["o-carol"]
+
+
+def test_pages_keep_the_total(api, people):
+    first = api.get(URL, params={"page": 1, "page_size": 2}).json()
+    third = api.get(URL, params={"page": 3, "page_size": 2}).json()
+    assert [item["openid"] for item in first["items"]] == ["o-alice", "o-bob"]
+    assert [item["openid"] for item in third["items"]] == ["o-dave"]
+    assert first["total"] == third["total"] == 5
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"status": "maybe"}, "status"),
+        ({"checked_in": "perhaps"}, "checked_in"),
+        ({"page": 0}, "page"),
+        ({"page_size": 501}, "page_size"),
+        ({"q": "x" * 65}, "q"),
+    ],
+)
+def test_invalid_filters_are_422_naming_the_field(api, params, field):
+    response = api.get(URL, params=params)
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["query", field]
+
+
+def test_csv_round_trip_keeps_text_and_defuses_formulas(api, people):
+    response = api.get(f"{URL}.csv")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "text/csv; charset=utf-8"
+    assert 'filename="registrations-meetup-10.csv"' in response.headers["content-disposition"]
+    assert response.content.startswith(b"\xef\xbb\xbf")
+    rows = list(csv.DictReader(io.StringIO(response.content.decode("utf-8").removeprefix(UTF8_BOM))))
+    by_openid = {row["openid"]: row for row in rows}
+    assert list(by_openid) == ["o-alice", "o-bob", "o-eve", "o-carol", "o-dave"]
+    assert by_openid["o-alice"]["name"] == "王小丽" and by_openid["o-alice"]["phone"] == "13812345678"
+    assert by_openid["o-eve"]["name"] == "'=HYPERLINK(\"http://evil\")"
+    assert by_openid["o-eve"]["company"] == "'@公司 🚀"
+    assert by_openid["o-carol"]["status"] == "waitlisted" and by_openid["o-carol"]["position"] == "1"
+    assert by_openid["o-bob"]["checked_in_at"].endswith("+08:00")
+    assert by_openid["o-alice"]["checked_in_at"] == ""
+
+
+def test_csv_applies_the_same_filters(api, people):
+    response = api.get(f"{URL}.csv", params={"status": "waitlisted"})
+    lines = response.content.decode("utf-8").removeprefix(UTF8_BOM).splitlines()
+    assert len(lines) == 2 and "韩梅梅" in lines[1]
+
+
+def test_unknown_event_is_404_for_csv_and_checkin(api):
+    assert api.get("/admin/api/events/nope/registrations.csv").status_code == 404
+    assert api.post("/admin/api/events/nope/registrations/1/checkin").status_code == 404
+
+
+def test_checkin_by_id(api, people, clock):
+    registration_id, code = people["o-alice"]
+    response = api.post(f"{URL}/{registration_id}/checkin")
+    assert response.status_code == 200
+    assert response.json()["checkin_code"] == code
+    assert datetime.fromisoformat(response.json()["checked_in_at"]) == clock.now()
+    assert openids(api.get(URL, params={"checked_in": "true"})) == ["o-alice", "o-bob"]
+
+
+def test_checkin_by_id_errors(api, people):
+    carol, _ = people["o-carol"]
+    dave, _ = people["o-dave"]
+    assert api.post(f"{URL}/{carol}/checkin").status_code == 409
+    assert api.post(f"{URL}/{dave}/checkin").status_code == 409
+    assert api.post(f"{URL}/999999/checkin").status_code == 404
+    wrong_type = api.post(f"{URL}/abc/checkin")
+    assert wrong_type.status_code == 422 and wrong_type.json()["detail"][0]["loc"] == ["path", "registration_id"]
