@@ -30,7 +30,9 @@ from sqlalchemy import Engine, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.clock import Clock, SystemClock
+from bot.organizer import report_finished_broadcasts
 from bot.settings import Content, Event, Settings
+from handlers.admin import broadcast_report
 from models.db import create_db_engine, session_factory
 from models.outbox import PENDING, Delivery
 from models.reminder import JOBS_TABLE
@@ -77,9 +79,12 @@ def reminder_job(event_id: str, offset_text: str) -> None:
 
 
 def sweep_job() -> None:
-    """Scheduled job: decide any reminder that is due and undecided (its job failed or never ran)."""
+    """Scheduled job: decide any reminder that is due and undecided (its job failed or never ran), and tell
+    admins who broadcast from the chat how their finished broadcasts went."""
     context = _current_context()
     fire_due_reminders(context.sessions, context.settings, context.clock.now())
+    with context.sessions.begin() as session:
+        report_finished_broadcasts(session, context.clock.now(), broadcast_report)
 
 
 def broadcast_job(campaign_id: int) -> None:

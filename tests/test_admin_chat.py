@@ -152,3 +152,22 @@ def test_the_admin_hears_the_outcome_once_every_delivery_is_finished(chat, chat_
     assert f"广播 #{reported} 发送完成" in report.text
     assert "已发送 1，失败 1，无法触达 0" in report.text
     assert "错误码 45015：1 人" in report.text
+
+
+def test_the_scheduler_sweep_sends_the_report(chat, chat_app, seeded, clock):
+    from scheduler.jobs import JobQueue, sweep_job
+
+    chat.send_text(ADMIN, "广播 候补 有空位会通知")
+    chat.send_text(ADMIN, "确认广播")
+    with chat_app.state.sessions.begin() as session:
+        session.scalars(select(Delivery)).one().status = "sent"
+    queue = JobQueue(chat_app.state.settings, chat_app.state.engine, clock)
+    queue.start(paused=True)  # gives the job functions their context without running any job
+    try:
+        sweep_job()
+    finally:
+        queue.shutdown()
+    with chat_app.state.sessions() as session:
+        report = session.scalars(select(Campaign).where(Campaign.purpose == organizer.REPORT_PURPOSE)).one()
+        assert session.scalars(select(Delivery.openid).where(Delivery.campaign_id == report.id)).one() == ADMIN
+    assert "已发送 1，失败 0，无法触达 0" in report.text
