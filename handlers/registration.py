@@ -284,24 +284,30 @@ def handle_form_message(
             return action(turn, steps)
 
     asked = keywords.topics_in(text) & QUESTION_ANSWERS.keys()
-    is_question = bool(asked) and ("?" in raw_text or "？" in raw_text)
-    if step.free_text and keywords.topic_of(text) is not None:
-        is_question = True
-    try:
-        value = None if is_question else step.parse(raw_text)
-    except Invalid as invalid:
-        if not asked:
-            return turn.reply(f"{invalid}\n{step.ask(turn)}")
-        value = None
-    if value is None:
-        answers = [answer(event, now, settings.tz) for topic, answer in QUESTION_ANSWERS.items() if topic in asked] or [texts.FORM_HELP]
-        return turn.reply("\n\n".join([*answers, step.ask(turn)]))
+    # "时间？" is a question; so is a bare keyword ("地点") where a name or a company is expected. Anything
+    # else is an answer first, and a question only when the step cannot take it ("在哪" for a phone number).
+    is_question = (bool(asked) and ("?" in raw_text or "？" in raw_text)) or (
+        step.free_text and keywords.topic_of(text) is not None
+    )
+    if not is_question:
+        try:
+            value = step.parse(raw_text)
+        except Invalid as invalid:
+            if not asked:
+                return turn.reply(f"{invalid}\n{step.ask(turn)}")
+        else:
+            return _advance(turn, steps, step, value)
+    answers = [answer(event, now, settings.tz) for topic, answer in QUESTION_ANSWERS.items() if topic in asked]
+    return turn.reply("\n\n".join([*(answers or [texts.FORM_HELP]), step.ask(turn)]))
 
+
+def _advance(turn: Turn, steps: list[Step], step: Step, value: str) -> Text:
+    """Keep the answer and ask the next question; the confirmation step commits instead."""
     if step.state == CONFIRM_STATE:
         return _commit(turn)
-    form.answers = {**form.answers, step.state: value}
+    turn.form.answers = {**turn.form.answers, step.state: value}
     following = steps[steps.index(step) + 1]
-    form.state = following.state
+    turn.form.state = following.state
     return turn.reply(following.ask(turn))
 
 
@@ -364,9 +370,10 @@ def handle_attendance_change(
         return Text(texts.CHANGES_CLOSED)
     if not event.offers_attendance_choice or registration.attendance == attendance:
         return Text(texts.attendance_unchanged(registration.attendance))
+    # The follower's form row before the event lock, in the order every other path takes them.
+    turn = Turn(session, settings, event, now, _form_for_update(session, openid), dedup_key(message))
     change = change_attendance(session, registration, attendance, capacity=event.capacity, now=now)
     notify_promoted(session, event, change.promoted, settings)
-    turn = Turn(session, settings, event, now, _form_for_update(session, openid), dedup_key(message))
     return turn.reply(texts.attendance_changed(event, change.registration, settings.tz))
 
 

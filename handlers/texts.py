@@ -250,7 +250,7 @@ FIELD_PROMPTS = {
 ATTENDANCE_LABELS = {"onsite": "现场参加", "online": "线上观看直播"}
 ATTENDANCE_WORDS = {"现场": "onsite", "线下": "onsite", "到场": "onsite", "线上": "online", "直播": "online"}
 CONFIRM_WORDS = frozenset({"确认", "确定", "是"})
-LEAVE_WORDS = frozenset({"取消", "退出"})
+LEAVE_WORDS = frozenset({"取消", "退出", "取消报名", "退出报名", "不报了"})
 RESTART_WORDS = frozenset({"修改", "重新填写", "重填"})
 STATUS_LABELS = {"confirmed": "报名成功", "waitlisted": "候补中", "cancelled": "已取消"}
 

@@ -336,3 +336,10 @@ def test_cancelling_after_the_start_is_refused(wechat, app, clock):
 
     assert wechat.send_text(OPENID, "取消报名").content == texts.CHANGES_CLOSED
     assert registration_of(app, OPENID).status == "confirmed"
+
+
+@pytest.mark.parametrize("words", ["取消报名", "不报了"])
+def test_cancel_registration_inside_the_form_leaves_the_form(wechat, app, words):
+    fill_form(wechat, OPENID)
+    assert wechat.send_text(OPENID, words).content == texts.FORM_LEFT
+    assert registrations(app) == []
