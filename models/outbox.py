@@ -116,3 +116,9 @@ def record_subscribe_acceptances(session: Session, openid: str, template_ids: li
             session.add(acceptance)
         acceptance.remaining += 1
         acceptance.accepted_at = now
+
+
+def account_pause(session: Session, app_id: str) -> SenderState | None:
+    """The account-wide pause in force for ``app_id``, if any."""
+    state = session.get(SenderState, app_id)
+    return state if state is not None and state.paused_errcode is not None else None

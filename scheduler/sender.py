@@ -49,6 +49,7 @@ from models.outbox import (
     Campaign,
     Delivery,
     SenderState,
+    account_pause,
 )
 from scheduler.channels import CUSTOMER_SERVICE, SUBSCRIBE, TEMPLATE, Route, choose_route
 
@@ -102,8 +103,7 @@ class Sender:
     def pause_state(self) -> SenderState | None:
         """The pause in force, if any."""
         with self.sessions() as session:
-            state = session.get(SenderState, self.app_id)
-            return state if state is not None and state.paused_errcode is not None else None
+            return account_pause(session, self.app_id)
 
     def resume(self) -> None:
         """Lift a pause (after the quota reset or the whitelist was fixed)."""
@@ -182,7 +182,7 @@ class Sender:
         jobs: list[Job] = []
         unreachable = 0
         with self.sessions.begin() as session:
-            if self._paused(session):
+            if account_pause(session, self.app_id) is not None:
                 return [], 0
             rows = session.scalars(
                 select(Delivery)
@@ -207,10 +207,6 @@ class Sender:
                 # Flushed per row so the next row's customer-service quota count sees this one.
                 session.flush()
         return jobs, unreachable
-
-    def _paused(self, session: Session) -> bool:
-        state = session.get(SenderState, self.app_id)
-        return state is not None and state.paused_errcode is not None
 
     def _transition(self, job: Job, expected: str, **values) -> bool:
         """Move the row on only if it is still this run's and in ``expected`` state (recovery may have taken it)."""

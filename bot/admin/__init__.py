@@ -6,6 +6,7 @@ route cannot be added without auth.
 
 from fastapi import APIRouter
 
+from bot.admin.broadcasts import broadcasts_router
 from bot.admin.events import events_router
 from bot.admin.registrations import registrations_router
 from bot.deps import AdminDep
@@ -15,3 +16,4 @@ admin_api_router = APIRouter(prefix="/admin/api", dependencies=[AdminDep])
 # Resource routers are included below, one line each.
 admin_api_router.include_router(events_router)
 admin_api_router.include_router(registrations_router)
+admin_api_router.include_router(broadcasts_router)

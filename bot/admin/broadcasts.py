@@ -1,0 +1,111 @@
+"""``/admin/api/broadcasts``: send a message to an event's audience now (or at ``send_at``), and follow it.
+
+Creating a broadcast only writes the outbox; the sender delivers it in the background. The report says
+``paused`` with WeChat's error code while an account-wide error (daily quota, IP whitelist) stops sending.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from fastapi import APIRouter, Response, status
+from pydantic import BaseModel, Field, field_validator
+
+from bot import organizer
+from bot.admin.errors import service_errors
+from bot.deps import NowDep, SessionDep, SettingsDep
+from models.outbox import account_pause
+
+broadcasts_router = APIRouter(prefix="/broadcasts", tags=["broadcasts"])
+
+# WeChat's limit for a customer-service text is 2048 bytes; a Chinese character takes three.
+MAX_TEXT_CHARACTERS = 600
+
+
+class BroadcastIn(BaseModel):
+    event_id: str
+    audience: str
+    text: str = Field(min_length=1, max_length=MAX_TEXT_CHARACTERS)
+    # When to send; none or past: at once. A time without offset is in the bot's timezone.
+    send_at: datetime | None = None
+
+    @field_validator("audience")
+    @classmethod
+    def _known_audience(cls, audience: str) -> str:
+        if audience not in organizer.AUDIENCES:
+            raise ValueError(f"unknown audience {audience!r}: use one of {', '.join(organizer.AUDIENCES)}")
+        return audience
+
+    @field_validator("text")
+    @classmethod
+    def _not_blank(cls, text: str) -> str:
+        if not text.strip():
+            raise ValueError("text is empty")
+        return text.strip()
+
+
+class BroadcastCreated(BaseModel):
+    id: int
+    status: str
+    recipients: int
+
+
+class BroadcastCounts(BaseModel):
+    sent: int
+    failed: int
+    unreachable: int
+    pending: int
+
+
+class BroadcastOut(BroadcastCreated):
+    send_at: datetime | None
+    counts: BroadcastCounts
+    errors: dict[str, int]
+    # Set while the sender is paused by an account-wide WeChat error.
+    paused_errcode: int | None = None
+    paused_reason: str | None = None
+
+
+def broadcast_out(session, settings, campaign_id: int, now: datetime) -> BroadcastOut:
+    report = organizer.broadcast_status(session, campaign_id, now)
+    pause = account_pause(session, settings.wechat_app_id) if report.status == "sending" else None
+    return BroadcastOut(
+        id=report.campaign.id,
+        status="paused" if pause else report.status,
+        recipients=report.campaign.recipients,
+        send_at=report.send_at,
+        counts=BroadcastCounts(**report.counts),
+        errors=report.errors,
+        paused_errcode=pause.paused_errcode if pause else None,
+        paused_reason=pause.paused_errmsg if pause else None,
+    )
+
+
+@broadcasts_router.post("", status_code=status.HTTP_201_CREATED)
+def create_broadcast(body: BroadcastIn, session: SessionDep, settings: SettingsDep, now: NowDep) -> BroadcastCreated:
+    """Address ``text`` to the audience as it stands now; sending happens in the background."""
+    send_at = body.send_at
+    if send_at is not None and send_at.tzinfo is None:
+        send_at = send_at.replace(tzinfo=settings.tz)
+    with service_errors():
+        organizer.require_event(settings, body.event_id)
+        campaign = organizer.create_broadcast(
+            session, event_id=body.event_id, audience=body.audience, text=body.text, now=now, send_at=send_at
+        )
+    report = broadcast_out(session, settings, campaign.id, now)
+    return BroadcastCreated(id=report.id, status=report.status, recipients=report.recipients)
+
+
+@broadcasts_router.get("/{broadcast_id}")
+def get_broadcast(broadcast_id: int, session: SessionDep, settings: SettingsDep, now: NowDep) -> BroadcastOut:
+    """The broadcast's state and its deliveries by outcome, with WeChat's error codes counted."""
+    with service_errors():
+        return broadcast_out(session, settings, broadcast_id, now)
+
+
+@broadcasts_router.delete("/{broadcast_id}", status_code=status.HTTP_204_NO_CONTENT)
+def cancel_broadcast(broadcast_id: int, session: SessionDep, now: NowDep) -> Response:
+    """Cancel a scheduled broadcast before its time (409 once it is sending)."""
+    with service_errors():
+        organizer.cancel_broadcast(session, broadcast_id, now)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

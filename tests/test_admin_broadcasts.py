@@ -1,0 +1,111 @@
+"""``/admin/api/broadcasts`` over HTTP, with the sender delivering through the fake WeChat API."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+from models.db import create_db_engine, session_factory
+from scheduler.sender import build_sender
+from tests.conftest import FAKE_APP_ID, FAKE_APP_SECRET
+from tests.organizer_factories import ADMIN_TOKEN, AUTH, EVENT_ID, add_registration
+
+
+@pytest.fixture
+def outbound_settings(make_settings, fake_wechat):
+    return make_settings(
+        admin_token=ADMIN_TOKEN,
+        wechat_app_id=FAKE_APP_ID,
+        wechat_app_secret=FAKE_APP_SECRET,
+        wechat_api_base_url=fake_wechat.base_url,
+    )
+
+
+@pytest.fixture
+def sessions(outbound_settings):
+    engine = create_db_engine(outbound_settings.database_url)
+    yield session_factory(engine)
+    engine.dispose()
+
+
+@pytest.fixture
+def admin(make_app, outbound_settings):
+    with TestClient(make_app(outbound_settings)) as client:
+        yield client
+
+
+@pytest.fixture
+def sender(outbound_settings, sessions, clock):
+    return build_sender(outbound_settings, sessions, clock)
+
+
+@pytest.fixture
+def registrants(sessions, fake_wechat, clock):
+    """alice confirmed, bob confirmed and checked in (but has unfollowed at WeChat), carol waitlisted."""
+    now = clock.now()
+    with sessions.begin() as session:
+        add_registration(session, "o-alice", now=now, capacity=2)
+        add_registration(session, "o-bob", now=now, capacity=2, checked_in=True)
+        add_registration(session, "o-carol", now=now, capacity=2)
+    fake_wechat.tell_follower("o-alice", last_interaction_at=now)
+    fake_wechat.tell_follower("o-bob", last_interaction_at=now, subscribed=False)
+    fake_wechat.tell_follower("o-carol", last_interaction_at=now)
+
+
+def create(admin, audience="confirmed", text="明天 14:00 见"):
+    return admin.post("/admin/api/broadcasts", headers=AUTH, json={"event_id": EVENT_ID, "audience": audience, "text": text})
+
+
+def test_creating_a_broadcast_returns_at_once_with_its_recipients(admin, registrants, fake_wechat):
+    response = create(admin)
+
+    assert response.status_code == 201
+    body = response.json()
+    assert (body["status"], body["recipients"]) == ("sending", 2)  # confirmed includes the checked-in
+    assert fake_wechat.messages() == []  # nothing is sent inside the request
+
+
+def test_report_counts_outcomes_and_wechat_error_codes(admin, registrants, sender, fake_wechat):
+    broadcast_id = create(admin).json()["id"]
+
+    sender.run_until_idle()
+    report = admin.get(f"/admin/api/broadcasts/{broadcast_id}", headers=AUTH).json()
+
+    assert report["status"] == "sent"
+    assert report["counts"] == {"sent": 1, "failed": 1, "unreachable": 0, "pending": 0}
+    assert report["errors"] == {"43004": 1}
+    assert [m["touser"] for m in fake_wechat.messages()] == ["o-alice"]
+
+
+def test_an_account_wide_error_shows_the_broadcast_paused_with_the_code(admin, registrants, sender, fake_wechat):
+    fake_wechat.inject("errcode", errcode=45009, times=None)
+    broadcast_id = create(admin, audience="all_registrants").json()["id"]
+
+    sender.run_until_idle()
+    report = admin.get(f"/admin/api/broadcasts/{broadcast_id}", headers=AUTH).json()
+
+    assert (report["status"], report["paused_errcode"]) == ("paused", 45009)
+    assert report["counts"]["pending"] == 3
+    assert "quota" in report["paused_reason"]
+
+
+@pytest.mark.parametrize(
+    ("payload", "status"),
+    [
+        ({"event_id": EVENT_ID, "audience": "everyone", "text": "hi"}, 422),
+        ({"event_id": EVENT_ID, "audience": "confirmed", "text": "   "}, 422),
+        ({"event_id": "no-such-event", "audience": "confirmed", "text": "hi"}, 404),
+    ],
+)
+def test_bad_requests_are_refused(admin, payload, status):
+    assert admin.post("/admin/api/broadcasts", headers=AUTH, json=payload).status_code == status
+
+
+def test_unknown_broadcast_is_404(admin):
+    assert admin.get("/admin/api/broadcasts/999", headers=AUTH).status_code == 404
+
+
+def test_broadcasts_need_the_bearer_token(admin):
+    assert create(admin).status_code == 201
+    assert admin.post("/admin/api/broadcasts", json={"event_id": EVENT_ID, "audience": "confirmed", "text": "hi"}).status_code == 401
+    assert admin.get("/admin/api/broadcasts/1").status_code == 401
