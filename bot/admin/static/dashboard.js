@@ -8,6 +8,7 @@ const REPORT_KEY = "eventbot-last-broadcast";
 const PAGE_SIZE = 20;
 const POLL_MS = 1000;
 const SVG_NS = "http://www.w3.org/2000/svg";
+const MAX_BAR_WIDTH = 36;
 
 const STATUS_LABELS = { confirmed: "已确认", waitlisted: "候补", cancelled: "已取消" };
 const AUDIENCE_LABELS = {
@@ -194,12 +195,13 @@ function dailyChart(days) {
   svg.setAttribute("aria-label", days.length ? days.map((d) => `${d.date}：${d.count} 人`).join("，") : "暂无报名");
   const peak = Math.max(1, ...days.map((d) => d.count));
   const slot = width / Math.max(days.length, 1);
+  const barWidth = Math.min(slot * 0.7, MAX_BAR_WIDTH);
   days.forEach((day, index) => {
     const barHeight = Math.round((day.count / peak) * (height - 16));
     const bar = document.createElementNS(SVG_NS, "rect");
-    bar.setAttribute("x", String(index * slot + slot * 0.15));
+    bar.setAttribute("x", String(index * slot + (slot - barWidth) / 2));
     bar.setAttribute("y", String(height - barHeight));
-    bar.setAttribute("width", String(slot * 0.7));
+    bar.setAttribute("width", String(barWidth));
     bar.setAttribute("height", String(barHeight));
     bar.setAttribute("class", "bar");
     const value = document.createElementNS(SVG_NS, "text");

@@ -1,0 +1,155 @@
+"""The organizer dashboard in a real browser: headless Chromium (Debian's) driven by Playwright.
+
+The real app is served by uvicorn on a free loopback port; the browser logs in, searches, downloads the
+CSV, checks someone in and sends a broadcast to the fake WeChat API, watching the delivery report change.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import uvicorn
+from fastapi import FastAPI
+
+from bot.admin.export import UTF8_BOM
+from models.db import create_db_engine, session_factory
+from scheduler.sender import build_sender
+from tests.conftest import FAKE_APP_ID, FAKE_APP_SECRET
+from tests.organizer_factories import ADMIN_TOKEN, add_registration
+
+playwright_api = pytest.importorskip("playwright.sync_api")
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+class LiveServer:
+    """An ASGI app served by uvicorn in a background thread on a free loopback port."""
+
+    def __init__(self, app: FastAPI) -> None:
+        self._server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
+        self._thread = threading.Thread(target=self._server.run, name="live-app", daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.servers[0].sockets[0].getsockname()[:2]
+        return f"http://{host}:{port}"
+
+    def __enter__(self) -> LiveServer:
+        self._thread.start()
+        while not self._server.started:
+            if not self._thread.is_alive():
+                raise RuntimeError("the app did not start")
+            time.sleep(0.01)
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator:
+    if not CHROMIUM.exists():
+        message = f"{CHROMIUM} is missing: apt-get install chromium chromium-driver"
+        pytest.fail(message) if os.environ.get("CI") == "true" else pytest.skip(message)
+    with playwright_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def outbound_settings(make_settings, fake_wechat):
+    return make_settings(
+        admin_token=ADMIN_TOKEN,
+        wechat_app_id=FAKE_APP_ID,
+        wechat_app_secret=FAKE_APP_SECRET,
+        wechat_api_base_url=fake_wechat.base_url,
+    )
+
+
+@pytest.fixture
+def live_app(make_app, outbound_settings, fake_wechat, clock):
+    app = make_app(outbound_settings)
+    now = clock.now()
+    with app.state.sessions.begin() as session:
+        add_registration(session, "o-alice", now=now, name="王小丽", phone="13812345678", company="字节跳动", channel="poster")
+        add_registration(session, "o-bob", now=now, name="李雷", phone="13900001111", company="Intel", checked_in=True)
+        add_registration(session, "o-eve", now=now, name="=1+1", phone="13700009999", company="@公司 🚀")
+    for openid in ("o-alice", "o-bob", "o-eve"):
+        fake_wechat.tell_follower(openid, last_interaction_at=now)
+    with LiveServer(app) as server:
+        yield app, server.url
+
+
+@pytest.fixture
+def page(browser, live_app):
+    context = browser.new_context(accept_downloads=True, locale="zh-CN")
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+def log_in(page, base_url: str, token: str = ADMIN_TOKEN) -> None:
+    page.goto(f"{base_url}/admin")
+    page.get_by_label("管理令牌（ADMIN_TOKEN）").fill(token)
+    page.get_by_role("button", name="登录").click()
+
+
+def table_names(page) -> list[str]:
+    return page.locator("#registrations-table tbody tr td:first-child").all_inner_texts()
+
+
+def test_a_wrong_token_is_refused_and_nothing_is_shown(page, live_app):
+    _, base_url = live_app
+    log_in(page, base_url, token="wrong")
+    playwright_api.expect(page.locator("#login-error")).to_have_text("令牌不正确。")
+    assert page.locator("#app").is_hidden()
+    assert "王小丽" not in page.content()
+
+
+def test_organizer_logs_in_searches_downloads_and_checks_in(page, live_app, tmp_path):
+    _, base_url = live_app
+    log_in(page, base_url)
+    expect = playwright_api.expect
+    expect(page.locator("#event-cards")).to_contain_text("3 / 200")
+    assert "token" not in page.url and ADMIN_TOKEN not in page.url
+    assert page.evaluate("sessionStorage.getItem('eventbot-admin-token')") == ADMIN_TOKEN
+    expect(page.locator("#registrations-table tbody tr")).to_have_count(3)
+
+    page.get_by_label("搜索").fill("字节")
+    page.get_by_role("button", name="查询").click()
+    expect(page.locator("#registrations-table tbody tr")).to_have_count(1)
+    assert table_names(page) == ["王小丽"]
+
+    with page.expect_download() as download_info:
+        page.get_by_role("button", name="下载 CSV").click()
+    document = Path(download_info.value.path()).read_bytes().decode("utf-8")
+    assert document.startswith(UTF8_BOM)
+    rows = list(csv.DictReader(io.StringIO(document.removeprefix(UTF8_BOM))))
+    assert [row["name"] for row in rows] == ["王小丽"]
+
+    page.get_by_label("搜索").fill("")
+    page.get_by_label("签到", exact=True).select_option("false")
+    expect(page.locator("#registrations-table tbody tr")).to_have_count(2)
+    page.get_by_role("button", name="为 王小丽 签到").click()
+    expect(page.locator("#registrations-message")).to_have_text("王小丽 签到成功。")
+    expect(page.locator("#registrations-table tbody tr")).to_have_count(1)
+    assert table_names(page) == ["=1+1"]  # shown as text, never evaluated or rendered as markup
+    page.screenshot(path=str(tmp_path / "dashboard-registrations.png"), full_page=True)
