@@ -26,6 +26,7 @@ from bot.wechat_client import outbound_configured
 from handlers import ROUTERS
 from models.db import create_db_engine, session_factory
 from scheduler.sender import build_sender, start_background_sender
+from scheduler.worker import start_worker_thread
 
 # Handlers are short; the pool bounds how many run at once so a burst queues instead of exhausting threads.
 HANDLER_THREADS = 32
@@ -63,7 +64,11 @@ def create_app(
             if send_outbox and outbound_configured(settings)
             else None
         )
+        # EVENTBOT_RUN_SCHEDULER=1: this process also competes to run the scheduler (one process wins).
+        stop_scheduler = start_worker_thread(settings, engine, clock, send_outbox=False) if settings.run_scheduler else None
         yield
+        if stop_scheduler:
+            stop_scheduler()
         if stop_sender:
             stop_sender()
         executor.shutdown(wait=True)

@@ -283,6 +283,80 @@ def send(
     engine.dispose()
 
 
+@app.command()
+def worker(
+    tick_seconds: Annotated[float, typer.Option(help="How often the scheduler lock is taken or renewed.")] = 10.0,
+    send_outbox: Annotated[bool, typer.Option(help="Also run the outbox sender (needs the account's credentials).")] = True,
+) -> None:
+    """Run the background work: the scheduler (in one process of all, by leader election) and the sender."""
+    import logging
+    import signal
+    import threading
+    from datetime import timedelta
+
+    from bot.clock import clock_for
+    from models.db import create_db_engine
+    from scheduler.worker import run_worker
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = _settings()
+    engine = create_db_engine(settings.database_url)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        run_worker(
+            settings,
+            engine,
+            clock_for(settings.now_override, settings.tz),
+            stop,
+            send_outbox=send_outbox,
+            interval=timedelta(seconds=tick_seconds),
+        )
+    except KeyboardInterrupt:
+        pass
+    finally:
+        engine.dispose()
+
+
+@app.command()
+def reminders(
+    event: Annotated[str | None, typer.Option(help="Only this event's reminders (its id in config.toml).")] = None,
+) -> None:
+    """List each event's reminders: when they fall due and what became of them."""
+    from bot.clock import clock_for
+    from models.db import create_db_engine, session_factory
+    from scheduler.reminders import reminder_statuses
+
+    settings = _settings()
+    if event is not None and settings.content.event_by_id(event) is None:
+        typer.secho(f"no event {event!r} in {settings.config_path}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2)
+    now = clock_for(settings.now_override, settings.tz).now()
+    engine = create_db_engine(settings.database_url)
+    with session_factory(engine)() as session:
+        statuses = reminder_statuses(session, settings.content, event)
+    engine.dispose()
+    current_event = None
+    for status in statuses:
+        reminder = status.reminder
+        if reminder.event is not current_event:
+            current_event = reminder.event
+            typer.echo(f"{current_event.id}: {current_event.name} ({current_event.starts_at.astimezone(settings.tz):%Y-%m-%d %H:%M})")
+        typer.echo(f"  {reminder.offset_text:>4} before  {reminder.due_at.astimezone(settings.tz):%Y-%m-%d %H:%M}  {_reminder_state(status, now)}")
+    if not statuses:
+        typer.echo("no reminders configured (set `reminders` on an event in config.toml)")
+
+
+def _reminder_state(status, now: datetime) -> str:
+    run = status.run
+    if run is None:
+        return "due, waiting for the worker" if status.reminder.due_at <= now else "scheduled"
+    if run.reason:
+        return f"{run.state}: {run.reason}"
+    outcomes = ", ".join(f"{state} {count}" for state, count in sorted(status.deliveries.items()))
+    return f"{run.state} to {run.recipients}" + (f" ({outcomes})" if outcomes else "")
+
+
 @app.command("fake-wechat")
 def fake_wechat(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
