@@ -153,3 +153,44 @@ def test_organizer_logs_in_searches_downloads_and_checks_in(page, live_app, tmp_
     expect(page.locator("#registrations-table tbody tr")).to_have_count(1)
     assert table_names(page) == ["=1+1"]  # shown as text, never evaluated or rendered as markup
     page.screenshot(path=str(tmp_path / "dashboard-registrations.png"), full_page=True)
+
+
+def test_organizer_broadcasts_and_watches_the_report(page, live_app, outbound_settings, fake_wechat, clock, tmp_path):
+    app, base_url = live_app
+    expect = playwright_api.expect
+    log_in(page, base_url)
+    page.get_by_label("发送对象").select_option("confirmed")
+    expect(page.locator("#audience-preview")).to_have_text("将发送给 3 人。")
+    page.get_by_label("消息内容").fill("明天下午两点，不见不散！")
+    page.get_by_role("button", name="预览并发送").click()
+    expect(page.locator("#confirm-question")).to_have_text("确认立即发送给「已确认报名」共 3 人？")
+    page.get_by_role("button", name="确认发送").click()
+    expect(page.locator("#report-status")).to_contain_text("发送中")
+    expect(page.locator("#report-pending")).to_have_text("3")
+
+    # The outbox sender delivers through the fake WeChat API while the page keeps polling the report.
+    build_sender(outbound_settings, app.state.sessions, clock).run_until_idle()
+    expect(page.locator("#report-status")).to_contain_text("已完成")
+    expect(page.locator("#report-sent")).to_have_text("3")
+    expect(page.locator("#report-pending")).to_have_text("0")
+    delivered = sorted(message["touser"] for message in fake_wechat.messages())
+    assert delivered == ["o-alice", "o-bob", "o-eve"]
+    page.screenshot(path=str(tmp_path / "dashboard-broadcast.png"), full_page=True)
+
+
+def test_organizer_schedules_a_broadcast_and_cancels_it(page, live_app, outbound_settings, fake_wechat, clock):
+    app, base_url = live_app
+    expect = playwright_api.expect
+    log_in(page, base_url)
+    page.get_by_label("发送对象").select_option("not_checked_in")
+    page.get_by_label("定时发送（可选）").fill("2023-03-26T13:00")
+    page.get_by_label("消息内容").fill("还没签到的朋友请抓紧")
+    page.get_by_role("button", name="预览并发送").click()
+    expect(page.locator("#confirm-question")).to_have_text("确认于 2023-03-26 13:00 发送给「已确认但未签到」共 2 人？")
+    page.get_by_role("button", name="确认发送").click()
+    expect(page.locator("#report-status")).to_contain_text("已排期，计划于 2023/3/26 13:00:00")
+    page.get_by_role("button", name="取消这次群发").click()
+    expect(page.locator("#report-status")).to_contain_text("已取消")
+    expect(page.get_by_role("button", name="取消这次群发")).to_be_hidden()
+    build_sender(outbound_settings, app.state.sessions, clock).run_until_idle()
+    assert fake_wechat.messages() == []
