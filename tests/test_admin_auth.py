@@ -10,10 +10,12 @@ import re
 
 import pytest
 from fastapi.routing import iter_route_contexts
+from fastapi.testclient import TestClient
 
 from bot.app import create_app
 from bot.settings import load_settings
 from tests.conftest import REPO_ROOT
+from tests.organizer_factories import add_registration
 
 ADMIN_API_PREFIX = "/admin/api"
 ADMIN_TOKEN = "s3cret-admin-token"
@@ -47,21 +49,22 @@ def test_the_walk_finds_the_admin_api():
         "/admin/api/events",
         "/admin/api/events/{event_id}/registrations",
         "/admin/api/events/{event_id}/registrations.csv",
+        "/admin/api/events/{event_id}/registrations/{registration_id}/checkin",
+        "/admin/api/events/{event_id}/checkin",
+        "/admin/api/events/{event_id}/reminders",
+        "/admin/api/broadcasts",
+        "/admin/api/broadcasts/{broadcast_id}",
     } <= paths
 
 
 @pytest.fixture
 def guarded_client(make_app, make_settings):
-    from fastapi.testclient import TestClient
-
     with TestClient(make_app(make_settings(admin_token=ADMIN_TOKEN))) as client:
         yield client
 
 
 @pytest.fixture
 def disabled_client(make_app, make_settings):
-    from fastapi.testclient import TestClient
-
     with TestClient(make_app(make_settings(admin_token=""))) as client:
         yield client
 
@@ -91,10 +94,17 @@ def test_the_right_token_gets_through(guarded_client):
     assert response.status_code == 200
 
 
-def test_dashboard_page_holds_no_data_and_asks_for_the_token(guarded_client):
-    # The page is a static shell: everything it shows is fetched from the admin API with the token the
-    # organizer types in, so the page itself can be public without exposing anything.
+def test_dashboard_pages_show_nothing_before_login(guarded_client, clock):
+    # The page and its assets are a static shell: all data comes from the admin API with the token the
+    # organizer types in (kept in sessionStorage), so nothing under /admin outside the API shows any.
+    with guarded_client.app.state.sessions.begin() as session:
+        add_registration(session, "o-secret", now=clock.now(), name="王秘密", phone="13812345678")
     page = guarded_client.get("/admin")
     assert page.status_code == 200
-    assert 'type="password"' in page.text
-    assert "registrations" not in page.text.lower().split("<script")[0] or "id=\"login" in page.text
+    assert 'id="token" name="token" type="password"' in page.text
+    assert '<div id="app" hidden>' in page.text
+    assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+    assets = [guarded_client.get(f"/admin/static/{name}") for name in ("dashboard.js", "dashboard.css")]
+    assert all(asset.status_code == 200 for asset in assets)
+    for body in [page.text, *(asset.text for asset in assets)]:
+        assert "王秘密" not in body and "13812345678" not in body
