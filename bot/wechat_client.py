@@ -29,6 +29,7 @@ from wechatpy import WeChatClient
 from wechatpy.exceptions import WeChatClientException
 
 from bot.clock import Clock
+from bot.metrics import TOKEN_REFRESHES
 from models.outbox import AccessToken
 
 logger = logging.getLogger(__name__)
@@ -238,13 +239,18 @@ class EventbotWeChatClient(WeChatClient):
         # stable_token, not token: the secret travels in the body (never in a URL that could be logged),
         # and fetching it does not invalidate the token other processes are using unless forced.
         logger.info("fetching a WeChat access token", extra={"force_refresh": force})
-        response = self._http.post(
-            f"{self.base_url}/cgi-bin/stable_token",
-            json={"grant_type": "client_credential", "appid": self.appid, "secret": self.secret, "force_refresh": force},
-            timeout=self.timeout,
-        )
-        response.raise_for_status()
-        result = self._handle_result(response)
+        try:
+            response = self._http.post(
+                f"{self.base_url}/cgi-bin/stable_token",
+                json={"grant_type": "client_credential", "appid": self.appid, "secret": self.secret, "force_refresh": force},
+                timeout=self.timeout,
+            )
+            response.raise_for_status()
+            result = self._handle_result(response)
+        except (requests.RequestException, WeChatClientException):
+            TOKEN_REFRESHES.labels(outcome="failed").inc()
+            raise
+        TOKEN_REFRESHES.labels(outcome="ok").inc()
         return result["access_token"], int(result.get("expires_in", 7200))
 
     def _on_configured_host(self, url: str) -> str:

@@ -36,6 +36,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.clock import Clock
+from bot.metrics import DELIVERIES
 from bot.settings import Settings
 from bot.wechat_client import CallError, EventbotWeChatClient, Outcome, build_client, classify
 from models.outbox import (
@@ -200,6 +201,7 @@ class Sender:
                 row.attempt_id = self.run_id
                 if route.channel is None:
                     row.status, row.errmsg, row.finished_at = UNREACHABLE, route.reason[:255], now
+                    DELIVERIES.labels(outcome=UNREACHABLE, errcode="none").inc()
                     unreachable += 1
                     continue
                 row.status, row.channel = CLAIMED, route.channel
@@ -231,6 +233,7 @@ class Sender:
             self._record_failure(job, classify(error))
             return
         msgid = (result.get("msgid") or result.get("msg_id")) if isinstance(result, dict) else None
+        DELIVERIES.labels(outcome=SENT, errcode="0").inc()
         self._transition(
             job, SENDING, status=SENT, msgid=str(msgid) if msgid else None, errcode=None, errmsg=None, finished_at=self.clock.now()
         )
@@ -250,21 +253,22 @@ class Sender:
         recorded = {"errcode": error.errcode, "errmsg": error.errmsg[:255]}
         if error.outcome is Outcome.ACCOUNT:
             # Not this follower's fault and not sent: back to pending, tried again once resumed.
+            outcome = "paused"
             self._transition(job, SENDING, status=PENDING, attempt_id=None, **recorded)
             self._pause(error)
-        elif error.outcome is Outcome.TRANSIENT:
-            attempts = self._attempts(job)
-            if attempts < MAX_ATTEMPTS:
-                delay = retry_delay(attempts)
-                self._transition(job, SENDING, status=PENDING, attempt_id=None, not_before=now + delay, **recorded)
-                logger.warning("transient WeChat error; will retry", extra={**recorded, "retry_in_seconds": delay.total_seconds()})
-            else:
-                self._transition(job, SENDING, status=FAILED, finished_at=now, **recorded)
+        elif error.outcome is Outcome.TRANSIENT and self._attempts(job) < MAX_ATTEMPTS:
+            outcome = "retry"
+            delay = retry_delay(self._attempts(job))
+            self._transition(job, SENDING, status=PENDING, attempt_id=None, not_before=now + delay, **recorded)
+            logger.warning("transient WeChat error; will retry", extra={**recorded, "retry_in_seconds": delay.total_seconds()})
         elif error.outcome is Outcome.UNCERTAIN:
+            outcome = UNKNOWN
             self._transition(job, SENDING, status=UNKNOWN, finished_at=now, **recorded)
             logger.error("WeChat's answer was lost; the delivery is marked unknown, not resent", extra=recorded)
-        else:
+        else:  # a follower's error, or a transient one that outlived its attempts
+            outcome = FAILED
             self._transition(job, SENDING, status=FAILED, finished_at=now, **recorded)
+        DELIVERIES.labels(outcome=outcome, errcode=str(error.errcode)).inc()
 
     def _attempts(self, job: Job) -> int:
         with self.sessions() as session:

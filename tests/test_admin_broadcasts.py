@@ -109,3 +109,20 @@ def test_broadcasts_need_the_bearer_token(admin):
     assert create(admin).status_code == 201
     assert admin.post("/admin/api/broadcasts", json={"event_id": EVENT_ID, "audience": "confirmed", "text": "hi"}).status_code == 401
     assert admin.get("/admin/api/broadcasts/1").status_code == 401
+
+
+def test_a_scheduled_broadcast_can_be_cancelled_before_its_time(admin, registrants, sender, fake_wechat):
+    created = admin.post(
+        "/admin/api/broadcasts",
+        headers=AUTH,
+        json={"event_id": EVENT_ID, "audience": "confirmed", "text": "会前提醒", "send_at": "2023-03-25T20:00:00"},
+    ).json()
+    report = admin.get(f"/admin/api/broadcasts/{created['id']}", headers=AUTH).json()
+    assert (created["status"], report["send_at"]) == ("scheduled", "2023-03-25T12:00:00Z")
+
+    assert admin.delete(f"/admin/api/broadcasts/{created['id']}", headers=AUTH).status_code == 204
+    sender.run_until_idle()
+
+    assert admin.get(f"/admin/api/broadcasts/{created['id']}", headers=AUTH).json()["status"] == "cancelled"
+    assert admin.delete(f"/admin/api/broadcasts/{created['id']}", headers=AUTH).status_code == 409
+    assert fake_wechat.messages() == []

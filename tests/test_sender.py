@@ -11,6 +11,7 @@ from collections import Counter
 from datetime import timedelta
 
 import pytest
+from prometheus_client import REGISTRY
 from sqlalchemy import select
 
 from bot.settings import DeliveryConfig
@@ -32,6 +33,7 @@ from scheduler.sender import MAX_ATTEMPTS, build_sender, retry_delay
 from tests.conftest import FAKE_APP_ID, FAKE_APP_SECRET, REPO_ROOT
 
 CUSTOM_SEND = "/cgi-bin/message/custom/send"
+PAUSED_BY_QUOTA = {"outcome": "paused", "errcode": "45009"}
 
 
 @pytest.fixture
@@ -297,9 +299,12 @@ def test_daily_quota_pauses_the_sender_until_resumed(make_sender, sessions, fake
     fake_wechat.inject("errcode", errcode=45009, times=None)
     broadcast(sessions, ["o-alice", "o-bob"], template_key=None)
 
+    paused_before = REGISTRY.get_sample_value("eventbot_deliveries_total", PAUSED_BY_QUOTA) or 0
+
     sender.run_once()
     sender.run_once()
 
+    assert REGISTRY.get_sample_value("eventbot_deliveries_total", PAUSED_BY_QUOTA) == paused_before + 1
     assert sender.pause_state().paused_errcode == 45009
     assert [(row.status, row.errcode) for row in deliveries(sessions)] == [(PENDING, 45009), (PENDING, None)]
     assert fake_wechat.stats()["calls"][CUSTOM_SEND] == 1
