@@ -2,30 +2,39 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
+from typer.testing import CliRunner
 
+from bot.cli import app as cli
 from bot.settings import Settings
 from models.db import create_db_engine, session_factory
 from models.outbox import Campaign, Delivery
 from models.registration import ONLINE, ONSITE, Registration, cancel, register
+from models.follower import get_or_create_follower
+from models.outbox import CLAIMED, PENDING, SENDING, UNKNOWN
+from models.outbox import SENT as DELIVERED
 from models.reminder import SENT, SKIPPED, ReminderRun
 from scheduler.reminders import Reminder, fire_due_reminders, reminder_statuses, reminders_of, run_reminder
+from scheduler.sender import build_sender
+from tests.conftest import FAKE_APP_ID, FAKE_APP_SECRET, REPO_ROOT
+from tests.registration_steps import register_via_chat, registration_of, settings_with_event
 
 EVENT_ID = "meetup-10"
 
 
-def with_event(settings: Settings, make_settings, **changes) -> Settings:
-    """Settings whose first event has ``changes`` (a moved start, other offsets…)."""
-    content = settings.content
-    event = content.events[0].model_copy(update=changes)
-    return make_settings(content=content.model_copy(update={"events": [event, *content.events[1:]]}))
-
-
 def with_reminders(settings: Settings, make_settings, **changes) -> Settings:
+    """``settings`` with ``[reminders]`` changed (grace, templates, remind_waitlisted)."""
     content = settings.content
     return make_settings(content=content.model_copy(update={"reminders": content.reminders.model_copy(update=changes)}))
 
@@ -120,7 +129,7 @@ def test_reminder_text_has_the_events_facts_from_config(sessions, settings, cloc
 
 
 def test_online_reminder_carries_the_stream_link_once_announced(sessions, settings, make_settings, clock, day_before):
-    settings = with_event(settings, make_settings, stream_url="https://live.example.org/meetup-10")
+    settings = settings_with_event(make_settings, stream_url="https://live.example.org/meetup-10")
     sign_up(sessions, "o-1", clock.now(), attendance=ONLINE)
     clock.set(day_before.due_at)
     fire_due_reminders(sessions, settings, clock.now())
@@ -171,7 +180,7 @@ def test_grace_window_comes_from_config(sessions, settings, make_settings, clock
 
 
 def test_reminder_is_never_sent_after_the_event_started(sessions, settings, make_settings, clock, event):
-    settings = with_event(settings, make_settings, reminders=["10m"])
+    settings = settings_with_event(make_settings, reminders=["10m"])
     sign_up(sessions, "o-1", clock.now())
     # Five minutes late (well within the grace window) but the event began a minute ago.
     clock.set(event.starts_at + timedelta(minutes=1))
@@ -235,7 +244,7 @@ def test_waitlisted_people_get_the_short_note_only_when_enabled(sessions, settin
     fire_due_reminders(sessions, settings, clock.now())
     assert set(received(sessions)) == {"o-seated"}
 
-    enabled = with_event(with_reminders(settings, make_settings, remind_waitlisted=True), make_settings, reminders=["1d", "20h"])
+    enabled = with_reminders(settings_with_event(make_settings, reminders=["1d", "20h"]), make_settings, remind_waitlisted=True)
     clock.set(enabled.content.events[0].starts_at - timedelta(hours=20))
     [run] = fire_due_reminders(sessions, enabled, clock.now())
 
@@ -258,7 +267,7 @@ def test_rescheduled_event_gets_its_reminders_at_the_new_times(sessions, setting
     clock.set(day_before.due_at)
     fire_due_reminders(sessions, settings, clock.now())
     # The organisers move the meetup a week later and restart the bot.
-    moved = with_event(settings, make_settings, starts_at=event.starts_at + timedelta(days=7), ends_at=event.ends_at + timedelta(days=7))
+    moved = settings_with_event(make_settings, starts_at=event.starts_at + timedelta(days=7), ends_at=event.ends_at + timedelta(days=7))
     clock.set(event.starts_at - timedelta(hours=2))
 
     assert fire_due_reminders(sessions, moved, clock.now()) == []
@@ -272,7 +281,7 @@ def test_rescheduled_event_gets_its_reminders_at_the_new_times(sessions, setting
 
 def test_removed_reminder_is_not_run(sessions, settings, make_settings, clock, day_before):
     sign_up(sessions, "o-1", clock.now())
-    only_two_hours = with_event(settings, make_settings, reminders=["2h"])
+    only_two_hours = settings_with_event(make_settings, reminders=["2h"])
     clock.set(day_before.due_at)
 
     assert run_reminder(sessions, only_two_hours, EVENT_ID, "1d", clock.now()) is None
@@ -310,4 +319,129 @@ def test_statuses_list_each_reminder_with_its_state_and_delivery_counts(sessions
     assert [(status.reminder.offset_text, status.state, status.deliveries) for status in statuses] == [
         ("1d", SENT, {"pending": 2}),
         ("2h", "scheduled", {}),
+    ]
+
+
+def outbound_environment(settings: Settings, fake_wechat) -> dict[str, str]:
+    """The environment of a process that sends through the fake WeChat API on the test's database."""
+    return {
+        "DATABASE_URL": settings.database_url,
+        "REDIS_URL": settings.redis_url,
+        "EVENTBOT_REDIS_NAMESPACE": settings.redis_namespace,
+        "WECHAT_APP_ID": FAKE_APP_ID,
+        "WECHAT_APP_SECRET": FAKE_APP_SECRET,
+        "WECHAT_API_BASE_URL": fake_wechat.base_url,
+        "EVENTBOT_CONFIG": str(REPO_ROOT / "config.toml"),
+    }
+
+
+def follower_wrote(sessions, fake_wechat, openid, at) -> None:
+    """The follower wrote at ``at`` (inside WeChat's 48-hour window for customer-service texts)."""
+    with sessions.begin() as session:
+        get_or_create_follower(session, openid, at).last_interaction_at = at
+    fake_wechat.tell_follower(openid, last_interaction_at=at)
+
+
+def test_reminder_reaches_a_follower_registered_in_the_chat_through_wechat(
+    wechat, app, settings, make_settings, fake_wechat, clock, day_before
+):
+    register_via_chat(wechat, "o-chat")
+    code = registration_of(app, "o-chat").checkin_code
+    clock.set(day_before.due_at - timedelta(hours=1))
+    wechat.send_text("o-chat", "地点")
+    fake_wechat.tell_follower("o-chat", last_interaction_at=clock.now())
+    clock.set(day_before.due_at)
+    fake_wechat.set_now(clock.now())
+
+    fire_due_reminders(app.state.sessions, settings, clock.now())
+    outbound = make_settings(
+        wechat_app_id=FAKE_APP_ID, wechat_app_secret=FAKE_APP_SECRET, wechat_api_base_url=fake_wechat.base_url
+    )
+    build_sender(outbound, app.state.sessions, clock).run_until_idle()
+
+    [message] = fake_wechat.messages()
+    assert message["touser"] == "o-chat"
+    assert code in message["body"]["text"]["content"] and "【活动提醒】" in message["body"]["text"]["content"]
+
+
+def _worker(environment: dict[str, str], now, log: Path) -> subprocess.Popen:
+    """``eventbot worker`` in a process of its own, its clock starting at ``now``."""
+    with log.open("ab") as output:
+        return subprocess.Popen(
+            [sys.executable, "-m", "bot.cli", "worker", "--tick-seconds", "0.5"],
+            env={**os.environ, **environment, "EVENTBOT_NOW": now.isoformat()},
+            cwd=REPO_ROOT,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def _wait_for(condition, what: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"{what}: not within {timeout} s"
+        time.sleep(0.05)
+
+
+@pytest.mark.slow
+def test_worker_killed_mid_reminder_and_restarted_reminds_everyone_once(sessions, settings, fake_wechat, clock, day_before, tmp_path):
+    openids = [f"o-{number:02d}" for number in range(30)]
+    codes = {openid: sign_up(sessions, openid, clock.now()).checkin_code for openid in openids}
+    for openid in openids:
+        follower_wrote(sessions, fake_wechat, openid, day_before.due_at - timedelta(hours=1))
+    fake_wechat.set_now(day_before.due_at)
+    # Slow answers keep deliveries claimed or mid-call when the kill lands.
+    fake_wechat.inject("latency", seconds=0.5, path="message/custom/send", times=None)
+    environment = outbound_environment(settings, fake_wechat)
+    log = tmp_path / "workers.log"
+
+    first = _worker(environment, day_before.due_at - timedelta(seconds=1), log)
+    _wait_for(lambda: fake_wechat.messages(), "the first worker sent nothing")
+    first.send_signal(signal.SIGKILL)
+    first.wait(timeout=10)
+    fake_wechat.clear_faults()
+    sent_before_the_kill = len(fake_wechat.messages())
+
+    # Back ten minutes later (within the grace window): its sender resolves the dead worker's rows.
+    second = _worker(environment, day_before.due_at + timedelta(minutes=10), log)
+    try:
+        _wait_for(lambda: not _unfinished(sessions), "deliveries left unfinished")
+    finally:
+        second.send_signal(signal.SIGTERM)
+        second.wait(timeout=30)
+
+    received = Counter(message["touser"] for message in fake_wechat.messages())
+    texts = {message["touser"]: message["body"]["text"]["content"] for message in fake_wechat.messages()}
+    with sessions() as session:
+        rows = session.execute(select(Delivery.openid, Delivery.status).join(Campaign)).all()
+        assert session.scalar(select(func.count()).select_from(Campaign)) == 1
+        assert session.scalar(select(func.count()).select_from(ReminderRun)) == 1
+    assert sorted(openid for openid, _ in rows) == openids
+    assert max(received.values()) == 1, "somebody got the reminder twice"
+    assert all(received[openid] == 1 for openid, status in rows if status == DELIVERED)
+    assert {status for _, status in rows} <= {DELIVERED, UNKNOWN}
+    assert len(received) > sent_before_the_kill, "the restarted worker sent the rest"
+    assert all(codes[openid] in text for openid, text in texts.items())
+
+
+def _unfinished(sessions) -> bool:
+    """No reminder enqueued yet, or some delivery still waiting or under way."""
+    with sessions() as session:
+        statuses = set(session.scalars(select(Delivery.status)))
+    return not statuses or bool(statuses & {PENDING, CLAIMED, SENDING})
+
+
+def test_reminders_command_lists_each_reminder_with_its_time_and_state(sessions, settings, clock, day_before):
+    sign_up(sessions, "o-1", clock.now())
+    clock.set(day_before.due_at)
+    fire_due_reminders(sessions, settings, clock.now())
+    environment = {"DATABASE_URL": settings.database_url, "EVENTBOT_CONFIG": str(REPO_ROOT / "config.toml")}
+
+    result = CliRunner().invoke(cli, ["reminders"], env={**environment, "EVENTBOT_NOW": "2023-03-25T15:00:00+08:00"})
+
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines() == [
+        "meetup-10: 火山引擎开发者社区 Meetup 第十期 (2023-03-26 14:00)",
+        "    1d before  2023-03-25 14:00  sent to 1 (pending 1)",
+        "    2h before  2023-03-26 12:00  scheduled",
     ]

@@ -17,7 +17,7 @@ from models.registration import ONSITE, register
 from models.reminder import SENT, SKIPPED, ReminderRun
 from scheduler.jobs import SWEEP_JOB_ID, JobQueue
 from scheduler.reminders import Reminder, fire_due_reminders
-from tests.test_reminders import with_event
+from tests.registration_steps import settings_with_event
 
 EVENT_ID = "meetup-10"
 DAY_BEFORE = f"reminder:{EVENT_ID}:1d"
@@ -126,8 +126,8 @@ def test_moving_the_event_in_config_moves_its_jobs_and_removed_offsets_lose_thei
     queue.rebuild(settings.content)
     before = run_times(queue)
     event = settings.content.events[0]
-    moved = with_event(
-        settings, make_settings, starts_at=event.starts_at + timedelta(days=7), ends_at=event.ends_at + timedelta(days=7), reminders=["1d"]
+    moved = settings_with_event(
+        make_settings, starts_at=event.starts_at + timedelta(days=7), ends_at=event.ends_at + timedelta(days=7), reminders=["1d"]
     )
 
     queue.rebuild(moved.content)
