@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from bot.cli import app as cli
-from bot.settings import Settings
+from bot.settings import ConfigError, Settings, load_content
 from models.db import create_db_engine, session_factory
 from models.outbox import Campaign, Delivery
 from models.registration import ONLINE, ONSITE, Registration, cancel, register
@@ -260,6 +260,17 @@ def test_reminder_templates_come_from_config(sessions, settings, make_settings, 
     fire_due_reminders(sessions, settings, clock.now())
 
     assert received(sessions)["o-1"] == [f"{settings.content.events[0].title} 明天见，签到码 {registration.checkin_code}"]
+
+
+def test_unknown_placeholder_in_a_reminder_template_stops_start_up_naming_the_field(tmp_path):
+    config = (REPO_ROOT / "config.toml").read_text(encoding="utf-8")
+    broken = tmp_path / "config.toml"
+    broken.write_text(config.replace("你的签到码：{checkin_code}", "你的签到码：{code}"), encoding="utf-8")
+
+    with pytest.raises(ConfigError) as error:
+        load_content(broken)
+
+    assert "reminders.onsite: unknown placeholder {code}" in str(error.value)
 
 
 def test_rescheduled_event_gets_its_reminders_at_the_new_times(sessions, settings, make_settings, clock, event, day_before):
