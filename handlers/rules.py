@@ -2,8 +2,9 @@
 
 ``RuleMatcher`` compiles every rule once, when the responder is built: the ``exact`` keywords into one
 dictionary, the ``contains`` keywords into one pattern (after the same normalisation as the built-in
-keywords), each ``regex`` once. Matching a message is then one dictionary lookup, one scan of the text
-and the regular expressions of the rules that could still win, whatever the number of rules.
+keywords), the ``regex`` keywords each on its own and together into one screening pattern. Matching a
+message is then one dictionary lookup, one scan of the text and one screening search; only when the
+screen finds something are the rules' own regular expressions searched, in file order.
 """
 
 from __future__ import annotations
@@ -45,6 +46,29 @@ def configured_reply(reply: ConfiguredReply) -> Reply | None:
     return Text(reply.text) if reply.text.strip() else None
 
 
+def _regex_screen(regexes: dict[int, list[tuple[re.Pattern[str], Keyword]]]) -> tuple[re.Pattern[str] | None, set[int]]:
+    """One pattern that matches when any regex keyword may, and the rules it cannot vouch for.
+
+    Most messages match no regex keyword; one search of the combined pattern says so, instead of one
+    search per rule. A pattern with groups (whose numbers would shift) or global flags cannot be combined:
+    its rule is always searched on its own.
+    """
+    combined: list[str] = []
+    unscreened: set[int] = set()
+    for index, entries in regexes.items():
+        for pattern, _keyword in entries:
+            try:
+                compile_rule_regex(f"(?:{pattern.pattern})")
+            except re.error:
+                unscreened.add(index)
+                continue
+            if pattern.groups:
+                unscreened.add(index)
+            else:
+                combined.append(f"(?:{pattern.pattern})")
+    return (compile_rule_regex("|".join(combined)) if combined else None), unscreened
+
+
 class RuleMatcher:
     """Every enabled rule compiled once; finds the first rule, in file order, that answers a message."""
 
@@ -78,9 +102,7 @@ class RuleMatcher:
         }
         alternatives = sorted(contains, key=len, reverse=True)
         self._pattern = re.compile("|".join(map(re.escape, alternatives))) if alternatives else None
-
-    def __len__(self) -> int:
-        return len(self._rules)
+        self._screen, self._unscreened = _regex_screen(self._regexes)
 
     def match(self, raw_text: str, now: datetime, event_id: str) -> RuleMatch | None:
         """The first active rule whose keyword matches ``raw_text``, in the order of the config file."""
@@ -97,7 +119,8 @@ class RuleMatcher:
                     found.setdefault(index, keyword)
                 position = hit.start() + 1
         typed = unicodedata.normalize("NFKC", raw_text).strip()
-        for index in sorted(found.keys() | self._regexes.keys()):
+        screened_out = self._screen is not None and self._screen.search(typed) is None
+        for index in sorted(found.keys() | (self._unscreened if screened_out else self._regexes.keys())):
             rule = self._rules[index]
             if not rule.active(now, event_id):
                 continue

@@ -64,6 +64,26 @@ def test_regex_keyword_is_searched_in_the_message_as_typed_ignoring_case(chat_wi
     assert wechat.send_text("o-1", "vip12").content != "贵宾通道"
 
 
+@pytest.mark.parametrize(
+    ("text", "answer"),
+    [("svip33", "回引用"), ("svip34", None), ("暗 号", "全局标志"), ("普通1", "普通"), ("议程", None)],
+)
+def test_regex_keywords_with_groups_or_global_flags_match_like_any_other(text, answer):
+    # Patterns with groups or global flags cannot join the combined screen: they are searched on their own.
+    matcher = RuleMatcher(
+        content_with(
+            [
+                rule({"word": r"^(会员)卡$", "mode": "regex"}, reply="会员卡"),
+                rule({"word": r"^(vip|svip)(\d)\2$", "mode": "regex"}, reply="回引用"),
+                rule({"word": r"(?x) 暗 \s* 号", "mode": "regex"}, reply="全局标志"),
+                rule({"word": r"^普通\d$", "mode": "regex"}, reply="普通"),
+            ]
+        ).rules
+    )
+    found = matcher.match(text, BEFORE_EVENT, "meetup-10")
+    assert (found.rule.reply.text if found else None) == answer
+
+
 def test_one_rule_may_mix_match_modes(chat_with):
     wechat = chat_with(content_with([rule("电脑", {"word": "^带.*本$", "mode": "regex"}, reply="带电脑")]))
     assert wechat.send_text("o-1", "要带电脑吗").content == "带电脑"
@@ -225,6 +245,7 @@ def test_two_hundred_rules_of_ten_keywords_each_answer_correctly():
         assert matcher.match(f"整句{number}号", BEFORE_EVENT, "meetup-10").index == number
         assert matcher.match(f"请问整句{number}号", BEFORE_EVENT, "meetup-10") is None
         assert matcher.match(f"编号 {number}号", BEFORE_EVENT, "meetup-10").index == number
+    assert matcher.match("议程", BEFORE_EVENT, "meetup-10") is None
 
 
 def test_two_hundred_rules_load_into_the_app(chat_with):
