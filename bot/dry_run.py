@@ -10,6 +10,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from bot.app import create_app
 from bot.clock import Clock
 from bot.responder import Response
 from bot.settings import Settings
@@ -45,8 +46,6 @@ class DryRun:
 
 def answer_offline(settings: Settings, text: str, clock: Clock) -> DryRun:
     """Send ``text`` through the real responder on a temporary database and report what answered."""
-    from bot.app import create_app  # the app module pulls in every router; only the CLI needs it here
-
     with tempfile.TemporaryDirectory(prefix="eventbot-dry-run-") as folder:
         url = f"sqlite:///{Path(folder) / 'dry-run.db'}"
         upgrade(url)
