@@ -16,6 +16,7 @@ import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
@@ -25,7 +26,7 @@ from bot.logs import mask_phone_numbers
 from bot.replies import Text
 from bot.settings import Event, Settings
 from handlers import texts
-from handlers.matching import AsksAbout, KeywordIndex, MessageType, checkin_scene, has_text, normalise
+from handlers.matching import AsksAbout, KeywordIndex, MessageType, checkin_scene, normalise
 from models import Follower
 from models.registration import (
     ONLINE,
@@ -82,7 +83,7 @@ class Turn:
     key: str
 
     @property
-    def tz(self):
+    def tz(self) -> ZoneInfo:
         return self.settings.tz
 
     def reply(self, content: str) -> Text:
@@ -219,13 +220,13 @@ def notify_promoted(session: Session, event: Event, promoted: list[Registration]
         )
 
 
-def _load_form(context: Context) -> FormState | None:
+def _locked_form(session: Session, openid: str) -> FormState | None:
     # FOR UPDATE: two messages of one follower handled at once take turns on their form (PostgreSQL).
-    return context.get("session").get(FormState, context.get("openid"), with_for_update=True)
+    return session.get(FormState, openid, with_for_update=True)
 
 
 def _form_for_update(session: Session, openid: str) -> FormState:
-    form = session.get(FormState, openid, with_for_update=True)
+    form = _locked_form(session, openid)
     if form is None:
         form = FormState(openid=openid, answers={})
         session.add(form)
@@ -234,7 +235,7 @@ def _form_for_update(session: Session, openid: str) -> FormState:
 
 def replay_of_last(context: Context) -> FilterResult:
     """Passes for a message already answered (a retry the ledger did not catch); extracts ``form``."""
-    form = _load_form(context)
+    form = _locked_form(context.get("session"), context.get("openid"))
     if form is None or form.last_dedup_key != dedup_key(context.get("message")):
         return False
     return {"form": form}
@@ -242,7 +243,7 @@ def replay_of_last(context: Context) -> FilterResult:
 
 def open_form(context: Context) -> FilterResult:
     """Passes while the follower is inside an unexpired form or confirmation; extracts ``form``."""
-    form = _load_form(context)
+    form = _locked_form(context.get("session"), context.get("openid"))
     return {"form": form} if form is not None and form.is_open(context.get("now")) else False
 
 
@@ -256,13 +257,16 @@ def asks_for_attendance(context: Context) -> FilterResult:
     return False
 
 
-@registration_router.handler(has_text, replay_of_last, topic="retry")
+# Any text inside a form goes to the form, even a blank one (which the form refuses with a reason).
+FORM_INPUT = MessageType("text", "voice")
+
+
+@registration_router.handler(FORM_INPUT, replay_of_last, topic="retry")
 def handle_replayed_message(form: FormState) -> Text:
     return Text(form.last_reply)
 
 
-# Any text inside a form goes to the form, even a blank one (which the form refuses with a reason).
-@registration_router.handler(MessageType("text", "voice"), open_form)
+@registration_router.handler(FORM_INPUT, open_form)
 def handle_form_message(
     form: FormState, message, raw_text: str, text: str, keywords: KeywordIndex, session: Session,
     settings: Settings, now: datetime,
