@@ -259,6 +259,8 @@ def create_broadcast(
         purpose=BROADCAST_PURPOSE,
         event_id=event_id,
         audience=audience,
+        # [delivery.templates] broadcast: a template message reaches followers outside the 48-hour window.
+        template_key=BROADCAST_PURPOSE,
     )
     scheduled = send_at is not None and send_at > now
     if scheduled:

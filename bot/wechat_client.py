@@ -23,14 +23,13 @@ from typing import Protocol
 
 import redis
 import requests
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 from wechatpy import WeChatClient
 from wechatpy.exceptions import WeChatClientException
 
 from bot.clock import Clock
 from bot.metrics import TOKEN_REFRESHES
-from models.outbox import AccessToken
+from models.outbox import AccessToken, locked_row
 
 logger = logging.getLogger(__name__)
 
@@ -155,7 +154,7 @@ class DatabaseTokenStore:
 
     def refresh(self, fetch: Callable[[bool], tuple[str, int]], rejected: str | None) -> str:
         with self.sessions.begin() as session:
-            row = self._locked_row(session)
+            row = locked_row(session, AccessToken, self.app_id, app_id=self.app_id, token="")
             if self._valid(row) and row.token != rejected:
                 return row.token  # another process refreshed while this one waited for the lock
             # The lock is held during the HTTP call (bounded by the client's timeout) so others wait for it.
@@ -163,17 +162,6 @@ class DatabaseTokenStore:
             row.token = token
             row.expires_at = self.clock.now() + timedelta(seconds=expires_in)
             return token
-
-    def _locked_row(self, session: Session) -> AccessToken:
-        row = session.get(AccessToken, self.app_id, with_for_update=True)
-        if row is not None:
-            return row
-        try:
-            with session.begin_nested():
-                session.add(AccessToken(app_id=self.app_id, token=""))
-        except IntegrityError:
-            pass  # another process created it first; the locking read below waits for its transaction
-        return session.get(AccessToken, self.app_id, with_for_update=True, populate_existing=True)
 
     def _valid(self, row: AccessToken) -> bool:
         return bool(row.token) and row.expires_at is not None and row.expires_at - EXPIRY_MARGIN > self.clock.now()

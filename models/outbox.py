@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import ForeignKey, Integer, String, Text, UniqueConstraint, func
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from models.base import AwareDateTime, Base
@@ -122,3 +123,26 @@ def account_pause(session: Session, app_id: str) -> SenderState | None:
     """The account-wide pause in force for ``app_id``, if any."""
     state = session.get(SenderState, app_id)
     return state if state is not None and state.paused_errcode is not None else None
+
+
+def locked_row(session: Session, model: type[Base], key: str, **defaults) -> Base:
+    """The ``model`` row with primary key ``key``, locked for this transaction; created from ``defaults`` if missing.
+
+    Two processes may both find it missing: the loser's insert fails inside a savepoint, and its locking
+    read then waits for the winner's transaction.
+    """
+    row = session.get(model, key, with_for_update=True)
+    if row is not None:
+        return row
+    try:
+        with session.begin_nested():
+            session.add(model(**defaults))
+    except IntegrityError:
+        pass
+    return session.get(model, key, with_for_update=True, populate_existing=True)
+
+
+def pause_account(session: Session, app_id: str, errcode: int | None, errmsg: str, now: datetime) -> None:
+    """Record the account-wide error that stops all sending for ``app_id`` until resumed."""
+    state = locked_row(session, SenderState, app_id, app_id=app_id)
+    state.paused_errcode, state.paused_errmsg, state.paused_at = errcode, errmsg[:255], now

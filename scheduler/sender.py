@@ -51,6 +51,7 @@ from models.outbox import (
     Delivery,
     SenderState,
     account_pause,
+    pause_account,
 )
 from scheduler.channels import CUSTOMER_SERVICE, SUBSCRIBE, TEMPLATE, Route, choose_route
 
@@ -116,11 +117,7 @@ class Sender:
 
     def _pause(self, error: CallError) -> None:
         with self.sessions.begin() as session:
-            state = session.get(SenderState, self.app_id) or SenderState(app_id=self.app_id)
-            state.paused_errcode = error.errcode
-            state.paused_errmsg = error.errmsg
-            state.paused_at = self.clock.now()
-            session.add(state)
+            pause_account(session, self.app_id, error.errcode, error.errmsg, self.clock.now())
         self._pause_seen.set()
         logger.critical(
             "outbound sending PAUSED by an account-wide WeChat error; resume with `eventbot send --resume`",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from fastapi.testclient import TestClient
 
@@ -126,3 +128,23 @@ def test_a_scheduled_broadcast_can_be_cancelled_before_its_time(admin, registran
     assert admin.get(f"/admin/api/broadcasts/{created['id']}", headers=AUTH).json()["status"] == "cancelled"
     assert admin.delete(f"/admin/api/broadcasts/{created['id']}", headers=AUTH).status_code == 409
     assert fake_wechat.messages() == []
+
+
+def test_a_broadcast_goes_as_a_template_message_when_a_broadcast_template_is_configured(
+    admin, registrants, outbound_settings, sessions, fake_wechat, clock
+):
+    delivery = outbound_settings.content.delivery.model_copy(update={"templates": {"broadcast": "TPL-BROADCAST"}})
+    settings = outbound_settings.model_copy(update={"content": outbound_settings.content.model_copy(update={"delivery": delivery})})
+    clock.advance(timedelta(days=5))  # everyone's 48-hour window has closed
+    broadcast_id = create(admin, audience="waitlisted", text="有名额了").json()["id"]
+
+    build_sender(settings, sessions, clock).run_until_idle()
+
+    (message,) = fake_wechat.messages()
+    assert (message["path"], message["touser"], message["body"]["template_id"]) == (
+        "message/template/send",
+        "o-carol",
+        "TPL-BROADCAST",
+    )
+    assert message["body"]["data"]["first"] == {"value": "有名额了"}
+    assert admin.get(f"/admin/api/broadcasts/{broadcast_id}", headers=AUTH).json()["counts"]["sent"] == 1
