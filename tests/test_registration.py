@@ -242,7 +242,7 @@ class ForgetfulLedger:
 
 def test_a_retry_the_ledger_lost_still_gets_the_first_reply_from_the_form(wechat, app):
     app.state.responder.ledger = ForgetfulLedger()
-    messages = [*form_messages(), "确认", "取消报名", "确认"]
+    messages = [*form_messages(), "确认", "改为线上", "取消报名", "确认"]
     replies = []
     for text in messages:
         first, retried = _post_twice(wechat, text)
@@ -250,6 +250,7 @@ def test_a_retry_the_ledger_lost_still_gets_the_first_reply_from_the_form(wechat
         replies.append(first)
 
     assert "报名成功" in replies[6]
+    assert "已修改参加方式" in replies[7]
     assert replies[-1] == texts.registration_cancelled(app.state.settings.content.events[0])
     [registration] = registrations(app)
     assert registration.status == "cancelled"

@@ -4,6 +4,8 @@ the outbox), and switching between on site and online. Runs on SQLite and on Pos
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
@@ -12,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from bot.simulator import WeChatSimulator
 from handlers import texts
 from models import Campaign, Delivery, Registration
+from models.registration import seats_taken
 from tests.conftest import TOKEN
 from tests.registration_steps import (
     EVENT_ID,
@@ -47,6 +50,26 @@ def send_all_at_once(wechat: WeChatSimulator, messages: list[tuple[str, str]]) -
     if errors:
         raise errors[0]
     return replies
+
+
+@contextmanager
+def seats_watched(app) -> Iterator[list[int]]:
+    """Count the taken seats again and again, from another connection, while the body runs."""
+    samples: list[int] = []
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.is_set() or not samples:
+            with app.state.sessions() as session:
+                samples.append(seats_taken(session, EVENT_ID))
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        yield samples
+    finally:
+        done.set()
+        watcher.join()
 
 
 def seed_confirmed(app, count: int) -> None:
@@ -123,8 +146,10 @@ def test_cancellations_and_registrations_at_once_keep_seats_and_the_line_right(m
         for openid in newcomers:
             fill_form(wechat, openid)
 
-        send_all_at_once(wechat, [(openid, "确认") for openid in seated + newcomers])
+        with seats_watched(app) as seats:
+            send_all_at_once(wechat, [(openid, "确认") for openid in seated + newcomers])
 
+    assert max(seats) <= 5
     # A freed seat goes to the head of the line in the cancelling transaction, so a newcomer never finds
     # one free: the first five who waited are seated, everyone else waits in a line without gaps.
     assert sorted(r.openid for r in confirmed_on_site(app)) == sorted(waiting[:5])
