@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from datetime import timedelta
@@ -419,3 +420,20 @@ def test_a_sender_killed_mid_campaign_and_restarted_sends_every_message_exactly_
     assert set(received) <= {row.openid for row in rows}
     # Both senders did part of the work: the restart sent what the killed one had claimed but not sent.
     assert len({row.attempt_id for row in rows if row.status == SENT}) == 2
+
+
+def test_two_senders_running_at_once_share_the_work_without_overlap(make_sender, sessions, fake_wechat, clock):
+    openids = [f"o-{number:02d}" for number in range(30)]
+    for openid in openids:
+        follower_wrote(sessions, fake_wechat, openid, clock.now())
+    broadcast(sessions, openids, template_key=None)
+    senders = [make_sender(channels=["customer_service"], concurrency=4) for _ in range(2)]
+
+    threads = [threading.Thread(target=sender.run_until_idle) for sender in senders]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    assert [row.status for row in deliveries(sessions)] == [SENT] * 30
+    assert Counter(message["touser"] for message in fake_wechat.messages()) == Counter(openids)
