@@ -398,31 +398,38 @@ def create_fake_app(fake: FakeWeChat) -> FastAPI:
     return app
 
 
-class FakeWeChatServer:
-    """The fake served by uvicorn in a background thread on a free loopback port."""
+class LoopbackServer:
+    """An ASGI app served by uvicorn in a background thread on a free loopback port (tests, local runs)."""
 
-    def __init__(self, fake: FakeWeChat, host: str = "127.0.0.1", port: int = 0) -> None:
-        self.fake = fake
-        config = uvicorn.Config(create_fake_app(fake), host=host, port=port, log_level="critical", lifespan="off")
+    def __init__(self, app, host: str = "127.0.0.1", port: int = 0, *, name: str = "loopback-server", lifespan: str = "auto") -> None:
+        config = uvicorn.Config(app, host=host, port=port, log_level="critical", lifespan=lifespan)
         self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, name="fake-wechat", daemon=True)
+        self._thread = threading.Thread(target=self._server.run, name=name, daemon=True)
 
     @property
     def base_url(self) -> str:
         host, port = self._server.servers[0].sockets[0].getsockname()[:2]
         return f"http://{host}:{port}"
 
-    def __enter__(self) -> FakeWeChatServer:
+    def __enter__(self) -> LoopbackServer:
         self._thread.start()
         while not self._server.started:
             if not self._thread.is_alive():
-                raise RuntimeError("the fake WeChat API did not start")
+                raise RuntimeError(f"{self._thread.name} did not start")
             time.sleep(0.01)
         return self
 
     def __exit__(self, *exc_info) -> None:
         self._server.should_exit = True
         self._thread.join(timeout=10)
+
+
+class FakeWeChatServer(LoopbackServer):
+    """The fake served by uvicorn in a background thread on a free loopback port."""
+
+    def __init__(self, fake: FakeWeChat, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.fake = fake
+        super().__init__(create_fake_app(fake), host, port, name="fake-wechat", lifespan="off")
 
 
 class FakeWeChatRemote:

@@ -21,6 +21,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
 
 from bot.app import create_app
 from bot.clock import ManualClock
@@ -28,7 +29,7 @@ from bot.fake_wechat import FakeWeChat, FakeWeChatRemote, FakeWeChatServer
 from bot.settings import Settings, load_settings
 from bot.simulator import WeChatSimulator
 from models import Base
-from models.db import create_db_engine
+from models.db import create_db_engine, session_factory
 from models.migrate import upgrade
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -182,3 +183,19 @@ def fake_wechat(clock: ManualClock) -> Iterator[FakeWeChatRemote]:
         remote.set_now(clock.now())
         yield remote
         remote.close()
+
+
+@pytest.fixture
+def outbound_settings(make_settings, fake_wechat: FakeWeChatRemote) -> Settings:
+    """Settings whose outbound messages go to the fake WeChat API."""
+    return make_settings(
+        wechat_app_id=FAKE_APP_ID, wechat_app_secret=FAKE_APP_SECRET, wechat_api_base_url=fake_wechat.base_url
+    )
+
+
+@pytest.fixture
+def sessions(database_url: str) -> Iterator[sessionmaker[Session]]:
+    """A session factory on the test's database, for arranging and inspecting rows directly."""
+    engine = create_db_engine(database_url)
+    yield session_factory(engine)
+    engine.dispose()

@@ -9,19 +9,14 @@ from __future__ import annotations
 import csv
 import io
 import os
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
-from fastapi import FastAPI
 
 from bot.admin.export import UTF8_BOM
-from models.db import create_db_engine, session_factory
+from bot.fake_wechat import LoopbackServer
 from scheduler.sender import build_sender
-from tests.conftest import FAKE_APP_ID, FAKE_APP_SECRET
 from tests.organizer_factories import ADMIN_TOKEN, add_registration
 
 playwright_api = pytest.importorskip("playwright.sync_api")
@@ -38,31 +33,6 @@ CHROMIUM_ARGS = [
 ]
 
 
-class LiveServer:
-    """An ASGI app served by uvicorn in a background thread on a free loopback port."""
-
-    def __init__(self, app: FastAPI) -> None:
-        self._server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
-        self._thread = threading.Thread(target=self._server.run, name="live-app", daemon=True)
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.servers[0].sockets[0].getsockname()[:2]
-        return f"http://{host}:{port}"
-
-    def __enter__(self) -> LiveServer:
-        self._thread.start()
-        while not self._server.started:
-            if not self._thread.is_alive():
-                raise RuntimeError("the app did not start")
-            time.sleep(0.01)
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self._server.should_exit = True
-        self._thread.join(timeout=10)
-
-
 @pytest.fixture(scope="module")
 def browser() -> Iterator:
     if not CHROMIUM.exists():
@@ -75,18 +45,8 @@ def browser() -> Iterator:
 
 
 @pytest.fixture
-def outbound_settings(make_settings, fake_wechat):
-    return make_settings(
-        admin_token=ADMIN_TOKEN,
-        wechat_app_id=FAKE_APP_ID,
-        wechat_app_secret=FAKE_APP_SECRET,
-        wechat_api_base_url=fake_wechat.base_url,
-    )
-
-
-@pytest.fixture
 def live_app(make_app, outbound_settings, fake_wechat, clock):
-    app = make_app(outbound_settings)
+    app = make_app(outbound_settings.model_copy(update={"admin_token": ADMIN_TOKEN}))
     now = clock.now()
     with app.state.sessions.begin() as session:
         add_registration(session, "o-alice", now=now, name="王小丽", phone="13812345678", company="字节跳动", channel="poster")
@@ -94,8 +54,8 @@ def live_app(make_app, outbound_settings, fake_wechat, clock):
         add_registration(session, "o-eve", now=now, name="=1+1", phone="13700009999", company="@公司 🚀")
     for openid in ("o-alice", "o-bob", "o-eve"):
         fake_wechat.tell_follower(openid, last_interaction_at=now)
-    with LiveServer(app) as server:
-        yield app, server.url
+    with LoopbackServer(app, name="dashboard-app") as server:
+        yield app, server.base_url
 
 
 @pytest.fixture

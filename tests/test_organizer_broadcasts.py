@@ -8,9 +8,7 @@ from datetime import timedelta
 import pytest
 
 from bot import organizer
-from models.db import create_db_engine, session_factory
 from scheduler.sender import build_sender
-from tests.conftest import FAKE_APP_ID, FAKE_APP_SECRET
 from tests.organizer_factories import add_registration
 
 AUDIENCE_MEMBERS = {
@@ -20,20 +18,6 @@ AUDIENCE_MEMBERS = {
     "not_checked_in": ["o-alice"],
     "all_registrants": ["o-alice", "o-bob", "o-carol"],
 }
-
-
-@pytest.fixture
-def outbound_settings(make_settings, fake_wechat):
-    return make_settings(
-        wechat_app_id=FAKE_APP_ID, wechat_app_secret=FAKE_APP_SECRET, wechat_api_base_url=fake_wechat.base_url
-    )
-
-
-@pytest.fixture
-def sessions(outbound_settings):
-    engine = create_db_engine(outbound_settings.database_url)
-    yield session_factory(engine)
-    engine.dispose()
 
 
 @pytest.fixture
