@@ -338,13 +338,29 @@ def _answer_cancel_confirmation(turn: Turn, raw_text: str) -> Text:
     if normalise(raw_text) not in texts.CONFIRM_WORDS:
         return turn.reply(texts.CANCEL_KEPT)
     registration = active_registration(turn.session, event.id, turn.form.openid)
-    if registration is None:
-        return turn.reply(texts.NOT_REGISTERED)
-    if turn.now >= event.starts_at:
-        return turn.reply(texts.CHANGES_CLOSED)
+    refusal = _refusal_to_change(registration, event, turn.now)
+    if refusal is not None:
+        return turn.reply(refusal)
     change = cancel(turn.session, registration, capacity=event.capacity, now=turn.now)
     notify_promoted(turn.session, event, change.promoted, turn.settings)
     return turn.reply(texts.registration_cancelled(event))
+
+
+def _refusal_to_change(registration: Registration | None, event: Event, now: datetime) -> str | None:
+    """Why the follower's registration cannot be cancelled or switched now, or None when it can."""
+    if registration is None:
+        return texts.NOT_REGISTERED
+    if now >= event.starts_at:
+        return texts.CHANGES_CLOSED
+    return None
+
+
+def _open_flow(state: str, message, event: Event, session: Session, settings: Settings, now: datetime) -> Turn:
+    """Put the follower at ``state`` of a fresh flow (the form, or the cancel confirmation)."""
+    form = _form_for_update(session, message.source)
+    form.state, form.event_id, form.answers = state, event.id, {}
+    form.expires_at = now + settings.content.registration.form_lifetime
+    return Turn(session, settings, event, now, form, dedup_key(message))
 
 
 @registration_router.handler(AsksAbout("cancel_registration"))
@@ -352,14 +368,10 @@ def handle_cancel_request(
     message, event: Event, openid: str, session: Session, settings: Settings, now: datetime
 ) -> Text:
     registration = active_registration(session, event.id, openid)
-    if registration is None:
-        return Text(texts.NOT_REGISTERED)
-    if now >= event.starts_at:
-        return Text(texts.CHANGES_CLOSED)
-    form = _form_for_update(session, openid)
-    form.state, form.event_id, form.answers = CANCEL_STATE, event.id, {}
-    form.expires_at = now + settings.content.registration.form_lifetime
-    turn = Turn(session, settings, event, now, form, dedup_key(message))
+    refusal = _refusal_to_change(registration, event, now)
+    if refusal is not None:
+        return Text(refusal)
+    turn = _open_flow(CANCEL_STATE, message, event, session, settings, now)
     return turn.reply(f"{texts.registration_record(event, registration, settings.tz)}\n\n{texts.CANCEL_CONFIRM_PROMPT}")
 
 
@@ -368,10 +380,9 @@ def handle_attendance_change(
     attendance: str, message, event: Event, openid: str, session: Session, settings: Settings, now: datetime
 ) -> Text:
     registration = active_registration(session, event.id, openid)
-    if registration is None:
-        return Text(texts.NOT_REGISTERED)
-    if now >= event.starts_at:
-        return Text(texts.CHANGES_CLOSED)
+    refusal = _refusal_to_change(registration, event, now)
+    if refusal is not None:
+        return Text(refusal)
     if not event.offers_attendance_choice or registration.attendance == attendance:
         return Text(texts.attendance_unchanged(registration.attendance))
     # The follower's form row before the event lock, in the order every other path takes them.
@@ -398,12 +409,9 @@ def handle_register(
         return Text(texts.already_registered(event, registration, settings.tz))
     if not registration_open(event, now):
         return Text(texts.registration_closed(event, now, settings.tz))
-    form = _form_for_update(session, openid)
-    steps = form_steps(settings, event)
-    form.state, form.event_id, form.answers = steps[0].state, event.id, {}
-    form.expires_at = now + settings.content.registration.form_lifetime
-    turn = Turn(session, settings, event, now, form, dedup_key(message))
-    return turn.reply(f"{texts.form_intro(event)}\n{steps[0].ask(turn)}")
+    first = form_steps(settings, event)[0]
+    turn = _open_flow(first.state, message, event, session, settings, now)
+    return turn.reply(f"{texts.form_intro(event)}\n{first.ask(turn)}")
 
 
 @registration_router.handler(checkin_scene, topic="checkin")
