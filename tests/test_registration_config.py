@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 
 from bot.settings import ConfigError, load_content
 from bot.simulator import WeChatSimulator
+from handlers import texts
 from tests.conftest import REPO_ROOT, TOKEN
 from tests.registration_steps import registration_of
 
@@ -67,3 +68,14 @@ def test_fields_order_and_prompts_come_from_the_config(tmp_path, make_settings, 
 def test_bad_registration_settings_stop_start_up_naming_the_field(tmp_path, replacement, named):
     with pytest.raises(ConfigError, match=re.escape(named)):
         load_content(config_with(tmp_path, replacement))
+
+
+def test_a_form_whose_step_left_the_configuration_starts_again(tmp_path, wechat, make_settings, make_app):
+    for text in ["报名", "张三", "13812345678"]:
+        wechat.send_text("o-1", text)  # now at the company question
+    path = config_with(tmp_path, (SHIPPED_FIELDS, 'fields = ["name", "phone"]'))
+
+    with TestClient(make_app(make_settings(config_path=path))) as client:
+        reply = WeChatSimulator(client, TOKEN).send_text("o-1", "火山引擎").content
+
+    assert reply.startswith(texts.FORM_RESTART) and reply.endswith("请回复你的姓名：")
