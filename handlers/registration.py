@@ -426,7 +426,12 @@ def handle_checkin_scan(
         return Text(texts.CHECKIN_UNKNOWN)
     registration = active_registration(session, event.id, openid)
     if registration is None and event.walk_in and now < event.ends_at:
-        registration = register_walk_in(session, event_id=event.id, openid=openid, capacity=event.capacity, now=now)
+        try:
+            registration = register_walk_in(
+                session, event_id=event.id, openid=openid, capacity=event.capacity, now=now
+            )
+        except AlreadyRegistered as already:  # a second scan of the same follower won the race
+            registration = already.registration
     if registration is None:
         return Text(texts.checkin_not_registered(event, registration_open(event, now)))
     if registration.status == WAITLISTED:
