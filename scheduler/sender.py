@@ -113,7 +113,6 @@ class Sender:
             state = session.get(SenderState, self.app_id)
             if state is not None:
                 state.paused_errcode = state.paused_errmsg = state.paused_at = None
-        self._pause_seen.clear()
 
     def _pause(self, error: CallError) -> None:
         with self.sessions.begin() as session:
@@ -182,6 +181,8 @@ class Sender:
         with self.sessions.begin() as session:
             if account_pause(session, self.app_id) is not None:
                 return [], 0
+            # Resumed, possibly by another process (`eventbot send --resume`): this batch may send again.
+            self._pause_seen.clear()
             rows = session.scalars(
                 select(Delivery)
                 .where(Delivery.status == PENDING, or_(Delivery.not_before.is_(None), Delivery.not_before <= now))

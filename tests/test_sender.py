@@ -311,7 +311,7 @@ def test_daily_quota_pauses_the_sender_until_resumed(make_sender, sessions, fake
     assert fake_wechat.stats()["calls"][CUSTOM_SEND] == 1
 
     fake_wechat.clear_faults()
-    sender.resume()
+    make_sender(channels=["customer_service"]).resume()  # as `eventbot send --resume` in another process
     sender.run_until_idle()
 
     assert [row.status for row in deliveries(sessions)] == [SENT, SENT]
