@@ -99,7 +99,8 @@ def choose_route(session: Session, settings: Settings, campaign: Campaign, deliv
             continue
         if channel == TEMPLATE:
             return Route(TEMPLATE, template_id=template_id, data=_fill(config.template_fields, values))
-        acceptance = session.get(SubscribeAcceptance, (delivery.openid, template_id))
+        # Locked: two senders must not both spend the same acceptance.
+        acceptance = session.get(SubscribeAcceptance, (delivery.openid, template_id), with_for_update=True)
         if acceptance is None or acceptance.remaining <= 0:
             reasons.append("subscribe: the follower has not accepted this subscribe message")
             continue
