@@ -1,0 +1,168 @@
+"""Two ``eventbot serve`` processes on one PostgreSQL database and one Redis share every piece of state.
+
+WeChat may deliver a message and its retries to different replicas behind a load balancer; followers'
+form steps too. Runs in the PostgreSQL + Redis test run only (SQLite is the single-machine default).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+import redis
+from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import create_engine, func, select
+
+from bot.simulator import WeChatSimulator
+from models import Follower, Registration
+from tests.conftest import BACKEND, BEFORE_EVENT, REPO_ROOT, TOKEN
+from tests.registration_steps import EVENT_ID, form_messages
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(BACKEND != "postgresql", reason="several server processes share PostgreSQL and Redis"),
+]
+
+SEATS = 5
+REGISTRANTS = 12
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def config_with_seats(tmp_path: Path, seats: int) -> Path:
+    """config.toml with the (first) event's capacity set to ``seats``."""
+    text, replaced = re.subn(r"^capacity = \d+", f"capacity = {seats}", (REPO_ROOT / "config.toml").read_text(), count=1, flags=re.MULTILINE)
+    assert replaced == 1, "config.toml has no capacity line to change"
+    path = tmp_path / "config.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def wait_until_serving(process: subprocess.Popen, url: str, log: Path, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"server exited with {process.returncode}:\n{log.read_text(errors='replace')[-3000:]}")
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    pytest.fail(f"server at {url} not serving after {timeout} s")
+
+
+@pytest.fixture
+def servers(settings, tmp_path) -> Iterator[list[WeChatSimulator]]:
+    """Two server processes, each a simulated WeChat pointed at it."""
+    environment = {key: value for key, value in os.environ.items() if not key.startswith(("WECHAT_", "EVENTBOT_"))}
+    environment |= {
+        "WECHAT_TOKEN": TOKEN,
+        "DATABASE_URL": settings.database_url,
+        "REDIS_URL": settings.redis_url,
+        "EVENTBOT_REDIS_NAMESPACE": settings.redis_namespace,
+        "EVENTBOT_CONFIG": str(config_with_seats(tmp_path, SEATS)),
+        "EVENTBOT_NOW": BEFORE_EVENT.isoformat(),
+    }
+    processes, simulators = [], []
+    try:
+        for name in ("a", "b"):
+            port, log = free_port(), tmp_path / f"server-{name}.log"
+            with log.open("wb") as output:
+                process = subprocess.Popen(
+                    [sys.executable, "-m", "bot.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
+                    cwd=REPO_ROOT, env=environment, stdout=output, stderr=subprocess.STDOUT,
+                )
+            processes.append(process)
+            url = f"http://127.0.0.1:{port}"
+            wait_until_serving(process, url, log)
+            simulators.append(WeChatSimulator(httpx.Client(base_url=url, timeout=10), TOKEN))
+        yield simulators
+    finally:
+        for simulator in simulators:
+            simulator.client.close()
+        for process in processes:
+            process.terminate()
+            process.wait(timeout=30)
+
+
+def scalar(database_url: str, statement):
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            return connection.scalar(statement)
+    finally:
+        engine.dispose()
+
+
+def deduplicated_retries(simulator: WeChatSimulator) -> float:
+    families = text_string_to_metric_families(simulator.client.get("/metrics").text)
+    return next(
+        sample.value
+        for family in families
+        for sample in family.samples
+        if sample.name == "eventbot_deduplicated_retries_total"
+    )
+
+
+def test_a_message_and_its_retries_on_both_processes_get_one_reply_from_one_ledger_entry(servers, settings):
+    first, second = servers
+    push = first.text_xml("o-behind-the-balancer", "议程")
+
+    replies = [simulator.post(push) for simulator in (first, second, first, second)]
+
+    assert "议程" in replies[0].content
+    # Byte for byte, CreateTime included: the retries got the stored reply, not a second rendering.
+    assert {reply.body for reply in replies} == {replies[0].body}
+    ledger = redis.Redis.from_url(settings.redis_url)
+    try:
+        assert len(ledger.keys(f"{settings.redis_namespace}:inbound:*")) == 1
+    finally:
+        ledger.close()
+    assert scalar(settings.database_url, select(func.count()).select_from(Follower)) == 1
+    assert deduplicated_retries(first) + deduplicated_retries(second) == 3
+
+
+def register_across_both(servers: list[WeChatSimulator], index: int) -> tuple[str, str, str]:
+    """One follower's whole form, steps alternating between the processes; 确认 retried on the other one."""
+    openid = f"o-rush-{index}"
+    for step, text in enumerate(form_messages(name=f"报名者{index}")):
+        servers[(index + step) % 2].send_text(openid, text)
+    confirmation = servers[index % 2].text_xml(openid, "确认")
+    answer = servers[index % 2].post(confirmation)
+    retry = servers[(index + 1) % 2].post(confirmation)
+    return openid, answer.body, retry.body
+
+
+def test_concurrent_registrations_through_both_processes_respect_capacity_once_each(servers, settings):
+    with ThreadPoolExecutor(REGISTRANTS) as pool:
+        outcomes = list(pool.map(lambda index: register_across_both(servers, index), range(REGISTRANTS)))
+
+    assert all(answer == retry and "<xml>" in answer for _openid, answer, retry in outcomes)
+    engine = create_engine(settings.database_url)
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(
+                select(Registration.openid, Registration.status, Registration.position).where(
+                    Registration.event_id == EVENT_ID
+                )
+            ).all()
+    finally:
+        engine.dispose()
+    assert sorted(row.openid for row in rows) == sorted(openid for openid, _answer, _retry in outcomes)
+    assert sum(row.status == "confirmed" for row in rows) == SEATS
+    waitlisted = sorted(row.position for row in rows if row.status == "waitlisted")
+    assert waitlisted == list(range(1, REGISTRANTS - SEATS + 1))
