@@ -164,7 +164,9 @@ class JobQueue:
         for job in self.jobs():
             if job.id.startswith(REMINDER_JOB_PREFIX) and job.id not in wanted:
                 job.remove()
-        self._scheduler.add_job(sweep_job, "interval", seconds=SWEEP_INTERVAL.total_seconds(), id=SWEEP_JOB_ID, replace_existing=True)
+        self._scheduler.add_job(
+            sweep_job, "interval", seconds=SWEEP_INTERVAL.total_seconds(), id=SWEEP_JOB_ID, replace_existing=True
+        )
 
     def schedule_reminders(self, event: Event) -> list[str]:
         """(Re)schedule the event's undecided reminders; the ids of the jobs now scheduled."""

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from bot.clock import ShiftedClock, SystemClock
 from models.db import create_db_engine, session_factory
@@ -16,6 +16,7 @@ from models.outbox import Campaign, Delivery
 from models.registration import ONSITE, register
 from models.reminder import SENT, SKIPPED, ReminderRun
 from scheduler.jobs import SWEEP_JOB_ID, JobQueue
+from scheduler.outbox import create_campaign
 from scheduler.reminders import Reminder, fire_due_reminders
 from tests.registration_steps import settings_with_event
 
@@ -211,6 +212,25 @@ def test_restart_after_a_reminders_time_decides_it_once(settings, engines, queue
     assert run.state == state
     assert deliveries_per_follower(sessions) == ({"o-1": 1, "o-2": 1} if state == SENT else {})
     assert DAY_BEFORE not in run_times(third)
+
+
+def test_running_scheduler_releases_a_held_broadcast_at_its_time(settings, engines, queues, clock):
+    engine = engines()
+    sessions = session_factory(engine)
+    with sessions.begin() as session:
+        campaign = create_campaign(session, openids=["o-1", "o-2"], text="明天见", purpose="broadcast")
+        session.execute(update(Delivery).values(not_before=clock.now() + timedelta(days=1)))
+    send_at = clock.now() + timedelta(seconds=1)
+    queue = queues(settings, engine, ShiftedClock(clock.now(), settings.tz))
+    queue.start()
+
+    queue.schedule_broadcast(campaign.id, send_at)
+
+    def held() -> list:
+        with sessions() as session:
+            return list(session.scalars(select(Delivery.not_before)))
+
+    wait_until(lambda: held() == [None, None])
 
 
 def _explode() -> None:
