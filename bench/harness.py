@@ -1,0 +1,221 @@
+"""What the benchmark scripts share: servers as subprocesses, signed request pools, wrk, RSS, a bench database.
+
+Everything runs on loopback. A server is started with its own environment, waited for on a health URL,
+and stopped by its process id (never by name).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import httpx
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+BENCH_DIR = REPO_ROOT / "bench"
+OUT_DIR = BENCH_DIR / "out"
+EVENTBOT = REPO_ROOT / ".venv" / "bin" / "eventbot"
+POSTGRES_ADMIN_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
+TOKEN = "bench-token"
+APP_ID = "wx0123456789abcdef"
+# A fixed 43-character EncodingAESKey for the bench only (never a real account's key).
+ENCODING_AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@dataclass
+class Server:
+    """A server process started for a benchmark."""
+
+    name: str
+    process: subprocess.Popen
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def worker_pids(self) -> list[int]:
+        """The worker processes (children of the master that run the app, not helper processes).
+
+        uvicorn with one worker has no children: the master serves, and is returned.
+        """
+        children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children").read_text().split()
+        workers = []
+        for pid in map(int, children):
+            with contextlib.suppress(FileNotFoundError):
+                command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+                if "resource_tracker" not in command:
+                    workers.append(pid)
+        return workers or [self.process.pid]
+
+    def worker_rss_mb(self) -> list[float]:
+        return [rss_mb(pid) for pid in self.worker_pids()]
+
+
+def rss_mb(pid: int) -> float:
+    """Resident set size of one process, in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise LookupError(f"no VmRSS for {pid}")
+
+
+@contextlib.contextmanager
+def running(name: str, command: list[str], *, port: int, env: dict[str, str], ready_path: str, log: Path,
+            cwd: Path = REPO_ROOT, workers: int = 2) -> Iterator[Server]:
+    """Start ``command``, wait until ``ready_path`` answers and all workers are up, stop it afterwards."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("wb") as output:
+        process = subprocess.Popen(command, env=env, cwd=cwd, stdout=output, stderr=subprocess.STDOUT,
+                                   start_new_session=True)
+        server = Server(name, process, port)
+        try:
+            wait_ready(server, ready_path, workers, log)
+            yield server
+        finally:
+            # The whole session: the master and its workers, by process group of the process we started.
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+
+
+def wait_ready(server: Server, path: str, workers: int, log: Path, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise RuntimeError(f"{server.name} exited with {server.process.returncode}; see {log}")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(server.url + path, timeout=1).status_code < 500 and len(server.worker_pids()) >= workers:
+                # Let every worker finish importing, so idle RSS is measured after start-up.
+                time.sleep(1.0)
+                return
+        time.sleep(0.2)
+    raise RuntimeError(f"{server.name} not ready after {timeout} s; see {log}")
+
+
+@contextlib.contextmanager
+def bench_postgres_database() -> Iterator[str]:
+    """A fresh PostgreSQL database for one run, dropped afterwards; yields its URL."""
+    admin_url = make_url(POSTGRES_ADMIN_URL)
+    name = f"eventbot_bench_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield admin_url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@dataclass
+class WrkResult:
+    requests_per_second: float
+    p50_ms: float
+    p99_ms: float
+    requests: int
+    errors: int
+    error_detail: str
+    pool_wraps: int
+
+    @classmethod
+    def parse(cls, output: str) -> WrkResult:
+        def latency(percentile: str) -> float:
+            match = re.search(rf"^\s*{percentile}%\s+([\d.]+)(us|ms|s)\s*$", output, re.MULTILINE)
+            if not match:
+                raise ValueError(f"no {percentile}% latency in wrk output:\n{output}")
+            value, unit = float(match.group(1)), match.group(2)
+            return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+
+        socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
+        non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+        not_replies = re.search(r"^not-a-reply (\d+)$", output, re.MULTILINE)
+        # wrk counts a closed keep-alive connection as a read error; a server that closes after each response
+        # (gunicorn's sync workers) shows them without any request failing, so only connect/write/timeout count.
+        counted = {
+            "connect": int(socket_errors.group(1)) if socket_errors else 0,
+            "write": int(socket_errors.group(3)) if socket_errors else 0,
+            "timeout": int(socket_errors.group(4)) if socket_errors else 0,
+            "non-2xx": int(non_2xx.group(1)) if non_2xx else 0,
+            "not-a-reply": int(not_replies.group(1)) if not_replies else 0,
+        }
+        detail = ", ".join(f"{name} {count}" for name, count in counted.items() if count)
+        return cls(
+            requests_per_second=float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),
+            p50_ms=latency("50"),
+            p99_ms=latency("99"),
+            requests=int(re.search(r"(\d+) requests in", output).group(1)),
+            errors=sum(counted.values()),
+            error_detail=detail,
+            pool_wraps=int(re.search(r"^pool-wraps (\d+)$", output, re.MULTILINE).group(1)),
+        )
+
+
+def write_pool(path: Path, requests: Iterable[tuple[str, str]]) -> int:
+    """Write (path with query, body) pairs for replay_pool.lua, one per line; returns how many."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    count = 0
+    with path.open("w", encoding="utf-8") as pool:
+        for target, body in requests:
+            if "\n" in body or "\t" in body:
+                raise ValueError("a pool body must fit on one line without tabs")
+            pool.write(f"{target}\t{body}\n")
+            count += 1
+    return count
+
+
+def run_wrk(url: str, pool: Path, *, connections: int, duration: int, threads: int = 2) -> tuple[WrkResult, str]:
+    """Run wrk against ``url`` replaying the request pool file; returns the parsed result and raw output."""
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed: apt-get install -y wrk")
+    command = [
+        "wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency", "--timeout", "5s",
+        "-s", str(BENCH_DIR / "replay_pool.lua"), url, "--", str(pool), str(threads),
+    ]
+    output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+    return WrkResult.parse(output), output
+
+
+def machine_description() -> dict[str, str]:
+    cpu = next(
+        (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+         if line.startswith("model name")),
+        platform.processor(),
+    )
+    return {
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "nproc": subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip(),
+        "cpu": cpu,
+        "memory": subprocess.run(["free", "-h"], capture_output=True, text=True).stdout.rstrip(),
+        "python": sys.version.split()[0],
+        "kernel": platform.release(),
+        "wrk": subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.splitlines()[0]
+        if shutil.which("wrk") else "not installed",
+    }
