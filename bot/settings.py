@@ -312,7 +312,7 @@ def _check_name_bytes(name: str, limit: int) -> str:
 
 def _check_action(button: MenuButton | TopMenuButton) -> None:
     if button.type is None:
-        raise ValueError("a button needs a type (click, view or scancode_waitmsg) or sub_buttons")
+        raise ValueError("a button needs a type: click, view or scancode_waitmsg (a top-level one may open sub_buttons instead)")
     if button.type == "view":
         if not button.url.startswith(("https://", "http://")):
             raise ValueError("a view button needs url = \"https://…\"")

@@ -75,7 +75,7 @@ def test_a_live_menu_with_empty_sub_button_lists_is_the_same_menu():
         ([{"name": "签到", "type": "scancode_waitmsg", "key": "K" * 129}], "longer than WeChat's 128 bytes"),
         ([{"name": "原文", "type": "view"}], 'a view button needs url = "https://…"'),
         ([{"name": "签到", "type": "scancode_waitmsg"}], "a scancode_waitmsg button needs a key"),
-        ([{"name": "活动"}], "needs a type (click, view or scancode_waitmsg) or sub_buttons"),
+        ([{"name": "活动"}], "needs a type: click, view or scancode_waitmsg"),
         ([{"name": "活动", "type": "click", "key": "HELP", "sub_buttons": [click("议程")]}], "remove its type, key and url"),
         ([{"name": "位置", "type": "location_select", "key": "WHERE"}], "buttons.0.type"),
         ([click("议程", "UNMAPPED")], "buttons[0].key: 'UNMAPPED' answers nothing"),
