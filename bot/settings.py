@@ -310,6 +310,12 @@ def _check_name_bytes(name: str, limit: int) -> str:
     return name
 
 
+def _check_count(buttons: list, limit: int, what: str) -> list:
+    if len(buttons) > limit:
+        raise ValueError(f"WeChat allows at most {limit} {what}, got {len(buttons)}")
+    return buttons
+
+
 def _check_action(button: MenuButton | TopMenuButton) -> None:
     if button.type is None:
         raise ValueError("a button needs a type: click, view or scancode_waitmsg (a top-level one may open sub_buttons instead)")
@@ -365,9 +371,7 @@ class TopMenuButton(_Strict):
     @field_validator("sub_buttons")
     @classmethod
     def _few_enough(cls, value: list[MenuButton]) -> list[MenuButton]:
-        if len(value) > MENU_SUB_BUTTONS:
-            raise ValueError(f"WeChat allows at most {MENU_SUB_BUTTONS} sub-buttons under a button, got {len(value)}")
-        return value
+        return _check_count(value, MENU_SUB_BUTTONS, "sub-buttons under a button")
 
     @model_validator(mode="after")
     def _action(self) -> TopMenuButton:
@@ -388,9 +392,7 @@ class MenuConfig(_Strict):
     @field_validator("buttons")
     @classmethod
     def _few_enough(cls, value: list[TopMenuButton]) -> list[TopMenuButton]:
-        if len(value) > MENU_TOP_BUTTONS:
-            raise ValueError(f"WeChat allows at most {MENU_TOP_BUTTONS} top-level buttons, got {len(value)}")
-        return value
+        return _check_count(value, MENU_TOP_BUTTONS, "top-level buttons")
 
     @model_validator(mode="after")
     def _clicks_answered(self) -> MenuConfig:
