@@ -192,7 +192,12 @@ class JobQueue:
         """Release the held campaign ``campaign_id`` at ``send_at``; the job's id."""
         job_id = f"broadcast:{campaign_id}"
         self._scheduler.add_job(
-            broadcast_job, "date", run_date=self._real_time(send_at), args=[campaign_id], id=job_id, replace_existing=True
+            broadcast_job,
+            "date",
+            run_date=self._real_time(send_at),
+            args=[campaign_id],
+            id=job_id,
+            replace_existing=True,
         )
         return job_id
 

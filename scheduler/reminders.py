@@ -174,7 +174,9 @@ def _enqueue(session: Session, reminder: Reminder, settings: Settings, now: date
     return recipients
 
 
-def decide_reminder(sessions: sessionmaker[Session], settings: Settings, reminder: Reminder, now: datetime) -> ReminderRun | None:
+def decide_reminder(
+    sessions: sessionmaker[Session], settings: Settings, reminder: Reminder, now: datetime
+) -> ReminderRun | None:
     """Send (via the outbox) or skip one due reminder, once; the existing decision if already made.
 
     None when the reminder is not due yet at ``now``.

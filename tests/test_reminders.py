@@ -191,7 +191,9 @@ def test_reminder_is_never_sent_after_the_event_started(sessions, settings, make
     assert received(sessions) == {}
 
 
-def test_someone_confirmed_after_a_reminders_time_gets_only_the_next_one(sessions, settings, clock, day_before, two_hours_before):
+def test_someone_confirmed_after_a_reminders_time_gets_only_the_next_one(
+    sessions, settings, clock, day_before, two_hours_before
+):
     sign_up(sessions, "o-early", clock.now())
     clock.set(day_before.due_at)
     fire_due_reminders(sessions, settings, clock.now())
@@ -244,7 +246,8 @@ def test_waitlisted_people_get_the_short_note_only_when_enabled(sessions, settin
     fire_due_reminders(sessions, settings, clock.now())
     assert set(received(sessions)) == {"o-seated"}
 
-    enabled = with_reminders(settings_with_event(make_settings, reminders=["1d", "20h"]), make_settings, remind_waitlisted=True)
+    with_twenty_hours = settings_with_event(make_settings, reminders=["1d", "20h"])
+    enabled = with_reminders(with_twenty_hours, make_settings, remind_waitlisted=True)
     clock.set(enabled.content.events[0].starts_at - timedelta(hours=20))
     [run] = fire_due_reminders(sessions, enabled, clock.now())
 
@@ -273,12 +276,15 @@ def test_unknown_placeholder_in_a_reminder_template_stops_start_up_naming_the_fi
     assert "reminders.onsite: unknown placeholder {code}" in str(error.value)
 
 
-def test_rescheduled_event_gets_its_reminders_at_the_new_times(sessions, settings, make_settings, clock, event, day_before):
+def test_rescheduled_event_gets_its_reminders_at_the_new_times(
+    sessions, settings, make_settings, clock, event, day_before
+):
     sign_up(sessions, "o-1", clock.now())
     clock.set(day_before.due_at)
     fire_due_reminders(sessions, settings, clock.now())
     # The organisers move the meetup a week later and restart the bot.
-    moved = settings_with_event(make_settings, starts_at=event.starts_at + timedelta(days=7), ends_at=event.ends_at + timedelta(days=7))
+    week = timedelta(days=7)
+    moved = settings_with_event(make_settings, starts_at=event.starts_at + week, ends_at=event.ends_at + week)
     clock.set(event.starts_at - timedelta(hours=2))
 
     assert fire_due_reminders(sessions, moved, clock.now()) == []
@@ -307,7 +313,9 @@ def test_reminder_decided_by_two_processes_at_once_is_sent_once(settings, clock,
             sign_up(first, f"o-{number}", clock.now())
         clock.set(day_before.due_at)
         with ThreadPoolExecutor(max_workers=len(engines)) as pool:
-            runs = list(pool.map(lambda engine: run_reminder(session_factory(engine), settings, EVENT_ID, "1d", clock.now()), engines))
+            runs = list(
+                pool.map(lambda engine: run_reminder(session_factory(engine), settings, EVENT_ID, "1d", clock.now()), engines)
+            )
 
         assert {run.id for run in runs} == {runs[0].id}
         assert {openid: len(texts) for openid, texts in received(first).items()} == {f"o-{n}": 1 for n in range(5)}
@@ -395,7 +403,9 @@ def _wait_for(condition, what: str, timeout: float = 60.0) -> None:
 
 
 @pytest.mark.slow
-def test_worker_killed_mid_reminder_and_restarted_reminds_everyone_once(sessions, settings, fake_wechat, clock, day_before, tmp_path):
+def test_worker_killed_mid_reminder_and_restarted_reminds_everyone_once(
+    sessions, settings, fake_wechat, clock, day_before, tmp_path
+):
     openids = [f"o-{number:02d}" for number in range(30)]
     codes = {openid: sign_up(sessions, openid, clock.now()).checkin_code for openid in openids}
     for openid in openids:

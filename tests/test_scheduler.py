@@ -128,7 +128,10 @@ def test_moving_the_event_in_config_moves_its_jobs_and_removed_offsets_lose_thei
     before = run_times(queue)
     event = settings.content.events[0]
     moved = settings_with_event(
-        make_settings, starts_at=event.starts_at + timedelta(days=7), ends_at=event.ends_at + timedelta(days=7), reminders=["1d"]
+        make_settings,
+        starts_at=event.starts_at + timedelta(days=7),
+        ends_at=event.ends_at + timedelta(days=7),
+        reminders=["1d"],
     )
 
     queue.rebuild(moved.content)
@@ -190,7 +193,9 @@ def test_running_scheduler_fires_a_reminder_due_a_second_ahead(settings, engines
 
 
 @pytest.mark.parametrize(
-    ("down_for", "state"), [(timedelta(minutes=10), SENT), (timedelta(hours=2), SKIPPED)], ids=["within-grace", "beyond-grace"]
+    ("down_for", "state"),
+    [(timedelta(minutes=10), SENT), (timedelta(hours=2), SKIPPED)],
+    ids=["within-grace", "beyond-grace"],
 )
 def test_restart_after_a_reminders_time_decides_it_once(settings, engines, queues, clock, day_before, down_for, state):
     sessions = session_factory(engines())

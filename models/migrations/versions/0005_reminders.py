@@ -29,7 +29,9 @@ def upgrade() -> None:
         sa.Column("recipients", sa.Integer(), nullable=False),
         sa.Column("decided_at", AwareDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_reminder_runs")),
-        sa.UniqueConstraint("event_id", "offset_text", "due_at", name=op.f("uq_reminder_runs_event_id_offset_text_due_at")),
+        sa.UniqueConstraint(
+            "event_id", "offset_text", "due_at", name=op.f("uq_reminder_runs_event_id_offset_text_due_at")
+        ),
     )
     op.create_table(
         "scheduler_leases",
