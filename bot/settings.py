@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import string
 from datetime import datetime, timedelta
-from functools import cached_property
+from functools import cached_property, partial
 from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -316,7 +316,7 @@ def _check_count(buttons: list, limit: int, what: str) -> list:
     return buttons
 
 
-def _check_action(button: MenuButton | TopMenuButton) -> None:
+def _check_action(button: _ButtonAction) -> None:
     if button.type is None:
         raise ValueError("a button needs a type: click, view or scancode_waitmsg (a top-level one may open sub_buttons instead)")
     if button.type == "view":
@@ -335,18 +335,16 @@ def _check_action(button: MenuButton | TopMenuButton) -> None:
         raise ValueError(f"a {button.type} button takes a key, not a url")
 
 
-class MenuButton(_Strict):
-    """A sub-button: ``click`` (sends ``key``), ``view`` (opens ``url``) or ``scancode_waitmsg`` (staff scanning)."""
-
-    name: str
+class _ButtonAction(_Strict):
     type: ButtonType | None = None
     key: str = ""
     url: str = ""
 
-    @field_validator("name")
-    @classmethod
-    def _name_fits(cls, value: str) -> str:
-        return _check_name_bytes(value, MENU_SUB_NAME_BYTES)
+
+class MenuButton(_ButtonAction):
+    """A sub-button: ``click`` (sends ``key``), ``view`` (opens ``url``) or ``scancode_waitmsg`` (staff scanning)."""
+
+    name: Annotated[str, AfterValidator(partial(_check_name_bytes, limit=MENU_SUB_NAME_BYTES))]
 
     @model_validator(mode="after")
     def _action(self) -> MenuButton:
@@ -354,27 +352,16 @@ class MenuButton(_Strict):
         return self
 
 
-class TopMenuButton(_Strict):
+class TopMenuButton(_ButtonAction):
     """A top-level button: opens ``sub_buttons``, or acts itself like a sub-button."""
 
-    name: str
-    type: ButtonType | None = None
-    key: str = ""
-    url: str = ""
-    sub_buttons: list[MenuButton] = []
-
-    @field_validator("name")
-    @classmethod
-    def _name_fits(cls, value: str) -> str:
-        return _check_name_bytes(value, MENU_TOP_NAME_BYTES)
-
-    @field_validator("sub_buttons")
-    @classmethod
-    def _few_enough(cls, value: list[MenuButton]) -> list[MenuButton]:
-        return _check_count(value, MENU_SUB_BUTTONS, "sub-buttons under a button")
+    name: Annotated[str, AfterValidator(partial(_check_name_bytes, limit=MENU_TOP_NAME_BYTES))]
+    sub_buttons: Annotated[
+        list[MenuButton], AfterValidator(partial(_check_count, limit=MENU_SUB_BUTTONS, what="sub-buttons under a button"))
+    ] = []
 
     @model_validator(mode="after")
-    def _action(self) -> TopMenuButton:
+    def _opens_or_acts(self) -> TopMenuButton:
         if not self.sub_buttons:
             _check_action(self)
         elif self.type or self.key or self.url:
@@ -385,14 +372,11 @@ class TopMenuButton(_Strict):
 class MenuConfig(_Strict):
     """The custom menu (``buttons``) and what its click keys answer: a topic, or a rule by name."""
 
-    buttons: list[TopMenuButton] = []
+    buttons: Annotated[
+        list[TopMenuButton], AfterValidator(partial(_check_count, limit=MENU_TOP_BUTTONS, what="top-level buttons"))
+    ] = []
     click_topics: dict[str, str] = {}
     click_rules: dict[str, str] = {}
-
-    @field_validator("buttons")
-    @classmethod
-    def _few_enough(cls, value: list[TopMenuButton]) -> list[TopMenuButton]:
-        return _check_count(value, MENU_TOP_BUTTONS, "top-level buttons")
 
     @model_validator(mode="after")
     def _clicks_answered(self) -> MenuConfig:
