@@ -6,6 +6,7 @@ and stopped by its process id (never by name).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import platform
@@ -17,7 +18,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -36,6 +37,32 @@ TOKEN = "bench-token"
 APP_ID = "wx0123456789abcdef"
 # A fixed 43-character EncodingAESKey for the bench only (never a real account's key).
 ENCODING_AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
+
+
+# Six days before the shipped meetup: registration open, the agenda the upcoming event's.
+BENCH_NOW = "2023-03-20T10:00:00+08:00"
+EVENTBOT_SERVE = [str(EVENTBOT), "serve", "--host", "127.0.0.1", "--port", "{port}", "--workers", "2"]
+
+
+def eventbot_environment(database_url: str, redis_url: str, *, aes: bool, metrics_dir: Path,
+                         config: Path = REPO_ROOT / "config.toml") -> dict[str, str]:
+    """The environment of an ``eventbot serve`` under test: this process's, minus any eventbot settings."""
+    environment = {
+        key: value for key, value in os.environ.items()
+        if not key.startswith(("WECHAT_", "EVENTBOT_", "DATABASE_URL", "REDIS_URL", "PROMETHEUS_"))
+    }
+    environment |= {
+        "WECHAT_TOKEN": TOKEN,
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "EVENTBOT_REDIS_NAMESPACE": f"bench-{uuid.uuid4().hex[:8]}",
+        "EVENTBOT_CONFIG": str(config),
+        "EVENTBOT_NOW": BENCH_NOW,
+        "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
+    }
+    if aes:
+        environment |= {"WECHAT_APP_ID": APP_ID, "WECHAT_ENCODING_AES_KEY": ENCODING_AES_KEY}
+    return environment
 
 
 def free_port() -> int:
@@ -219,3 +246,92 @@ def machine_description() -> dict[str, str]:
         "wrk": subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.splitlines()[0]
         if shutil.which("wrk") else "not installed",
     }
+
+
+async def _post(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, host: str, target: str,
+                body: bytes) -> tuple[int, bytes]:
+    """One HTTP/1.1 POST on a kept-alive connection; returns (status, body)."""
+    writer.write(
+        f"POST {target} HTTP/1.1\r\nHost: {host}\r\nContent-Type: text/xml\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+        + body
+    )
+    head = await reader.readuntil(b"\r\n\r\n")
+    status = int(head.split(b" ", 2)[1])
+    length = next(
+        int(line.split(b":", 1)[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:")
+    )
+    return status, await reader.readexactly(length)
+
+
+async def _replay_conversations(port: int, conversations: list[list[Callable[[], tuple[str, bytes]]]],
+                                connections: int) -> list[tuple[int, int, float, bytes]]:
+    queue: asyncio.Queue = asyncio.Queue()
+    for index, conversation in enumerate(conversations):
+        queue.put_nowait((index, conversation))
+    results: list[tuple[int, int, float, bytes]] = []
+
+    async def connection() -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            while not queue.empty():
+                index, conversation = queue.get_nowait()
+                for step, build in enumerate(conversation):
+                    target, body = build()
+                    started = time.perf_counter()
+                    status, answer = await _post(reader, writer, f"127.0.0.1:{port}", target, body)
+                    results.append((index, step, time.perf_counter() - started, answer if status == 200 else b""))
+        finally:
+            writer.close()
+
+    await asyncio.gather(*(connection() for _ in range(connections)))
+    return results
+
+
+def replay_conversations(port: int, conversations: list[list[Callable[[], tuple[str, bytes]]]],
+                         connections: int) -> list[tuple[int, int, float, bytes]]:
+    """Post each conversation's requests in order, ``connections`` conversations at a time.
+
+    A request is built just before it is sent (fresh timestamp and signature). Returns one
+    (conversation, step, seconds, answer) per request; the answer is b"" unless the status was 200.
+    A small asyncio HTTP/1.1 client rather than wrk: a follower's next step must wait for the last reply.
+    """
+    return asyncio.run(_replay_conversations(port, conversations, connections))
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] if ordered else float("nan")
+
+
+RESULTS = BENCH_DIR / "RESULTS.md"
+
+
+def write_section(name: str, markdown: str) -> None:
+    """Put ``markdown`` into bench/RESULTS.md as section ``name``, replacing that section's last figures.
+
+    Each benchmark script owns its sections, so running one script keeps the others' figures.
+    """
+    start, end = f"<!-- {name} -->", f"<!-- /{name} -->"
+    block = f"{start}\n{markdown.strip()}\n{end}"
+    current = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else "# Benchmark results\n"
+    if start in current and end in current:
+        before, rest = current.split(start, 1)
+        current = before + block + rest.split(end, 1)[1]
+    else:
+        current = current.rstrip() + "\n\n" + block + "\n"
+    RESULTS.write_text(current, encoding="utf-8")
+
+
+def machine_section() -> str:
+    machine = machine_description()
+    return f"""## Machine
+
+Measured {machine['date']} on {machine['nproc']} CPUs ({machine['cpu']}), Linux {machine['kernel']},
+Python {machine['python']}, {machine['wrk']}. Everything on loopback: the load generator shares the CPUs
+with the servers (and, while these figures were taken, with other test runs on the same machine).
+
+```
+$ free -h
+{machine['memory']}
+```
+"""

@@ -17,8 +17,18 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.harness import EVENTBOT, OUT_DIR, REDIS_URL, bench_postgres_database, free_port, run_wrk, running, write_pool  # noqa: E402
-from bench.qa_throughput import eventbot_environment, text_pushes, warm_up  # noqa: E402
+from bench.harness import (  # noqa: E402
+    EVENTBOT,
+    OUT_DIR,
+    REDIS_URL,
+    bench_postgres_database,
+    eventbot_environment,
+    free_port,
+    run_wrk,
+    running,
+    write_pool,
+)
+from bench.qa_throughput import text_pushes, warm_up  # noqa: E402
 
 PY_SPY = Path(sys.executable).parent / "py-spy"
 

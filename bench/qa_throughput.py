@@ -34,19 +34,22 @@ import httpx  # noqa: E402
 from bench.harness import (  # noqa: E402
     APP_ID,
     BENCH_DIR,
+    BENCH_NOW,
     ENCODING_AES_KEY,
-    EVENTBOT,
+    EVENTBOT_SERVE,
     OUT_DIR,
     REDIS_URL,
     REPO_ROOT,
     TOKEN,
     WrkResult,
     bench_postgres_database,
+    eventbot_environment,
     free_port,
-    machine_description,
+    machine_section,
     run_wrk,
     running,
     write_pool,
+    write_section,
 )
 from bot.settings import load_settings  # noqa: E402
 from bot.simulator import encrypted_push, push_xml  # noqa: E402
@@ -54,8 +57,6 @@ from bot.wechat import SafeModeCrypto, sign  # noqa: E402
 from handlers import texts  # noqa: E402
 
 KEYWORD = "议程"
-# Six days before the shipped meetup: the agenda is the upcoming event's, as followers would see it.
-BENCH_NOW = "2023-03-20T10:00:00+08:00"
 WEROBOT_VENV = BENCH_DIR / ".venv-werobot"
 WEROBOT_REQUIREMENTS = ["werobot==1.13.*", "gunicorn"]
 TARGETS = {"vs_werobot": 1.5, "vs_thin": 0.8, "p99_ms": 50.0, "aes_vs_plain": 0.7, "rss_mb": 150.0}
@@ -127,33 +128,13 @@ def measure(name: str, command: list[str], env: dict[str, str], args, *, aes: bo
     return measurement
 
 
-def eventbot_environment(database_url: str, redis_url: str, *, aes: bool, metrics_dir: Path) -> dict[str, str]:
-    environment = {
-        key: value for key, value in os.environ.items()
-        if not key.startswith(("WECHAT_", "EVENTBOT_", "DATABASE_URL", "REDIS_URL", "PROMETHEUS_"))
-    }
-    environment |= {
-        "WECHAT_TOKEN": TOKEN,
-        "DATABASE_URL": database_url,
-        "REDIS_URL": redis_url,
-        "EVENTBOT_REDIS_NAMESPACE": f"bench-{uuid.uuid4().hex[:8]}",
-        "EVENTBOT_CONFIG": str(REPO_ROOT / "config.toml"),
-        "EVENTBOT_NOW": BENCH_NOW,
-        "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
-    }
-    if aes:
-        environment |= {"WECHAT_APP_ID": APP_ID, "WECHAT_ENCODING_AES_KEY": ENCODING_AES_KEY}
-    return environment
-
-
 def eventbot_runs(backend: str, database_url: str, redis_url: str, args, scratch: Path) -> list[Measurement]:
-    serve = [str(EVENTBOT), "serve", "--host", "127.0.0.1", "--port", "{port}", "--workers", "2"]
     measurements = []
     for aes in (False, True):
         metrics_dir = Path(tempfile.mkdtemp(dir=scratch, prefix="metrics-"))
         env = eventbot_environment(database_url, redis_url, aes=aes, metrics_dir=metrics_dir)
         name = f"eventbot {backend}{' AES' if aes else ''}"
-        measurements.append(measure(name, serve, env, args, aes=aes, memory=not aes))
+        measurements.append(measure(name, EVENTBOT_SERVE, env, args, aes=aes, memory=not aes))
     return measurements
 
 
@@ -212,18 +193,7 @@ def verdicts(measurements: list[Measurement]) -> list[str]:
 
 
 def write_results(measurements: list[Measurement], args) -> str:
-    machine = machine_description()
-    report = f"""# Benchmark results
-
-Written by `bench/qa_throughput.py` (benchmarks 1, 2 and 5 of issue 7) on {machine['date']}.
-
-Machine: {machine['nproc']} CPUs ({machine['cpu']}), Linux {machine['kernel']}, Python {machine['python']},
-{machine['wrk']}. Everything on loopback: the load generator shares the CPUs with the server.
-
-```
-$ free -h
-{machine['memory']}
-```
+    report = f"""## Q&A throughput, safe mode, memory (benchmarks 1, 2, 5: `bench/qa_throughput.py`)
 
 Load: wrk, {args.connections} connections, 2 threads, {args.duration} s per configuration, replaying distinct
 correctly signed text messages "{KEYWORD}" (each its own openid and MsgId, timestamps fresh for the run;
@@ -240,9 +210,11 @@ Baselines: (a) `bench/baselines/thin_app.py`: signature check, wechatpy parse, f
 de-duplication, database or logging (the ceiling of our stack); (b) `bench/baselines/werobot_app.py`:
 WeRoBot 1.13, sessions off, gunicorn sync workers. eventbot runs its full path: signature and freshness
 checks, defused XML parse, de-duplication ledger (SQLite row, or Redis `SET NX`), follower row upsert,
-dispatch, rendering, one JSON log line and the metrics per request.
+every router's filters (the registration filters read the follower's form), rendering, one JSON log line
+and the metrics per request.
 """
-    (BENCH_DIR / "RESULTS.md").write_text(report, encoding="utf-8")
+    write_section("machine", machine_section())
+    write_section("qa-throughput", report)
     return report
 
 
