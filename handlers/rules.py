@@ -106,19 +106,20 @@ class RuleMatcher:
 
     def match(self, raw_text: str, now: datetime, event_id: str) -> RuleMatch | None:
         """The first active rule whose keyword matches ``raw_text``, in the order of the config file."""
-        text = normalise(raw_text)
-        if not text:
+        typed = unicodedata.normalize("NFKC", raw_text).strip()
+        if not typed:
             return None
+        # Only regex keywords can match text of nothing but punctuation ("？？？" normalises to "").
+        text = normalise(raw_text)
         found: dict[int, Keyword] = {}
         for index, keyword in self._exact.get(text, []):
             found.setdefault(index, keyword)
-        if self._pattern is not None:
+        if self._pattern is not None and text:
             position = 0
             while (hit := self._pattern.search(text, position)) is not None:
                 for index, keyword in self._contains[hit.group(0)]:
                     found.setdefault(index, keyword)
                 position = hit.start() + 1
-        typed = unicodedata.normalize("NFKC", raw_text).strip()
         screened_out = self._screen is not None and self._screen.search(typed) is None
         for index in sorted(found.keys() | (self._unscreened if screened_out else self._regexes.keys())):
             rule = self._rules[index]

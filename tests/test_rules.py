@@ -84,6 +84,11 @@ def test_regex_keywords_with_groups_or_global_flags_match_like_any_other(text, a
     assert (found.rule.reply.text if found else None) == answer
 
 
+def test_a_regex_keyword_can_answer_text_of_only_punctuation(chat_with):
+    wechat = chat_with(content_with([rule({"word": r"^\?+$", "mode": "regex"}, reply="有什么可以帮你？")]))
+    assert wechat.send_text("o-1", "？？？").content == "有什么可以帮你？"
+
+
 def test_one_rule_may_mix_match_modes(chat_with):
     wechat = chat_with(content_with([rule("电脑", {"word": "^带.*本$", "mode": "regex"}, reply="带电脑")]))
     assert wechat.send_text("o-1", "要带电脑吗").content == "带电脑"
