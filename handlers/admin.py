@@ -1,4 +1,4 @@
-"""Organizers' commands in the chat: 统计, 查询, 签到, 广播 … 确认广播.
+"""Organizers' commands in the chat: 管理 (the list), 统计, 查询, 签到, 广播 … 确认广播.
 
 Only openids listed in ``EVENTBOT_ADMIN_OPENIDS`` reach these handlers; for anyone else the filters
 decline and the words fall through to the ordinary topics (and in the end the help menu), so the
@@ -43,6 +43,11 @@ class Command:
         if match is None:
             return False
         return {name: value.strip() for name, value in match.groupdict(default="").items()}
+
+
+@admin_router.handler(from_admin, Command(r"管理|管理命令"), topic="admin_help")
+def handle_admin_help() -> Text:
+    return Text(texts.ADMIN_HELP)
 
 
 @admin_router.handler(from_admin, Command(r"统计"), topic="admin_stats")

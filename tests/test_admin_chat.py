@@ -41,7 +41,7 @@ def seeded(chat_app, clock):
         return {key: (registration.id, registration.checkin_code) for key, registration in people.items()}
 
 
-@pytest.mark.parametrize("command", ["统计", "查询 王", "签到 ABC234", "广播 明天见", "确认广播", "取消广播"])
+@pytest.mark.parametrize("command", ["管理", "统计", "查询 王", "签到 ABC234", "广播 明天见", "确认广播", "取消广播"])
 def test_commands_are_invisible_to_followers(chat, chat_app, seeded, command):
     # A follower gets for a command exactly what they get for any words the bot does not know.
     chat.send_text("o-alice", "随便说点什么")
@@ -50,6 +50,11 @@ def test_commands_are_invisible_to_followers(chat, chat_app, seeded, command):
     with chat_app.state.sessions() as session:
         assert session.scalars(select(Campaign)).all() == []
         assert session.scalars(select(BroadcastDraft)).all() == []
+
+
+def test_admins_can_list_their_commands(chat):
+    reply = chat.send_text(ADMIN, "管理").content
+    assert all(word in reply for word in ("统计", "查询", "签到", "广播", "确认广播"))
 
 
 def test_stats_counts_the_current_event(chat, seeded):
