@@ -65,6 +65,18 @@ def eventbot_environment(database_url: str, redis_url: str, *, aes: bool, metric
     return environment
 
 
+def config_with_capacity(capacity: int) -> Path:
+    """A copy of config.toml (in bench/out) whose first event has ``capacity`` seats."""
+    text, replaced = re.subn(r"^capacity = \d+", f"capacity = {capacity}", (REPO_ROOT / "config.toml").read_text(),
+                             count=1, flags=re.MULTILINE)
+    if replaced != 1:
+        raise SystemExit("config.toml has no capacity line to change")
+    OUT_DIR.mkdir(parents=True, exist_ok=True)
+    path = OUT_DIR / f"config-capacity-{capacity}.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

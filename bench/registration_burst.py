@@ -12,7 +12,6 @@ Run: ``.venv/bin/python bench/registration_burst.py [--followers 2000] [--capaci
 from __future__ import annotations
 
 import argparse
-import re
 import secrets
 import sys
 import tempfile
@@ -30,9 +29,9 @@ from bench.harness import (  # noqa: E402
     EVENTBOT_SERVE,
     OUT_DIR,
     REDIS_URL,
-    REPO_ROOT,
     TOKEN,
     bench_postgres_database,
+    config_with_capacity,
     eventbot_environment,
     free_port,
     machine_section,
@@ -66,16 +65,6 @@ class BurstResult:
     @property
     def messages(self) -> int:
         return sum(len(latencies) for latencies in self.step_latencies.values())
-
-
-def config_with_capacity(capacity: int) -> Path:
-    text, replaced = re.subn(r"^capacity = \d+", f"capacity = {capacity}", (REPO_ROOT / "config.toml").read_text(),
-                             count=1, flags=re.MULTILINE)
-    if replaced != 1:
-        raise SystemExit("config.toml has no capacity line to change")
-    path = OUT_DIR / f"config-capacity-{capacity}.toml"
-    path.write_text(text, encoding="utf-8")
-    return path
 
 
 def conversations(followers: int) -> tuple[list[str], list]:

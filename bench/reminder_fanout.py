@@ -1,0 +1,169 @@
+"""Benchmark 4: reminder fan-out. 10,000 confirmed registrants, a fake WeChat API that takes 20 ms per call.
+
+Seeds the registrants (each wrote to the account an hour before, so the customer-service channel is
+open), serves the fake WeChat API in this process with a 20 ms latency on every message call, and starts
+``eventbot worker`` at one minute past the event's first reminder. Reports the time until the fake has
+received every reminder, the fake's count (exactly one per registrant expected) and the sender's rate.
+
+Run: ``.venv/bin/python bench/reminder_fanout.py [--registrants 10000] [--latency 0.02]`` (PostgreSQL + Redis;
+``--sqlite`` for the embedded database).
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from datetime import datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from sqlalchemy import create_engine, insert  # noqa: E402
+
+from bench.harness import (  # noqa: E402
+    EVENTBOT,
+    OUT_DIR,
+    REDIS_URL,
+    bench_postgres_database,
+    config_with_capacity,
+    eventbot_environment,
+    machine_section,
+    write_section,
+)
+from bot.fake_wechat import FakeWeChat, FakeWeChatServer, Fault, FollowerActivity  # noqa: E402
+from bot.settings import load_content  # noqa: E402
+from models import Follower, Registration  # noqa: E402
+from models.migrate import upgrade  # noqa: E402
+
+APP_ID, APP_SECRET = "wx-bench-app", "bench-app-secret"
+TARGET_SECONDS = 20
+
+
+def seed(database_url: str, event_id: str, count: int, wrote_at: datetime, confirmed_at: datetime) -> list[str]:
+    """``count`` followers with a confirmed on-site registration each; returns their openids."""
+    openids = [f"o-fanout-{index:06d}" for index in range(count)]
+    engine = create_engine(database_url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(insert(Follower), [
+                {"openid": openid, "subscribed": True, "first_seen_at": wrote_at, "last_interaction_at": wrote_at}
+                for openid in openids
+            ])
+            connection.execute(insert(Registration), [
+                {"event_id": event_id, "openid": openid, "name": f"参会者{index}", "attendance": "onsite",
+                 "status": "confirmed", "checkin_code": f"{index:06d}", "created_at": confirmed_at,
+                 "updated_at": confirmed_at, "confirmed_at": confirmed_at}
+                for index, openid in enumerate(openids)
+            ])
+    finally:
+        engine.dispose()
+    return openids
+
+
+def fan_out(backend: str, database_url: str, redis_url: str, args, scratch: Path) -> dict:
+    config = config_with_capacity(args.registrants)
+    event = load_content(config).events[0]
+    first_reminder = max(event.reminder_offsets())  # the earliest one before the event
+    now = event.starts_at - first_reminder + timedelta(minutes=1)
+    upgrade(database_url)
+    openids = seed(database_url, event.id, args.registrants, now - timedelta(hours=1), now - timedelta(days=2))
+
+    fake = FakeWeChat(APP_ID, APP_SECRET, customer_service_per_window=5)
+    fake.set_now(now)
+    for openid in openids:
+        fake.tell_follower(FollowerActivity(openid=openid, last_interaction_at=now - timedelta(hours=1)))
+    fake.inject(Fault(kind="latency", seconds=args.latency, times=None))
+
+    with FakeWeChatServer(fake) as server:
+        env = eventbot_environment(database_url, redis_url, aes=False, metrics_dir=Path(tempfile.mkdtemp(dir=scratch)),
+                                   config=config)
+        env |= {"WECHAT_APP_ID": APP_ID, "WECHAT_APP_SECRET": APP_SECRET, "WECHAT_API_BASE_URL": server.base_url,
+                "EVENTBOT_NOW": now.isoformat()}
+        log = OUT_DIR / f"fanout-{backend}.log"
+        with log.open("wb") as output:
+            started = time.perf_counter()
+            worker = subprocess.Popen([str(EVENTBOT), "worker", "--tick-seconds", "0.5"], env=env,
+                                      stdout=output, stderr=subprocess.STDOUT)
+            try:
+                first_at = None
+                deadline = started + args.timeout
+                while len(fake.messages) < args.registrants and time.perf_counter() < deadline:
+                    if first_at is None and fake.messages:
+                        first_at = time.perf_counter()
+                    if worker.poll() is not None:
+                        raise SystemExit(f"eventbot worker exited with {worker.returncode}; see {log}")
+                    time.sleep(0.05)
+                done_at = time.perf_counter()
+                time.sleep(args.settle)  # anything sent twice would arrive now
+            finally:
+                worker.terminate()
+                worker.wait(timeout=30)
+    recipients = Counter(message["touser"] for message in fake.messages)
+    result = {
+        "backend": backend,
+        "received": len(fake.messages),
+        "distinct": len(recipients),
+        "twice": sum(1 for count in recipients.values() if count > 1),
+        "total_seconds": done_at - started,
+        "sending_seconds": done_at - (first_at or done_at),
+        "token_fetches": fake.token_fetches,
+    }
+    print(f"  {backend}: {result['received']} received ({result['distinct']} followers) in "
+          f"{result['total_seconds']:.1f} s from worker start, {result['sending_seconds']:.1f} s from the first",
+          flush=True)
+    return result
+
+
+def report(results: list[dict], args) -> str:
+    rows = ["| backend | received by the fake | distinct followers | received twice | seconds from worker start | "
+            "seconds first → last | messages/s | token fetches |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    verdicts = []
+    for r in results:
+        rate = r["received"] / r["sending_seconds"] if r["sending_seconds"] else float("nan")
+        rows.append(f"| {r['backend']} | {r['received']} | {r['distinct']} | {r['twice']} | {r['total_seconds']:.1f} | "
+                    f"{r['sending_seconds']:.1f} | {rate:.0f} | {r['token_fetches']} |")
+        exact = r["received"] == r["distinct"] == args.registrants
+        fast = r["total_seconds"] <= TARGET_SECONDS
+        verdicts.append(f"- {r['backend']}: {'met' if exact else 'MISSED'}: exactly {args.registrants} received; "
+                        f"{'met' if fast else 'MISSED'}: all delivered ≤ {TARGET_SECONDS} s ({r['total_seconds']:.1f} s)")
+    return f"""## Reminder fan-out (benchmark 4: `bench/reminder_fanout.py`)
+
+{args.registrants} confirmed registrants; the fake WeChat API (in the benchmark's process) adds
+{args.latency * 1000:.0f} ms to every message call; `eventbot worker` started one minute after the first reminder
+is due ([delivery] concurrency from config.toml: customer-service messages, everyone wrote within 48 h).
+
+{chr(10).join(rows)}
+
+{chr(10).join(verdicts)}
+"""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--registrants", type=int, default=10_000)
+    parser.add_argument("--latency", type=float, default=0.02, help="seconds the fake adds to every call")
+    parser.add_argument("--timeout", type=float, default=180)
+    parser.add_argument("--settle", type=float, default=3, help="seconds to watch for duplicates afterwards")
+    parser.add_argument("--sqlite", action="store_true", help="also on SQLite")
+    args = parser.parse_args()
+    OUT_DIR.mkdir(parents=True, exist_ok=True)
+    results = []
+    with tempfile.TemporaryDirectory(prefix="eventbot-fanout-") as scratch:
+        if args.sqlite:
+            results.append(fan_out("SQLite", f"sqlite:///{scratch}/fanout.db", "", args, Path(scratch)))
+        with bench_postgres_database() as database_url:
+            results.append(fan_out("PostgreSQL+Redis", database_url, REDIS_URL, args, Path(scratch)))
+    text = report(results, args)
+    write_section("machine", machine_section())
+    write_section("reminder-fanout", text)
+    print()
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
