@@ -1,4 +1,4 @@
-"""Broadcasts end to end: audience → outbox → sender → the fake WeChat API over real HTTP."""
+"""Broadcasts end to end: audience → outbox → sender → the fake WeChat API over real HTTP (service and API)."""
 
 from __future__ import annotations
 
@@ -6,10 +6,11 @@ from collections import Counter
 from datetime import timedelta
 
 import pytest
+from fastapi.testclient import TestClient
 
 from bot import organizer
 from scheduler.sender import build_sender
-from tests.organizer_factories import add_registration
+from tests.organizer_factories import ADMIN_TOKEN, AUTH, add_registration
 
 AUDIENCE_MEMBERS = {
     "confirmed": ["o-alice", "o-bob"],
@@ -108,3 +109,44 @@ def test_only_a_waiting_scheduled_broadcast_can_be_cancelled(registrants, sessio
         organizer.cancel_broadcast(session, immediate, clock.now())
     with sessions.begin() as session, pytest.raises(organizer.NotFound):
         organizer.cancel_broadcast(session, immediate + 100, clock.now())
+
+
+@pytest.fixture
+def admin_api(make_app, outbound_settings):
+    app = make_app(outbound_settings.model_copy(update={"admin_token": ADMIN_TOKEN}))
+    with TestClient(app, headers=AUTH) as client:
+        yield client
+
+
+def test_a_broadcast_scheduled_through_the_api_fires_at_send_at(admin_api, registrants, sender, fake_wechat, clock):
+    created = admin_api.post(
+        "/admin/api/broadcasts",
+        json={"event_id": "meetup-10", "audience": "waitlisted", "text": "候补须知", "send_at": "2023-03-20T12:00:00+08:00"},
+    )
+    assert created.status_code == 201
+    assert (created.json()["status"], created.json()["recipients"]) == ("scheduled", 1)
+    clock.set(clock.now().replace(hour=11, minute=59))
+    fake_wechat.set_now(clock.now())
+    sender.run_until_idle()
+    assert received(fake_wechat, "候补须知") == Counter()
+    clock.set(clock.now().replace(hour=12, minute=0))
+    fake_wechat.set_now(clock.now())
+    sender.run_until_idle()
+    assert received(fake_wechat, "候补须知") == Counter(["o-carol"])
+    report = admin_api.get(f"/admin/api/broadcasts/{created.json()['id']}").json()
+    assert (report["status"], report["counts"]["sent"]) == ("sent", 1)
+
+
+@pytest.mark.parametrize(
+    ("payload", "field"),
+    [
+        ({"event_id": "meetup-10", "audience": "everyone", "text": "hi"}, "audience"),
+        ({"event_id": "meetup-10", "audience": "confirmed"}, "text"),
+        ({"event_id": "meetup-10", "audience": "confirmed", "text": "hi", "send_at": "tomorrow"}, "send_at"),
+        ({"audience": "confirmed", "text": "hi"}, "event_id"),
+    ],
+)
+def test_invalid_broadcasts_are_422_naming_the_field(admin_api, payload, field):
+    response = admin_api.post("/admin/api/broadcasts", json=payload)
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body", field]
