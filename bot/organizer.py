@@ -1,4 +1,5 @@
-"""What organizers do, in one place: statistics, registration search, check-in, broadcast audiences.
+"""What organizers do, in one place: statistics, registration search, check-in, broadcasts (audiences,
+scheduling, cancelling, drafts composed in the chat, outcome reports).
 
 The admin API (``bot/admin``), the in-chat admin commands (``handlers/admin.py``) and the CLI all call
 these functions inside their own transaction, so the three always agree. Nothing here knows about HTTP
@@ -8,6 +9,7 @@ or WeChat; errors are the exceptions below, which each caller turns into its own
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
@@ -267,7 +269,11 @@ def create_broadcast(
         session.execute(update(Delivery).where(Delivery.campaign_id == campaign.id).values(not_before=send_at))
     if scheduled or report_to:
         state = SCHEDULED_BROADCAST if scheduled else STARTED_BROADCAST
-        session.add(BroadcastPlan(campaign_id=campaign.id, state=state, send_at=send_at if scheduled else None, report_to=report_to))
+        session.add(
+            BroadcastPlan(
+                campaign_id=campaign.id, state=state, send_at=send_at if scheduled else None, report_to=report_to
+            )
+        )
     session.flush()
     return campaign
 
@@ -361,7 +367,9 @@ def take_draft(session: Session, openid: str, now: datetime) -> BroadcastDraft |
     return draft if now - draft.created_at < DRAFT_LIFETIME else None
 
 
-def report_finished_broadcasts(session: Session, now: datetime, report_text) -> list[int]:
+def report_finished_broadcasts(
+    session: Session, now: datetime, report_text: Callable[[BroadcastStatus], str]
+) -> list[int]:
     """Queue the outcome of each finished broadcast to the admin who started it; the broadcasts reported.
 
     ``report_text(status)`` words the message. The outbox key makes a second report impossible even if two

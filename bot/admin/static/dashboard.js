@@ -22,13 +22,11 @@ const BROADCAST_STATUS_LABELS = {
   scheduled: "已排期",
   sending: "发送中",
   sent: "已完成",
-  finished: "已完成",
-  done: "已完成",
   paused: "已暂停（账号级错误）",
   cancelled: "已取消",
 };
 const REMINDER_STATE_LABELS = { scheduled: "待发送", sent: "已发送", sending: "发送中", skipped: "已跳过" };
-const FINISHED_BROADCAST = new Set(["sent", "finished", "done", "cancelled"]);
+const FINISHED_BROADCAST = new Set(["sent", "cancelled"]);
 
 const state = { events: [], eventId: null, page: 1, total: 0, timezone: "Asia/Shanghai", pollTimer: null };
 
