@@ -154,3 +154,18 @@ def test_organizer_schedules_a_broadcast_and_cancels_it(page, live_app, outbound
     expect(page.get_by_role("button", name="取消这次群发")).to_be_hidden()
     build_sender(outbound_settings, app.state.sessions, clock).run_until_idle()
     assert fake_wechat.messages() == []
+
+
+def test_a_paused_sender_shows_in_the_report_with_wechats_code(page, live_app, outbound_settings, fake_wechat, clock):
+    app, base_url = live_app
+    expect = playwright_api.expect
+    fake_wechat.inject("errcode", errcode=45009, times=None)
+    log_in(page, base_url)
+    page.get_by_label("发送对象").select_option("all_registrants")
+    page.get_by_label("消息内容").fill("临时通知")
+    page.get_by_role("button", name="预览并发送").click()
+    page.get_by_role("button", name="确认发送").click()
+    expect(page.locator("#report-pending")).to_have_text("3")
+    build_sender(outbound_settings, app.state.sessions, clock).run_until_idle()
+    expect(page.locator("#report-status")).to_contain_text("已暂停")
+    expect(page.locator("#report-errors")).to_contain_text("微信错误码 45009")

@@ -395,6 +395,9 @@ function renderReport(report) {
   }
   const errors = $("report-errors");
   errors.replaceChildren();
+  if (report.paused_errcode) {
+    errors.append(element("li", `发送已暂停：微信错误码 ${report.paused_errcode}（${report.paused_reason || ""}），处理后运行 eventbot send --resume`));
+  }
   for (const [code, count] of Object.entries(report.errors || {})) {
     errors.append(element("li", `错误码 ${code}：${count} 人`));
   }
