@@ -84,9 +84,11 @@ _SEGMENTS = "|".join(word for word in texts.ADMIN_AUDIENCE_WORDS if word)
 
 
 @admin_router.handler(
-    from_admin, Command(rf"广播(?:\s*(?P<segment>{_SEGMENTS})(?=\s))?\s*(?P<message>.+)"), topic="admin_broadcast"
+    from_admin, Command(rf"广播(?:\s*(?P<segment>{_SEGMENTS})(?=\s))?\s*(?P<message>.*)"), topic="admin_broadcast"
 )
 def handle_broadcast(session: Session, openid: str, event: Event, now: datetime, segment: str, message: str) -> Text:
+    if not message:
+        return Text(texts.ADMIN_HELP)
     audience = texts.ADMIN_AUDIENCE_WORDS[segment]
     recipients = organizer.save_draft(session, openid=openid, event_id=event.id, audience=audience, text=message, now=now)
     return Text(texts.admin_broadcast_preview(audience, recipients, message))

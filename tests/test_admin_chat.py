@@ -128,6 +128,11 @@ def test_broadcast_previews_then_sends_only_after_confirmation(chat, chat_app, s
     assert "没有待确认的广播" in chat.send_text(ADMIN, "确认广播").content
 
 
+def test_a_broadcast_without_text_explains_the_commands(chat, chat_app):
+    assert "管理员命令" in chat.send_text(ADMIN, "广播").content
+    assert deliveries(chat_app) == []
+
+
 def test_a_discarded_or_stale_draft_is_never_sent(chat, chat_app, seeded, clock):
     chat.send_text(ADMIN, "广播 第一稿")
     assert "已放弃" in chat.send_text(ADMIN, "取消广播").content
