@@ -52,7 +52,7 @@ def handle_admin_help() -> Text:
 
 @admin_router.handler(from_admin, Command(r"统计"), topic="admin_stats")
 def handle_stats(session: Session, settings: Settings, event: Event, now: datetime) -> Text:
-    return Text(texts.admin_stats(organizer.event_stats(session, settings, event, now), settings.tz))
+    return Text(texts.admin_stats(organizer.event_stats(session, settings, event, now)))
 
 
 @admin_router.handler(from_admin, Command(r"查询\s*(?P<query>.*)"), topic="admin_query")

@@ -390,7 +390,7 @@ ADMIN_NO_DRAFT = "没有待确认的广播。发送「广播 内容」（或「�
 ADMIN_DRAFT_DISCARDED = "已放弃这条广播，没有发送。"
 
 
-def admin_stats(stats, tz) -> str:
+def admin_stats(stats) -> str:
     """``统计``: the current event's figures for an organizer."""
     event = stats.event
     channels = "、".join(f"{channel or '直接关注'} {count}" for channel, count in stats.by_channel) or "暂无"
