@@ -230,6 +230,8 @@ class BroadcastStatus:
     send_at: datetime | None
     counts: dict[str, int]
     errors: dict[str, int]
+    # Why followers could not be reached (no channel open to them), with how many each.
+    unreachable_reasons: dict[str, int]
 
 
 def _check_audience(audience: str) -> None:
@@ -323,6 +325,11 @@ def broadcast_status(session: Session, campaign_id: int, now: datetime) -> Broad
         .where(Delivery.campaign_id == campaign_id, Delivery.status.in_(FINISHED_STATES), Delivery.errcode.is_not(None))
         .group_by(Delivery.errcode)
     ).all()
+    unreachable = session.execute(
+        select(Delivery.errmsg, func.count())
+        .where(Delivery.campaign_id == campaign_id, Delivery.status == UNREACHABLE)
+        .group_by(Delivery.errmsg)
+    ).all()
     counts = outcome_counts(by_status)
     if plan is not None and plan.state == CANCELLED_BROADCAST:
         status = "cancelled"
@@ -331,7 +338,12 @@ def broadcast_status(session: Session, campaign_id: int, now: datetime) -> Broad
     else:
         status = "sending" if counts["pending"] else "sent"
     return BroadcastStatus(
-        campaign, status, plan.send_at if plan else None, counts, {str(code): count for code, count in errors}
+        campaign,
+        status,
+        plan.send_at if plan else None,
+        counts,
+        {str(code): count for code, count in errors},
+        {reason or "": count for reason, count in unreachable},
     )
 
 

@@ -9,6 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from bot import organizer
+from models import Follower
 from scheduler.sender import build_sender
 from tests.organizer_factories import ADMIN_TOKEN, AUTH, add_registration
 
@@ -67,13 +68,16 @@ def test_each_audience_gets_the_broadcast_exactly_once(registrants, sessions, se
     assert status.counts == {"sent": len(AUDIENCE_MEMBERS[audience]), "failed": 0, "unreachable": 0, "pending": 0}
 
 
-def test_failures_are_counted_with_their_reason(registrants, sessions, sender, fake_wechat, clock):
-    fake_wechat.tell_follower("o-alice", last_interaction_at=clock.now() - timedelta(hours=49))
-    campaign_id = broadcast(sessions, clock, "confirmed", "明天见")
+def test_failures_and_unreachable_followers_are_counted_with_their_reason(registrants, sessions, sender, fake_wechat, clock):
+    fake_wechat.tell_follower("o-carol", last_interaction_at=clock.now(), subscribed=False)  # WeChat: 43004
+    with sessions.begin() as session:  # our records: alice unfollowed, so no channel can reach her
+        session.get(Follower, "o-alice").subscribed = False
+    campaign_id = broadcast(sessions, clock, "all_registrants", "明天见")
     sender.run_until_idle()
     status = status_of(sessions, clock, campaign_id)
-    assert status.counts["sent"] == 1
-    assert status.counts["failed"] + status.counts["unreachable"] == 1
+    assert status.counts == {"sent": 1, "failed": 1, "unreachable": 1, "pending": 0}
+    assert status.errors == {"43004": 1}
+    assert status.unreachable_reasons == {"unfollowed the account": 1}
     assert received(fake_wechat, "明天见") == Counter(["o-bob"])
 
 

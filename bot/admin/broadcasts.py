@@ -61,6 +61,8 @@ class BroadcastOut(BroadcastCreated):
     send_at: datetime | None
     counts: BroadcastCounts
     errors: dict[str, int]
+    # Why followers could not be reached (no channel open to them), with how many each.
+    unreachable_reasons: dict[str, int]
     # Set while the sender is paused by an account-wide WeChat error.
     paused_errcode: int | None = None
     paused_reason: str | None = None
@@ -76,6 +78,7 @@ def broadcast_out(session, settings, campaign_id: int, now: datetime) -> Broadca
         send_at=report.send_at,
         counts=BroadcastCounts(**report.counts),
         errors=report.errors,
+        unreachable_reasons=report.unreachable_reasons,
         paused_errcode=pause.paused_errcode if pause else None,
         paused_reason=pause.paused_errmsg if pause else None,
     )

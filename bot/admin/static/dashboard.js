@@ -401,6 +401,9 @@ function renderReport(report) {
   for (const [code, count] of Object.entries(report.errors || {})) {
     errors.append(element("li", `错误码 ${code}：${count} 人`));
   }
+  for (const [reason, count] of Object.entries(report.unreachable_reasons || {})) {
+    errors.append(element("li", `无法触达（${reason}）：${count} 人`));
+  }
   $("cancel-broadcast").hidden = report.status !== "scheduled";
   $("cancel-broadcast").dataset.id = report.id;
 }
