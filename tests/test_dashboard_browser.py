@@ -169,3 +169,14 @@ def test_a_paused_sender_shows_in_the_report_with_wechats_code(page, live_app, o
     build_sender(outbound_settings, app.state.sessions, clock).run_until_idle()
     expect(page.locator("#report-status")).to_contain_text("已暂停")
     expect(page.locator("#report-errors")).to_contain_text("微信错误码 45009")
+
+
+def test_the_page_says_when_the_admin_api_is_disabled(browser, make_app, settings):
+    assert settings.admin_token == ""
+    with LoopbackServer(make_app(settings), name="dashboard-disabled") as server:
+        context = browser.new_context(locale="zh-CN")
+        page = context.new_page()
+        log_in(page, server.base_url, token="anything")
+        playwright_api.expect(page.locator("#login-error")).to_contain_text("服务器没有设置 ADMIN_TOKEN")
+        assert page.locator("#app").is_hidden()
+        context.close()
