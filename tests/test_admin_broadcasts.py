@@ -7,32 +7,13 @@ from datetime import timedelta
 import pytest
 from fastapi.testclient import TestClient
 
-from models.db import create_db_engine, session_factory
 from scheduler.sender import build_sender
-from tests.conftest import FAKE_APP_ID, FAKE_APP_SECRET
 from tests.organizer_factories import ADMIN_TOKEN, AUTH, EVENT_ID, add_registration
 
 
 @pytest.fixture
-def outbound_settings(make_settings, fake_wechat):
-    return make_settings(
-        admin_token=ADMIN_TOKEN,
-        wechat_app_id=FAKE_APP_ID,
-        wechat_app_secret=FAKE_APP_SECRET,
-        wechat_api_base_url=fake_wechat.base_url,
-    )
-
-
-@pytest.fixture
-def sessions(outbound_settings):
-    engine = create_db_engine(outbound_settings.database_url)
-    yield session_factory(engine)
-    engine.dispose()
-
-
-@pytest.fixture
 def admin(make_app, outbound_settings):
-    with TestClient(make_app(outbound_settings)) as client:
+    with TestClient(make_app(outbound_settings.model_copy(update={"admin_token": ADMIN_TOKEN}))) as client:
         yield client
 
 

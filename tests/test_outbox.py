@@ -5,16 +5,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from models.db import create_db_engine, session_factory
 from models.outbox import PENDING, Campaign, Delivery
 from scheduler.outbox import create_campaign, enqueue_message
-
-
-@pytest.fixture
-def sessions(database_url):
-    engine = create_db_engine(database_url)
-    yield session_factory(engine)
-    engine.dispose()
 
 
 def test_enqueue_message_records_one_pending_delivery_for_the_follower(sessions):

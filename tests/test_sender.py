@@ -28,7 +28,6 @@ from models.outbox import (
     Delivery,
     SubscribeAcceptance,
 )
-from models.db import create_db_engine, session_factory
 from scheduler.outbox import create_campaign, enqueue_message
 from scheduler.sender import MAX_ATTEMPTS, build_sender, retry_delay
 from tests.conftest import FAKE_APP_ID, FAKE_APP_SECRET, REPO_ROOT
@@ -51,13 +50,6 @@ def make_outbound_settings(make_settings, settings, fake_wechat):
         )
 
     return build
-
-
-@pytest.fixture
-def sessions(settings):
-    engine = create_db_engine(settings.database_url)
-    yield session_factory(engine)
-    engine.dispose()
 
 
 @pytest.fixture

@@ -11,22 +11,7 @@ import requests
 from wechatpy.exceptions import WeChatClientException
 
 from bot.wechat_client import Outcome, TokenUnavailable, build_client, classify
-from models.db import create_db_engine, session_factory
 from tests.conftest import FAKE_APP_ID, FAKE_APP_SECRET, REPO_ROOT
-
-
-@pytest.fixture
-def outbound_settings(make_settings, fake_wechat):
-    return make_settings(
-        wechat_app_id=FAKE_APP_ID, wechat_app_secret=FAKE_APP_SECRET, wechat_api_base_url=fake_wechat.base_url
-    )
-
-
-@pytest.fixture
-def sessions(outbound_settings):
-    engine = create_db_engine(outbound_settings.database_url)
-    yield session_factory(engine)
-    engine.dispose()
 
 
 @pytest.fixture
