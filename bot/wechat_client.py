@@ -24,6 +24,7 @@ from typing import Protocol
 import redis
 import requests
 from sqlalchemy.orm import Session, sessionmaker
+from urllib3.exceptions import NewConnectionError
 from wechatpy import WeChatClient
 from wechatpy.exceptions import WeChatClientException
 
@@ -92,9 +93,10 @@ class CallError:
 def classify(error: Exception) -> CallError:
     """What ``error`` (raised by a client call) means for the message and the account."""
     if isinstance(error, TokenUnavailable):
+        # The call that needed the token never left: transient, unless the account itself is refused.
         cause = error.__cause__
         if isinstance(cause, WeChatClientException) and cause.errcode in ACCOUNT_ERRORS:
-            return CallError(Outcome.ACCOUNT, int(cause.errcode), f"{ACCOUNT_ERRORS[cause.errcode]}: {cause.errmsg}")
+            return classify(cause)
         return CallError(Outcome.TRANSIENT, None, f"no access token: {cause!r}"[:200])
     if isinstance(error, WeChatClientException):
         if error.errcode is None:  # an HTTP error status: WeChat's front end, not the API, answered
@@ -120,9 +122,9 @@ def classify(error: Exception) -> CallError:
 
 
 def _never_connected(error: requests.ConnectionError) -> bool:
+    # requests wraps urllib3's MaxRetryError, whose reason says whether a connection was ever made.
     cause = error.args[0] if error.args else None
-    reason = getattr(cause, "reason", None)
-    return type(reason).__name__ in ("NewConnectionError", "NameResolutionError")
+    return isinstance(getattr(cause, "reason", None), NewConnectionError)
 
 
 class TokenStore(Protocol):
