@@ -254,9 +254,9 @@ class Sender:
             outcome = "paused"
             self._transition(job, SENDING, status=PENDING, attempt_id=None, **recorded)
             self._pause(error)
-        elif error.outcome is Outcome.TRANSIENT and self._attempts(job) < MAX_ATTEMPTS:
+        elif error.outcome is Outcome.TRANSIENT and (attempts := self._attempts(job)) < MAX_ATTEMPTS:
             outcome = "retry"
-            delay = retry_delay(self._attempts(job))
+            delay = retry_delay(attempts)
             self._transition(job, SENDING, status=PENDING, attempt_id=None, not_before=now + delay, **recorded)
             logger.warning("transient WeChat error; will retry", extra={**recorded, "retry_in_seconds": delay.total_seconds()})
         elif error.outcome is Outcome.UNCERTAIN:
