@@ -140,6 +140,18 @@ class FakeWeChat:
                     return fault
         return None
 
+    def count_call(self, path: str) -> None:
+        with self._lock:
+            self.calls[path] += 1
+
+    def accepted_messages(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return list(self.messages)
+
+    def stats(self) -> dict:
+        with self._lock:
+            return {"token_fetches": self.token_fetches, "calls": dict(self.calls)}
+
     # --- WeChat behaviour ------------------------------------------------------------------------
     def issue_token(self, app_id: str, secret: str, *, keep_valid: bool) -> dict:
         with self._lock:
@@ -287,8 +299,7 @@ def create_fake_app(fake: FakeWeChat) -> FastAPI:
 
     def guarded(request: Request, handle) -> dict:
         path = request.url.path
-        with fake._lock:
-            fake.calls[path] += 1
+        fake.count_call(path)
         fault = fake.take_fault(path, ("latency",))
         if fault is not None:
             time.sleep(fault.seconds)  # sync routes run in a worker thread; this delays only this call
@@ -381,13 +392,11 @@ def create_fake_app(fake: FakeWeChat) -> FastAPI:
 
     @app.get("/_fake/messages")
     def messages() -> list[dict]:
-        with fake._lock:
-            return list(fake.messages)
+        return fake.accepted_messages()
 
     @app.get("/_fake/stats")
     def stats() -> dict:
-        with fake._lock:
-            return {"token_fetches": fake.token_fetches, "calls": dict(fake.calls)}
+        return fake.stats()
 
     @app.post("/_fake/reset")
     def reset() -> dict:
