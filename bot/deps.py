@@ -50,5 +50,8 @@ def require_admin(
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 ClockDep = Annotated[Clock, Depends(get_clock)]
 NowDep = Annotated[datetime, Depends(get_now)]
-SessionDep = Annotated[Session, Depends(get_session)]
+# scope="function": commit before the response is sent. FastAPI's default ends a yield dependency only
+# after sending, so a client could read before the commit (404 for what it just created) or be told 2xx
+# for a transaction that then failed to commit.
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 AdminDep = Depends(require_admin)
