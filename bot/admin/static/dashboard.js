@@ -375,9 +375,15 @@ function watchBroadcast(id) {
     try {
       report = await getJson(`/admin/api/broadcasts/${encodeURIComponent(id)}`);
     } catch (error) {
-      if (error.status === 404) sessionStorage.removeItem(REPORT_KEY);
+      if (error.status === 404) {
+        sessionStorage.removeItem(REPORT_KEY);
+      } else if (error.status !== 401) {
+        $("broadcast-error").textContent = `读取发送报告失败：${error.message}，稍后重试。`;
+        state.pollTimer = setTimeout(poll, POLL_MS);
+      }
       return;
     }
+    $("broadcast-error").textContent = "";
     renderReport(report);
     if (!FINISHED_BROADCAST.has(report.status)) state.pollTimer = setTimeout(poll, POLL_MS);
     else await loadEvents();
