@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -31,6 +30,7 @@ from models.outbox import (
 from scheduler.outbox import create_campaign, enqueue_message
 from scheduler.sender import MAX_ATTEMPTS, build_sender, retry_delay
 from tests.conftest import FAKE_APP_ID, FAKE_APP_SECRET, REPO_ROOT
+from tests.outbound import follower_wrote, outbound_environment
 
 CUSTOM_SEND = "/cgi-bin/message/custom/send"
 PAUSED_BY_QUOTA = {"outcome": "paused", "errcode": "45009"}
@@ -63,13 +63,6 @@ def make_sender(make_outbound_settings, sessions, clock):
 @pytest.fixture
 def sender(make_sender):
     return make_sender(channels=["template", "customer_service"])
-
-
-def follower_wrote(sessions, fake_wechat, openid, at):
-    """The follower wrote to the account at ``at``: our database and the fake both know it."""
-    with sessions.begin() as session:
-        get_or_create_follower(session, openid, at).last_interaction_at = at
-    fake_wechat.tell_follower(openid, last_interaction_at=at)
 
 
 def enqueue(sessions, openid="o-alice", key="notice:1", text="候补转正通知"):
@@ -357,17 +350,7 @@ def test_recovery_releases_claimed_rows_and_marks_rows_cut_off_mid_call_unknown(
 
 def sender_process(settings, fake_wechat, now, config_path, *arguments):
     """``eventbot send`` in a real process of its own, on the test's database and the fake, its clock at ``now``."""
-    env = {
-        **os.environ,
-        "DATABASE_URL": settings.database_url,
-        "REDIS_URL": settings.redis_url,
-        "EVENTBOT_REDIS_NAMESPACE": settings.redis_namespace,
-        "WECHAT_APP_ID": FAKE_APP_ID,
-        "WECHAT_APP_SECRET": FAKE_APP_SECRET,
-        "WECHAT_API_BASE_URL": fake_wechat.base_url,
-        "EVENTBOT_CONFIG": str(config_path),
-        "EVENTBOT_NOW": now.isoformat(),
-    }
+    env = {**outbound_environment(settings, fake_wechat, config_path), "EVENTBOT_NOW": now.isoformat()}
     return subprocess.Popen(
         [sys.executable, "-m", "bot.cli", "send", *arguments],
         env=env,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 
@@ -12,6 +11,7 @@ from wechatpy.exceptions import WeChatClientException
 
 from bot.wechat_client import Outcome, TokenUnavailable, build_client, classify
 from tests.conftest import FAKE_APP_ID, FAKE_APP_SECRET, REPO_ROOT
+from tests.outbound import outbound_environment
 
 
 @pytest.fixture
@@ -58,16 +58,7 @@ def test_two_processes_share_one_token_fetch(outbound_settings, fake_wechat):
     fake_wechat.tell_follower("o-alice")
     # A slow token endpoint keeps the first process inside its refresh while the second one asks.
     fake_wechat.inject("latency", seconds=2, path="stable_token", times=None)
-    env = {
-        **os.environ,
-        "DATABASE_URL": outbound_settings.database_url,
-        "REDIS_URL": outbound_settings.redis_url,
-        "EVENTBOT_REDIS_NAMESPACE": outbound_settings.redis_namespace,
-        "WECHAT_APP_ID": FAKE_APP_ID,
-        "WECHAT_APP_SECRET": FAKE_APP_SECRET,
-        "WECHAT_API_BASE_URL": fake_wechat.base_url,
-        "EVENTBOT_CONFIG": str(REPO_ROOT / "config.toml"),
-    }
+    env = outbound_environment(outbound_settings, fake_wechat)
     processes = [
         subprocess.Popen([sys.executable, "-c", TOKEN_USER], env=env, cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True)
         for _ in range(2)
