@@ -329,21 +329,19 @@ def create_fake_app(fake: FakeWeChat) -> FastAPI:
             lambda: fake.issue_token(body.get("appid", ""), body.get("secret", ""), keep_valid=not body.get("force_refresh")),
         )
 
-    @app.post("/cgi-bin/message/custom/send")
-    def custom_send(request: Request, body: JsonBody) -> dict:
-        return guarded(request, lambda: fake.custom_send("message/custom/send", body))
+    def message_route(endpoint: str, accept):
+        def send(request: Request, body: JsonBody) -> dict:
+            return guarded(request, lambda: accept(endpoint, body))
 
-    @app.post("/cgi-bin/message/template/send")
-    def template_send(request: Request, body: JsonBody) -> dict:
-        return guarded(request, lambda: fake.template_send("message/template/send", body))
+        return send
 
-    @app.post("/cgi-bin/message/subscribe/bizsend")
-    def subscribe_send(request: Request, body: JsonBody) -> dict:
-        return guarded(request, lambda: fake.subscribe_send("message/subscribe/bizsend", body))
-
-    @app.post("/cgi-bin/message/mass/send")
-    def mass_send(request: Request, body: JsonBody) -> dict:
-        return guarded(request, lambda: fake.mass_send("message/mass/send", body))
+    for endpoint, accept in {
+        "message/custom/send": fake.custom_send,
+        "message/template/send": fake.template_send,
+        "message/subscribe/bizsend": fake.subscribe_send,
+        "message/mass/send": fake.mass_send,
+    }.items():
+        app.add_api_route(f"/cgi-bin/{endpoint}", message_route(endpoint, accept), methods=["POST"])
 
     @app.post("/cgi-bin/menu/create")
     def menu_create(request: Request, body: JsonBody) -> dict:
