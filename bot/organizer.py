@@ -119,7 +119,8 @@ def _matching(event_id: str, *, q: str = "", status: str | None = None, checked_
     if status is not None:
         query = query.where(Registration.status == status)
     if checked_in is not None:
-        query = query.where(Registration.checked_in_at.is_not(None) if checked_in else Registration.checked_in_at.is_(None))
+        arrived = Registration.checked_in_at.is_not(None)
+        query = query.where(arrived if checked_in else ~arrived)
     q = q.strip()
     if q:
         digits = q.removeprefix("+86").replace(" ", "").replace("-", "")
@@ -189,7 +190,8 @@ def check_in_by_id(session: Session, event_id: str, registration_id: int, now: d
 def check_in_by_code(session: Session, event_id: str, code: str, now: datetime) -> CheckIn:
     """Check in whoever holds ``code`` (any case) for the event; NotFound, or NotConfirmed unless confirmed."""
     registration = registration_by_code(session, event_id, code)
-    return _check_in(session, registration, now, f"no registration with code {code.strip().upper()!r} for event {event_id!r}")
+    missing = f"no registration with code {code.strip().upper()!r} for event {event_id!r}"
+    return _check_in(session, registration, now, missing)
 
 
 def audience_openids(session: Session, event_id: str, audience: str) -> list[str]:

@@ -24,7 +24,9 @@ from bot.logs import mask_phone_numbers
 from bot.settings import Event, Settings
 from models.db import create_db_engine, session_factory
 
-EventOption = Annotated[str | None, typer.Option("--event", help="Event id from config.toml (default: the current event).")]
+EventOption = Annotated[
+    str | None, typer.Option("--event", help="Event id from config.toml (default: the current event).")
+]
 StatusOption = Annotated[str | None, typer.Option("--status", help="confirmed, waitlisted or cancelled.")]
 
 
@@ -77,9 +79,18 @@ def install(app: typer.Typer, load_settings: Callable[[], Settings]) -> None:
             rows, total = organizer.search_registrations(work.session, work.event.id, q=query, status=status)
             for registration, channel in rows:
                 typer.echo(
-                    f"{registration.id}\t{registration.status}\t{registration.checkin_code}\t{registration.name or ''}\t"
-                    f"{mask_phone_numbers(registration.phone or '')}\t{registration.company or ''}\t{channel or ''}\t"
-                    f"{'checked in' if registration.checked_in_at else ''}"
+                    "\t".join(
+                        [
+                            str(registration.id),
+                            registration.status,
+                            registration.checkin_code,
+                            registration.name or "",
+                            mask_phone_numbers(registration.phone or ""),
+                            registration.company or "",
+                            channel or "",
+                            "checked in" if registration.checked_in_at else "",
+                        ]
+                    )
                 )
             typer.echo(f"{total} registrations", err=True)
 
@@ -87,7 +98,9 @@ def install(app: typer.Typer, load_settings: Callable[[], Settings]) -> None:
     def registrations_export(
         event: EventOption = None,
         status: StatusOption = None,
-        csv_file: Annotated[Path | None, typer.Option("--csv", help="Write to this file (default: standard output).")] = None,
+        csv_file: Annotated[
+            Path | None, typer.Option("--csv", help="Write to this file (default: standard output).")
+        ] = None,
     ) -> None:
         """Export registrations as CSV (UTF-8 with BOM, safe to open in Excel)."""
         check_status(status)
@@ -118,7 +131,9 @@ def install(app: typer.Typer, load_settings: Callable[[], Settings]) -> None:
         text: Annotated[str, typer.Argument(help="The message.")],
         audience: Annotated[str, typer.Option(help=", ".join(organizer.AUDIENCES))],
         event: EventOption = None,
-        at: Annotated[datetime | None, typer.Option("--at", help="Send at this time (ISO 8601; bot timezone if none given).")] = None,
+        at: Annotated[
+            datetime | None, typer.Option("--at", help="Send at this time (ISO 8601; bot timezone if none given).")
+        ] = None,
         yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
     ) -> None:
         """Send TEXT to an audience of an event's registrants (the worker's sender delivers it)."""
@@ -141,7 +156,9 @@ def install(app: typer.Typer, load_settings: Callable[[], Settings]) -> None:
             typer.echo(f"broadcast {campaign.id}: {campaign.recipients} recipients")
 
     @app.command("checkin")
-    def checkin(code: Annotated[str, typer.Argument(help="The registrant's check-in code.")], event: EventOption = None) -> None:
+    def checkin(
+        code: Annotated[str, typer.Argument(help="The registrant's check-in code.")], event: EventOption = None
+    ) -> None:
         """Check a registrant in by code."""
         with workspace(event) as work:
             try:

@@ -90,7 +90,9 @@ def handle_broadcast(session: Session, openid: str, event: Event, now: datetime,
     if not message:
         return Text(texts.ADMIN_HELP)
     audience = texts.ADMIN_AUDIENCE_WORDS[segment]
-    recipients = organizer.save_draft(session, openid=openid, event_id=event.id, audience=audience, text=message, now=now)
+    recipients = organizer.save_draft(
+        session, openid=openid, event_id=event.id, audience=audience, text=message, now=now
+    )
     return Text(texts.admin_broadcast_preview(audience, recipients, message))
 
 

@@ -114,7 +114,9 @@ class ReminderList(BaseModel):
 
 
 @events_router.post("/{event_id}/checkin", response_model=RegistrationOut)
-def check_in_by_code(event_id: str, body: CodeIn, session: SessionDep, settings: SettingsDep, now: NowDep) -> RegistrationOut:
+def check_in_by_code(
+    event_id: str, body: CodeIn, session: SessionDep, settings: SettingsDep, now: NowDep
+) -> RegistrationOut:
     """Check in whoever holds the code: 404 for an unknown event or code, 409 unless confirmed."""
     with service_errors():
         organizer.require_event(settings, event_id)

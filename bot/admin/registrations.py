@@ -64,7 +64,9 @@ def registration_out(registration: Registration, channel: str | None) -> Registr
 class RegistrationFilters:
     """The filters shared by the list and the CSV export (query parameters)."""
 
-    q: Annotated[str, Query(max_length=64, description="Name or company containing it, a check-in code, or phone digits ending it.")] = ""
+    q: Annotated[
+        str, Query(max_length=64, description="Name or company containing it, a check-in code, or the phone's last digits.")
+    ] = ""
     status: Annotated[Literal["confirmed", "waitlisted", "cancelled"] | None, Query()] = None
     checked_in: Annotated[bool | None, Query(description="true: arrived; false: not (yet) checked in.")] = None
 
@@ -107,7 +109,9 @@ def export_registrations(event_id: str, filters: FiltersDep, session: SessionDep
 
 
 @registrations_router.post("/{registration_id}/checkin", response_model=RegistrationOut)
-def check_in(event_id: str, registration_id: int, session: SessionDep, settings: SettingsDep, now: NowDep) -> RegistrationOut:
+def check_in(
+    event_id: str, registration_id: int, session: SessionDep, settings: SettingsDep, now: NowDep
+) -> RegistrationOut:
     """Check a registration in (again: no change); 404 for an unknown event or id, 409 unless confirmed."""
     with service_errors():
         organizer.require_event(settings, event_id)
