@@ -156,3 +156,13 @@ def test_a_server_that_is_not_there_is_transient(make_settings, sessions, clock)
         client.message.send_text("o-alice", "hi")
 
     assert classify(raised.value).outcome is Outcome.TRANSIENT
+
+
+def test_wechatpys_own_fetch_access_token_forces_a_new_shared_token_from_the_fake(client, fake_wechat):
+    first = client.access_token
+
+    fetched = client.fetch_access_token()["access_token"]
+
+    assert fetched != first
+    assert client.access_token == fetched
+    assert fake_wechat.stats()["token_fetches"] == 2
