@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -21,12 +20,12 @@ from bot.settings import ConfigError, Settings, load_content
 from models.db import create_db_engine, session_factory
 from models.outbox import Campaign, Delivery
 from models.registration import ONLINE, ONSITE, Registration, cancel, register
-from models.follower import get_or_create_follower
 from models.outbox import CLAIMED, PENDING, SENDING, UNKNOWN
 from models.outbox import SENT as DELIVERED
 from models.reminder import SENT, SKIPPED, ReminderRun
 from scheduler.reminders import Reminder, fire_due_reminders, reminder_statuses, reminders_of, run_reminder
 from scheduler.sender import build_sender
+from tests.outbound import follower_wrote, outbound_environment
 from tests.conftest import FAKE_APP_ID, FAKE_APP_SECRET, REPO_ROOT
 from tests.registration_steps import register_via_chat, registration_of, settings_with_event
 
@@ -341,26 +340,6 @@ def test_statuses_list_each_reminder_with_its_state_and_delivery_counts(sessions
     ]
 
 
-def outbound_environment(settings: Settings, fake_wechat) -> dict[str, str]:
-    """The environment of a process that sends through the fake WeChat API on the test's database."""
-    return {
-        "DATABASE_URL": settings.database_url,
-        "REDIS_URL": settings.redis_url,
-        "EVENTBOT_REDIS_NAMESPACE": settings.redis_namespace,
-        "WECHAT_APP_ID": FAKE_APP_ID,
-        "WECHAT_APP_SECRET": FAKE_APP_SECRET,
-        "WECHAT_API_BASE_URL": fake_wechat.base_url,
-        "EVENTBOT_CONFIG": str(REPO_ROOT / "config.toml"),
-    }
-
-
-def follower_wrote(sessions, fake_wechat, openid, at) -> None:
-    """The follower wrote at ``at`` (inside WeChat's 48-hour window for customer-service texts)."""
-    with sessions.begin() as session:
-        get_or_create_follower(session, openid, at).last_interaction_at = at
-    fake_wechat.tell_follower(openid, last_interaction_at=at)
-
-
 def test_reminder_reaches_a_follower_registered_in_the_chat_through_wechat(
     wechat, app, settings, make_settings, fake_wechat, clock, day_before
 ):
@@ -388,7 +367,7 @@ def _worker(environment: dict[str, str], now, log: Path) -> subprocess.Popen:
     with log.open("ab") as output:
         return subprocess.Popen(
             [sys.executable, "-m", "bot.cli", "worker", "--tick-seconds", "0.5"],
-            env={**os.environ, **environment, "EVENTBOT_NOW": now.isoformat()},
+            env={**environment, "EVENTBOT_NOW": now.isoformat()},
             cwd=REPO_ROOT,
             stdout=output,
             stderr=subprocess.STDOUT,
