@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
+import time
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 # How long a writer waits for SQLite's single write lock before giving up with "database is locked".
 BUSY_TIMEOUT_SECONDS = 10
+LOCK_POLL_SECONDS = 0.001
 _HOLDS_WRITER_TURN = "eventbot_holds_writer_turn"
 
 
@@ -42,7 +46,7 @@ def _prepare_sqlite(engine: Engine) -> None:
             connection.info[_HOLDS_WRITER_TURN] = writer_turn.acquire(timeout=BUSY_TIMEOUT_SECONDS)
         # Every transaction takes the write lock up front: a deferred transaction that reads and later
         # writes can fail with "database is locked" under concurrency instead of waiting its turn.
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        _begin_immediate(connection.connection.driver_connection)
 
     @event.listens_for(engine.pool, "checkin")
     def _end_turn(_dbapi_connection, connection_record) -> None:
@@ -50,6 +54,27 @@ def _prepare_sqlite(engine: Engine) -> None:
         # that one fires before COMMIT runs, while SQLite's lock is still held.
         if connection_record.info.pop(_HOLDS_WRITER_TURN, False):
             writer_turn.release()
+
+
+def _begin_immediate(sqlite_connection) -> None:
+    """BEGIN IMMEDIATE, waiting for another process's write lock by polling every millisecond.
+
+    SQLite's own busy handler sleeps 1, 2, 5, 10 … 100 ms between polls, much longer than a transaction
+    here holds the lock, so with two worker processes the waiting one slept on while the lock was free.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT_SECONDS
+    sqlite_connection.execute("PRAGMA busy_timeout=0")
+    try:
+        while True:
+            try:
+                sqlite_connection.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as error:
+                if "locked" not in str(error) or time.monotonic() > deadline:
+                    raise OperationalError("BEGIN IMMEDIATE", None, error) from error
+                time.sleep(LOCK_POLL_SECONDS)
+    finally:
+        sqlite_connection.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_SECONDS * 1000}")
 
 
 def create_db_engine(database_url: str) -> Engine:

@@ -1,12 +1,19 @@
-"""The engine under concurrency: many threads writing through one engine all get their turn."""
+"""The engine under concurrency: threads and processes writing to one database all get their turn."""
 
 from __future__ import annotations
 
+import sqlite3
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
 from sqlalchemy import Column, Integer, MetaData, Table, select, update
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 
+import models.db
 from models.db import create_db_engine
+from tests.conftest import BACKEND
 
 THREADS = 8
 WRITES_PER_THREAD = 20
@@ -35,3 +42,32 @@ def test_concurrent_read_modify_write_transactions_all_commit_without_lost_updat
         counter.drop(engine)
         engine.dispose()
 
+
+
+@pytest.mark.skipif(BACKEND != "sqlite", reason="SQLite's single write lock")
+def test_a_transaction_waits_for_another_process_write_lock_and_proceeds_when_it_is_released(database_url):
+    engine = create_db_engine(database_url)
+    other_process = sqlite3.connect(make_url(database_url).database, isolation_level=None, check_same_thread=False)
+    other_process.execute("BEGIN IMMEDIATE")
+    threading.Timer(0.2, other_process.commit).start()
+    try:
+        with engine.begin() as connection:
+            assert connection.scalar(select(1)) == 1
+    finally:
+        other_process.close()
+        engine.dispose()
+
+
+@pytest.mark.skipif(BACKEND != "sqlite", reason="SQLite's single write lock")
+def test_a_write_lock_never_released_ends_in_database_is_locked(database_url, monkeypatch):
+    monkeypatch.setattr(models.db, "BUSY_TIMEOUT_SECONDS", 0.05)
+    engine = create_db_engine(database_url)
+    other_process = sqlite3.connect(make_url(database_url).database, isolation_level=None, check_same_thread=False)
+    other_process.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(OperationalError, match="locked"), engine.begin():
+            pass
+    finally:
+        other_process.rollback()
+        other_process.close()
+        engine.dispose()
