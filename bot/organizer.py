@@ -13,16 +13,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import Select, delete, false, func, or_, select, update
+from sqlalchemy import Select, false, func, or_, select
 from sqlalchemy.orm import Session
 
 from bot.settings import Event, Settings
 from models.broadcast import CANCELLED as CANCELLED_BROADCAST
 from models.broadcast import SCHEDULED as SCHEDULED_BROADCAST
+from models.broadcast import SKIPPED as SKIPPED_BROADCAST
 from models.broadcast import STARTED as STARTED_BROADCAST
 from models.broadcast import BroadcastDraft, BroadcastPlan
 from models.follower import Follower
-from models.outbox import FAILED, FINISHED_STATES, PENDING, SENT, UNKNOWN, UNREACHABLE, Campaign, Delivery
+from models.outbox import FAILED, FINISHED_STATES, SENT, UNKNOWN, UNREACHABLE, Campaign, Delivery
 from models.registration import (
     CANCELLED,
     CONFIRMED,
@@ -31,7 +32,7 @@ from models.registration import (
     check_in,
     registration_by_code,
 )
-from scheduler.outbox import create_campaign, enqueue_message
+from scheduler.outbox import add_deliveries, create_campaign, enqueue_message
 
 STATUSES = (CONFIRMED, WAITLISTED, CANCELLED)
 # Who a broadcast can address. "confirmed" includes people already checked in; "all_registrants" is
@@ -217,6 +218,11 @@ BROADCAST_PURPOSE = "broadcast"
 REPORT_PURPOSE = "broadcast_report"
 # A draft composed in the chat and not confirmed within this time is forgotten.
 DRAFT_LIFETIME = timedelta(minutes=30)
+# A scheduled broadcast whose time passed while no scheduler ran (every worker down) is still sent up to
+# this late, like a reminder ([reminders] grace); later its news is likely stale, so it is skipped with
+# the reason. Unlike a reminder it is not refused once the event has started or ended: organizers
+# schedule broadcasts during and after an event on purpose (the wifi password, the slides).
+BROADCAST_GRACE = timedelta(minutes=30)
 
 
 class AlreadyStarted(Exception):
@@ -230,6 +236,9 @@ class BroadcastStatus:
     campaign: Campaign
     status: str
     send_at: datetime | None
+    # Whom it addresses: while scheduled, the audience as it stands now (it is fixed at send time).
+    recipients: int
+    skip_reason: str | None
     counts: dict[str, int]
     errors: dict[str, int]
     # Why followers could not be reached (no channel open to them), with how many each.
@@ -253,14 +262,15 @@ def create_broadcast(
 ) -> Campaign:
     """A broadcast campaign addressed to the audience as it stands now.
 
-    With ``send_at`` in the future its deliveries are held until then (the sender skips rows whose
-    ``not_before`` lies ahead) and it can be cancelled until then. ``report_to`` is an admin's openid to
-    send the outcome to once every delivery is finished.
+    With ``send_at`` in the future it is only scheduled: no deliveries until the scheduler starts it at
+    ``send_at`` (``start_scheduled_broadcast``) for the audience as it is then, and it can be cancelled
+    until then. ``report_to`` is an admin's openid to send the outcome to once every delivery is finished.
     """
     _check_audience(audience)
+    scheduled = send_at is not None and send_at > now
     campaign = create_campaign(
         session,
-        openids=audience_openids(session, event_id, audience),
+        openids=() if scheduled else audience_openids(session, event_id, audience),
         text=text,
         purpose=BROADCAST_PURPOSE,
         event_id=event_id,
@@ -268,9 +278,6 @@ def create_broadcast(
         # [delivery.templates] broadcast: a template message reaches followers outside the 48-hour window.
         template_key=BROADCAST_PURPOSE,
     )
-    scheduled = send_at is not None and send_at > now
-    if scheduled:
-        session.execute(update(Delivery).where(Delivery.campaign_id == campaign.id).values(not_before=send_at))
     if scheduled or report_to:
         state = SCHEDULED_BROADCAST if scheduled else STARTED_BROADCAST
         session.add(
@@ -289,17 +296,68 @@ def _broadcast(session: Session, campaign_id: int) -> Campaign:
     return campaign
 
 
-def cancel_broadcast(session: Session, campaign_id: int, now: datetime) -> None:
-    """Cancel a scheduled broadcast before its time: its held deliveries are removed, so nobody gets it.
+def cancel_broadcast(session: Session, campaign_id: int) -> None:
+    """Cancel a scheduled broadcast that has not started: it never gets deliveries, so nobody gets it.
 
-    NotFound for an unknown broadcast; AlreadyStarted once it is (or was meant to be) sending.
+    NotFound for an unknown broadcast; AlreadyStarted once it has started (or was cancelled or skipped).
+    The scheduler drops its job at its next sweep; a job that fires first finds nothing to start.
     """
     _broadcast(session, campaign_id)
+    # Locked, so a scheduler starting it at this moment either waits for the cancel or is waited for.
     plan = session.get(BroadcastPlan, campaign_id, with_for_update=True)
-    if plan is None or plan.state != SCHEDULED_BROADCAST or plan.send_at <= now:
+    if plan is None or plan.state != SCHEDULED_BROADCAST:
         raise AlreadyStarted(f"broadcast {campaign_id} is not a scheduled broadcast still waiting to be sent")
     plan.state = CANCELLED_BROADCAST
-    session.execute(delete(Delivery).where(Delivery.campaign_id == campaign_id, Delivery.status == PENDING))
+
+
+def start_scheduled_broadcast(session: Session, campaign_id: int, now: datetime) -> BroadcastPlan | None:
+    """Start the scheduled broadcast ``campaign_id`` if its time has come: one delivery per follower in its
+    audience as it is at ``now``, or skipped with the reason when ``now`` is beyond ``BROADCAST_GRACE``.
+
+    None when there is nothing to start (not a scheduled broadcast, cancelled, started or skipped already,
+    or not due yet), so a second call, from a retried job or another process, changes nothing.
+    """
+    # The lock makes a concurrent starter (PostgreSQL) wait and then read the state this one wrote;
+    # SQLite's BEGIN IMMEDIATE serialises the two anyway.
+    plan = session.get(BroadcastPlan, campaign_id, with_for_update=True, populate_existing=True)
+    if plan is None or plan.state != SCHEDULED_BROADCAST or plan.send_at > now:
+        return None
+    late = now - plan.send_at
+    if late > BROADCAST_GRACE:
+        plan.state = SKIPPED_BROADCAST
+        plan.skip_reason = (
+            f"{_minutes(late)} min late, beyond the grace window of {_minutes(BROADCAST_GRACE)} min "
+            "(no scheduler was running at its time)"
+        )
+        return plan
+    campaign = session.get(Campaign, campaign_id)
+    audience = audience_openids(session, campaign.event_id, campaign.audience)
+    campaign.recipients = add_deliveries(session, campaign, audience)
+    plan.state = STARTED_BROADCAST
+    return plan
+
+
+def start_due_broadcasts(session: Session, now: datetime) -> list[BroadcastPlan]:
+    """Start (or skip) every scheduled broadcast whose time has come; the plans decided by this call."""
+    due = session.scalars(
+        select(BroadcastPlan.campaign_id)
+        .where(BroadcastPlan.state == SCHEDULED_BROADCAST, BroadcastPlan.send_at <= now)
+        .order_by(BroadcastPlan.campaign_id)
+    ).all()
+    decided = (start_scheduled_broadcast(session, campaign_id, now) for campaign_id in due)
+    return [plan for plan in decided if plan is not None]
+
+
+def scheduled_broadcasts(session: Session) -> dict[int, datetime]:
+    """The broadcasts waiting to be started, with their times."""
+    rows = session.execute(
+        select(BroadcastPlan.campaign_id, BroadcastPlan.send_at).where(BroadcastPlan.state == SCHEDULED_BROADCAST)
+    )
+    return dict(rows.all())
+
+
+def _minutes(delta: timedelta) -> int:
+    return int(delta.total_seconds() // 60)
 
 
 def outcome_counts(by_status: dict[str, int]) -> dict[str, int]:
@@ -313,7 +371,7 @@ def outcome_counts(by_status: dict[str, int]) -> dict[str, int]:
     }
 
 
-def broadcast_status(session: Session, campaign_id: int, now: datetime) -> BroadcastStatus:
+def broadcast_status(session: Session, campaign_id: int) -> BroadcastStatus:
     """The broadcast's state (scheduled, cancelled, sending, sent) and its deliveries by outcome."""
     campaign = _broadcast(session, campaign_id)
     plan = session.get(BroadcastPlan, campaign_id)
@@ -333,16 +391,19 @@ def broadcast_status(session: Session, campaign_id: int, now: datetime) -> Broad
         .group_by(Delivery.errmsg)
     ).all()
     counts = outcome_counts(by_status)
-    if plan is not None and plan.state == CANCELLED_BROADCAST:
-        status = "cancelled"
-    elif plan is not None and plan.state == SCHEDULED_BROADCAST and now < plan.send_at:
-        status = "scheduled"
+    recipients = campaign.recipients
+    if plan is not None and plan.state in (CANCELLED_BROADCAST, SCHEDULED_BROADCAST, SKIPPED_BROADCAST):
+        status = plan.state
+        if plan.state == SCHEDULED_BROADCAST:
+            recipients = len(audience_openids(session, campaign.event_id, campaign.audience))
     else:
         status = "sending" if counts["pending"] else "sent"
     return BroadcastStatus(
         campaign,
         status,
         plan.send_at if plan else None,
+        recipients,
+        plan.skip_reason if plan else None,
         counts,
         {str(code): count for code, count in errors},
         {reason or "": count for reason, count in unreachable},
@@ -391,14 +452,14 @@ def report_finished_broadcasts(
     """
     plans = session.scalars(
         select(BroadcastPlan).where(
-            BroadcastPlan.state != CANCELLED_BROADCAST,
+            BroadcastPlan.state == STARTED_BROADCAST,
             BroadcastPlan.report_to.is_not(None),
             BroadcastPlan.reported_at.is_(None),
         )
     ).all()
     reported = []
     for plan in plans:
-        status = broadcast_status(session, plan.campaign_id, now)
+        status = broadcast_status(session, plan.campaign_id)
         if status.status != "sent":
             continue
         enqueue_message(

@@ -153,7 +153,10 @@ def install(app: typer.Typer, load_settings: Callable[[], Settings]) -> None:
             campaign = organizer.create_broadcast(
                 work.session, event_id=work.event.id, audience=audience, text=text, now=work.now, send_at=send_at
             )
-            typer.echo(f"broadcast {campaign.id}: {campaign.recipients} recipients")
+            if send_at is None:
+                typer.echo(f"broadcast {campaign.id}: {campaign.recipients} recipients")
+            else:
+                typer.echo(f"broadcast {campaign.id}: scheduled; its recipients are the {audience} audience at that time")
 
     @app.command("checkin")
     def checkin(

@@ -1,8 +1,9 @@
 """Broadcast bookkeeping beyond the outbox: drafts composed in the chat, schedules, and outcome reports.
 
 The outbox's campaign is the broadcast (its id is the broadcast id everywhere); ``BroadcastPlan`` adds
-when it is to be sent, whether it was cancelled first, and whom to tell the outcome. A scheduled
-broadcast's deliveries wait in the outbox with ``not_before`` set to its time; cancelling removes them.
+when it is to be sent, what became of it, and whom to tell the outcome. A scheduled broadcast is a
+campaign without deliveries until its time: then the scheduler addresses it to its audience as it is at
+that moment (``bot.organizer.start_scheduled_broadcast``), or skips it when it is too late.
 """
 
 from __future__ import annotations
@@ -14,9 +15,13 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import AwareDateTime, Base
 
+# A plan's states: scheduled → started (its deliveries written) | cancelled | skipped (its time passed
+# while no scheduler ran, beyond the grace window). An immediate broadcast starts as "started".
 SCHEDULED = "scheduled"
 STARTED = "started"
 CANCELLED = "cancelled"
+SKIPPED = "skipped"
+PLAN_STATES = (SCHEDULED, STARTED, CANCELLED, SKIPPED)
 
 
 class BroadcastDraft(Base):
@@ -35,13 +40,15 @@ class BroadcastPlan(Base):
     """When a broadcast campaign is sent and who hears how it went."""
 
     __tablename__ = "broadcast_plans"
-    __table_args__ = (CheckConstraint(f"state IN ('{SCHEDULED}', '{STARTED}', '{CANCELLED}')", name="state"),)
+    __table_args__ = (CheckConstraint(f"state IN {PLAN_STATES}", name="state"),)
 
     # The outbox campaign (models.outbox.Campaign.id). No foreign key: the outbox tables live on another
     # migration branch, and a plan is only ever written in the transaction that creates its campaign.
     campaign_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     state: Mapped[str] = mapped_column(String(16), index=True)
     send_at: Mapped[datetime | None] = mapped_column(AwareDateTime())
+    # Why a skipped broadcast was not sent.
+    skip_reason: Mapped[str | None] = mapped_column(String(255))
     # The admin who started it from the chat: they get the outcome as a customer-service message.
     report_to: Mapped[str | None] = mapped_column(String(64))
     reported_at: Mapped[datetime | None] = mapped_column(AwareDateTime())

@@ -9,7 +9,14 @@ Job functions are module-level and take only ids, because the job store pickles 
 find the settings, database and clock in the context of the ``JobQueue`` running in this process.
 
 The job store only wakes jobs up. Exactly-once comes from the database: a reminder is decided once
-(``scheduler.reminders``) and the outbox delivers once per (campaign, follower).
+(``scheduler.reminders``), a scheduled broadcast is started once (``bot.organizer``) and the outbox
+delivers once per (campaign, follower).
+
+Scheduled broadcasts are created by any process (the admin API, the CLI) as database rows only; the
+leader gives each one a job for its exact time when it starts and at every sweep, and drops the jobs of
+broadcasts cancelled meanwhile. The sweep also starts any broadcast already due, so one whose job was
+never made (created less than a sweep before its time) or missed (every process down) still goes out,
+within the grace rule of ``bot.organizer.BROADCAST_GRACE``.
 
 Times: APScheduler runs on the real time, the bot on its clock (which ``EVENTBOT_NOW`` may shift), so a
 job is set for the real moment at which the bot's clock will read the reminder's time.
@@ -26,21 +33,26 @@ from apscheduler.job import Job
 from apscheduler.jobstores.base import JobLookupError
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
-from sqlalchemy import Engine, update
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.clock import Clock, SystemClock
-from bot.organizer import report_finished_broadcasts
+from bot.organizer import (
+    report_finished_broadcasts,
+    scheduled_broadcasts,
+    start_due_broadcasts,
+    start_scheduled_broadcast,
+)
 from bot.settings import Content, Event, Settings
 from handlers.admin import broadcast_report
 from models.db import create_db_engine, session_factory
-from models.outbox import PENDING, Delivery
 from models.reminder import JOBS_TABLE
 from scheduler.reminders import decision_of, fire_due_reminders, reminders_of, run_reminder
 
 log = logging.getLogger(__name__)
 
 REMINDER_JOB_PREFIX = "reminder:"
+BROADCAST_JOB_PREFIX = "broadcast:"
 SWEEP_JOB_ID = "reminders:sweep"
 # The sweep catches reminders whose job failed, and bounds how long the scheduler sleeps: jobs that
 # other processes add to the store (a broadcast scheduled through the admin API) are seen at its wake-up.
@@ -61,6 +73,7 @@ class JobContext:
     settings: Settings
     sessions: sessionmaker[Session]
     clock: Clock
+    queue: JobQueue
 
 
 _context: JobContext | None = None
@@ -79,33 +92,23 @@ def reminder_job(event_id: str, offset_text: str) -> None:
 
 
 def sweep_job() -> None:
-    """Scheduled job: decide any reminder that is due and undecided (its job failed or never ran), and tell
-    admins who broadcast from the chat how their finished broadcasts went."""
+    """Scheduled job: decide any reminder that is due and undecided (its job failed or never ran), start
+    any scheduled broadcast that is due, give the waiting ones their jobs, and tell admins who broadcast
+    from the chat how their finished broadcasts went."""
     context = _current_context()
     fire_due_reminders(context.sessions, context.settings, context.clock.now())
+    with context.sessions.begin() as session:
+        start_due_broadcasts(session, context.clock.now())
+    context.queue.schedule_broadcasts()
     with context.sessions.begin() as session:
         report_finished_broadcasts(session, context.clock.now(), broadcast_report)
 
 
 def broadcast_job(campaign_id: int) -> None:
-    """Scheduled job: release a broadcast's held deliveries, so the sender sends them now."""
+    """Scheduled job: start the scheduled broadcast at its time, for its audience as it is now."""
     context = _current_context()
     with context.sessions.begin() as session:
-        release_campaign(session, campaign_id)
-
-
-def release_campaign(session: Session, campaign_id: int) -> int:
-    """Lift the hold (``not_before``) from a campaign's pending deliveries; how many were released.
-
-    A scheduled broadcast (``bot.organizer``) holds its deliveries until ``send_at``, so the sender sends
-    it on time even without this job; the job makes the moment exact and survives a changed hold.
-    """
-    result = session.execute(
-        update(Delivery)
-        .where(Delivery.campaign_id == campaign_id, Delivery.status == PENDING, Delivery.not_before.is_not(None))
-        .values(not_before=None)
-    )
-    return result.rowcount
+        start_scheduled_broadcast(session, campaign_id, context.clock.now())
 
 
 def report_job_error(event: JobExecutionEvent) -> None:
@@ -143,7 +146,7 @@ class JobQueue:
     def start(self, *, paused: bool = False) -> None:
         """Start the scheduler; unless paused, rebuild reminder jobs from config.toml and run jobs."""
         global _context
-        _context = JobContext(self.settings, self._sessions, self.clock)
+        _context = JobContext(self.settings, self._sessions, self.clock, self)
         self._scheduler.start(paused=paused)
         if not paused:
             self.rebuild(self.settings.content)
@@ -157,13 +160,15 @@ class JobQueue:
         self._store_engine.dispose()
 
     def rebuild(self, content: Content) -> None:
-        """Make the reminder jobs match ``content``: moved times move jobs, removed reminders lose theirs."""
+        """Make the reminder jobs match ``content`` (moved times move jobs, removed reminders lose theirs)
+        and the broadcast jobs match the scheduled broadcasts."""
         wanted: set[str] = set()
         for event in content.events:
             wanted.update(self.schedule_reminders(event))
         for job in self.jobs():
             if job.id.startswith(REMINDER_JOB_PREFIX) and job.id not in wanted:
                 job.remove()
+        self.schedule_broadcasts()
         self._scheduler.add_job(
             sweep_job, "interval", seconds=SWEEP_INTERVAL.total_seconds(), id=SWEEP_JOB_ID, replace_existing=True
         )
@@ -189,17 +194,32 @@ class JobQueue:
         return [reminder.job_id for reminder in undecided]
 
     def schedule_broadcast(self, campaign_id: int, send_at: datetime) -> str:
-        """Release the held campaign ``campaign_id`` at ``send_at``; the job's id."""
-        job_id = f"broadcast:{campaign_id}"
+        """Start the scheduled broadcast ``campaign_id`` at ``send_at``; the job's id."""
+        job_id = f"{BROADCAST_JOB_PREFIX}{campaign_id}"
         self._scheduler.add_job(
             broadcast_job,
             "date",
             run_date=self._real_time(send_at),
             args=[campaign_id],
             id=job_id,
+            name=f"broadcast {campaign_id}",
             replace_existing=True,
         )
         return job_id
+
+    def schedule_broadcasts(self) -> list[str]:
+        """Give each scheduled broadcast without a job its job, and drop the jobs of broadcasts no longer
+        waiting (cancelled, or started by the sweep); the ids of the broadcast jobs now scheduled."""
+        # Read first and close the session: on SQLite it holds the write lock the job store needs.
+        with self._sessions() as session:
+            waiting = scheduled_broadcasts(session)
+        wanted = {f"{BROADCAST_JOB_PREFIX}{campaign_id}": campaign_id for campaign_id in waiting}
+        existing = {job.id for job in self.jobs() if job.id.startswith(BROADCAST_JOB_PREFIX)}
+        for job_id in existing - wanted.keys():
+            self.cancel(job_id)
+        for job_id in wanted.keys() - existing:
+            self.schedule_broadcast(wanted[job_id], waiting[wanted[job_id]])
+        return sorted(wanted)
 
     def cancel(self, job_id: str) -> bool:
         """Remove a job; False when there was none."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -56,13 +56,27 @@ def create_campaign(
             session.flush()
     except IntegrityError:
         return session.scalars(select(Campaign).where(Campaign.dedup_key == dedup_key)).one()
+    add_deliveries(session, campaign, recipients, texts=texts)
+    return campaign
+
+
+def add_deliveries(
+    session: Session, campaign: Campaign, openids: Iterable[str], *, texts: Mapping[str, str] | None = None
+) -> int:
+    """Address ``campaign`` to each of ``openids`` it does not reach yet; how many followers it reaches now.
+
+    Idempotent: adding the same followers again adds nothing (and the unique (campaign, openid) refuses a
+    concurrent duplicate).
+    """
+    already = set(session.scalars(select(Delivery.openid).where(Delivery.campaign_id == campaign.id)))
     personal = texts or {}
     session.add_all(
         Delivery(campaign_id=campaign.id, openid=openid, status=PENDING, text=personal.get(openid))
-        for openid in recipients
+        for openid in dict.fromkeys(openids)
+        if openid not in already
     )
     session.flush()
-    return campaign
+    return session.scalar(select(func.count()).where(Delivery.campaign_id == campaign.id))
 
 
 def enqueue_message(session: Session, *, openid: str, text: str, purpose: str, dedup_key: str) -> None:

@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 from fastapi.testclient import TestClient
 
+from bot import organizer
 from scheduler.sender import build_sender
 from tests.organizer_factories import ADMIN_TOKEN, AUTH, EVENT_ID, add_registration
 
@@ -109,6 +110,32 @@ def test_a_scheduled_broadcast_can_be_cancelled_before_its_time(admin, registran
     assert admin.get(f"/admin/api/broadcasts/{created['id']}", headers=AUTH).json()["status"] == "cancelled"
     assert admin.delete(f"/admin/api/broadcasts/{created['id']}", headers=AUTH).status_code == 409
     assert fake_wechat.messages() == []
+
+
+def test_a_scheduled_broadcast_reports_its_audience_size_until_it_is_sent_then_the_real_count(
+    admin, registrants, sessions, sender, fake_wechat, clock
+):
+    created = admin.post(
+        "/admin/api/broadcasts",
+        headers=AUTH,
+        json={"event_id": EVENT_ID, "audience": "confirmed", "text": "会前提醒", "send_at": "2023-03-20T12:00:00"},
+    ).json()
+    with sessions.begin() as session:
+        add_registration(session, "o-erin", now=clock.now(), capacity=3)
+    fake_wechat.tell_follower("o-erin", last_interaction_at=clock.now())
+    waiting = admin.get(f"/admin/api/broadcasts/{created['id']}", headers=AUTH).json()
+
+    clock.advance(timedelta(hours=2))
+    fake_wechat.set_now(clock.now())
+    with sessions.begin() as session:  # the scheduler's sweep
+        organizer.start_due_broadcasts(session, clock.now())
+    sender.run_until_idle()
+    done = admin.get(f"/admin/api/broadcasts/{created['id']}", headers=AUTH).json()
+
+    assert (created["status"], created["recipients"]) == ("scheduled", 2)
+    assert (waiting["status"], waiting["recipients"], waiting["counts"]["pending"]) == ("scheduled", 3, 0)
+    assert (done["status"], done["recipients"], done["counts"]["sent"]) == ("sent", 3, 2)  # bob unfollowed
+    assert sorted(m["touser"] for m in fake_wechat.messages()) == ["o-alice", "o-erin"]
 
 
 def test_a_broadcast_goes_as_a_template_message_when_a_broadcast_template_is_configured(

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from bot import organizer
-from models import Follower
+from models import Follower, Registration
+from models.db import create_db_engine, session_factory
+from models.registration import check_in
 from scheduler.sender import build_sender
 from tests.organizer_factories import ADMIN_TOKEN, AUTH, add_registration
 
@@ -52,9 +57,20 @@ def broadcast(sessions, clock, audience, text, send_at=None):
         return campaign.id
 
 
-def status_of(sessions, clock, campaign_id):
+def status_of(sessions, campaign_id):
     with sessions() as session:
-        return organizer.broadcast_status(session, campaign_id, clock.now())
+        return organizer.broadcast_status(session, campaign_id)
+
+
+def time_passes(clock, fake_wechat, delta):
+    clock.advance(delta)
+    fake_wechat.set_now(clock.now())
+
+
+def scheduler_sweeps(sessions, clock):
+    """What the leader's once-a-minute sweep does to scheduled broadcasts."""
+    with sessions.begin() as session:
+        return organizer.start_due_broadcasts(session, clock.now())
 
 
 @pytest.mark.parametrize("audience", organizer.AUDIENCES)
@@ -63,7 +79,7 @@ def test_each_audience_gets_the_broadcast_exactly_once(registrants, sessions, se
     sender.run_until_idle()
     sender.run_until_idle()  # a second pass finds nothing left to send
     assert received(fake_wechat, f"致{audience}") == Counter(AUDIENCE_MEMBERS[audience])
-    status = status_of(sessions, clock, campaign_id)
+    status = status_of(sessions, campaign_id)
     assert status.status == "sent"
     assert status.counts == {"sent": len(AUDIENCE_MEMBERS[audience]), "failed": 0, "unreachable": 0, "pending": 0}
 
@@ -74,7 +90,7 @@ def test_failures_and_unreachable_followers_are_counted_with_their_reason(regist
         session.get(Follower, "o-alice").subscribed = False
     campaign_id = broadcast(sessions, clock, "all_registrants", "明天见")
     sender.run_until_idle()
-    status = status_of(sessions, clock, campaign_id)
+    status = status_of(sessions, campaign_id)
     assert status.counts == {"sent": 1, "failed": 1, "unreachable": 1, "pending": 0}
     assert status.errors == {"43004": 1}
     assert status.unreachable_reasons == {"unfollowed the account": 1}
@@ -83,36 +99,151 @@ def test_failures_and_unreachable_followers_are_counted_with_their_reason(regist
 
 def test_a_scheduled_broadcast_waits_for_its_time(registrants, sessions, sender, fake_wechat, clock):
     campaign_id = broadcast(sessions, clock, "confirmed", "开场提醒", send_at=clock.now() + timedelta(hours=2))
+    time_passes(clock, fake_wechat, timedelta(hours=2) - timedelta(seconds=1))
+    assert scheduler_sweeps(sessions, clock) == []
     sender.run_until_idle()
     assert received(fake_wechat, "开场提醒") == Counter()
-    assert status_of(sessions, clock, campaign_id).status == "scheduled"
+    assert status_of(sessions, campaign_id).status == "scheduled"
 
-    clock.advance(timedelta(hours=2))
-    fake_wechat.set_now(clock.now())
+    time_passes(clock, fake_wechat, timedelta(seconds=1))
+    assert [plan.campaign_id for plan in scheduler_sweeps(sessions, clock)] == [campaign_id]
     sender.run_until_idle()
     assert received(fake_wechat, "开场提醒") == Counter(AUDIENCE_MEMBERS["confirmed"])
-    assert status_of(sessions, clock, campaign_id).status == "sent"
+    assert status_of(sessions, campaign_id).status == "sent"
+
+
+def test_a_scheduled_broadcast_has_no_deliveries_and_previews_its_audience_until_it_starts(
+    registrants, sessions, clock
+):
+    campaign_id = broadcast(sessions, clock, "confirmed", "开场提醒", send_at=clock.now() + timedelta(hours=2))
+    status = status_of(sessions, campaign_id)
+    assert (status.status, status.recipients, status.counts["pending"]) == ("scheduled", 2, 0)
+    with sessions.begin() as session:
+        add_registration(session, "o-erin", now=clock.now(), capacity=3)
+    assert status_of(sessions, campaign_id).recipients == 3
+
+
+def test_someone_who_checks_in_before_send_at_does_not_get_a_not_checked_in_broadcast(
+    registrants, sessions, sender, fake_wechat, clock
+):
+    campaign_id = broadcast(sessions, clock, "not_checked_in", "还没签到的朋友请抓紧", send_at=clock.now() + timedelta(hours=1))
+    time_passes(clock, fake_wechat, timedelta(minutes=30))
+    with sessions.begin() as session:
+        alice = session.scalars(select(Registration).where(Registration.openid == "o-alice")).one()
+        check_in(session, alice, clock.now())
+
+    time_passes(clock, fake_wechat, timedelta(minutes=30))
+    scheduler_sweeps(sessions, clock)
+    sender.run_until_idle()
+
+    assert received(fake_wechat, "还没签到的朋友请抓紧") == Counter()
+    status = status_of(sessions, campaign_id)
+    assert (status.status, status.recipients) == ("sent", 0)
+
+
+def test_a_late_registrant_gets_a_scheduled_broadcast_to_the_confirmed(
+    registrants, sessions, sender, fake_wechat, clock
+):
+    campaign_id = broadcast(sessions, clock, "confirmed", "明天见", send_at=clock.now() + timedelta(hours=1))
+    time_passes(clock, fake_wechat, timedelta(minutes=30))
+    with sessions.begin() as session:
+        add_registration(session, "o-erin", now=clock.now(), capacity=3)
+    fake_wechat.tell_follower("o-erin", last_interaction_at=clock.now())
+
+    time_passes(clock, fake_wechat, timedelta(minutes=30))
+    scheduler_sweeps(sessions, clock)
+    sender.run_until_idle()
+
+    assert received(fake_wechat, "明天见") == Counter(["o-alice", "o-bob", "o-erin"])
+    assert status_of(sessions, campaign_id).recipients == 3
+
+
+def test_starting_a_scheduled_broadcast_twice_delivers_once(registrants, sessions, sender, fake_wechat, clock):
+    campaign_id = broadcast(sessions, clock, "all_registrants", "会场在三楼", send_at=clock.now() + timedelta(hours=1))
+    time_passes(clock, fake_wechat, timedelta(hours=1))
+
+    assert len(scheduler_sweeps(sessions, clock)) == 1
+    with sessions.begin() as session:  # the exact-time job, firing after the sweep got there
+        assert organizer.start_scheduled_broadcast(session, campaign_id, clock.now()) is None
+    assert scheduler_sweeps(sessions, clock) == []
+    sender.run_until_idle()
+
+    assert received(fake_wechat, "会场在三楼") == Counter(AUDIENCE_MEMBERS["all_registrants"])
+
+
+def test_two_processes_starting_a_scheduled_broadcast_at_once_deliver_once(
+    registrants, database_url, sender, sessions, fake_wechat, clock
+):
+    campaign_id = broadcast(sessions, clock, "all_registrants", "签到开始", send_at=clock.now() + timedelta(hours=1))
+    time_passes(clock, fake_wechat, timedelta(hours=1))
+    both_ready = threading.Barrier(2)
+
+    def process(_) -> bool:
+        """One scheduler's attempt, on its own engine as another process would have; whether it started it."""
+        engine = create_db_engine(database_url)
+        try:
+            both_ready.wait()
+            with session_factory(engine).begin() as session:
+                return organizer.start_scheduled_broadcast(session, campaign_id, clock.now()) is not None
+        finally:
+            engine.dispose()
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        started = list(pool.map(process, range(2)))
+    sender.run_until_idle()
+
+    assert sorted(started) == [False, True]
+    assert received(fake_wechat, "签到开始") == Counter(AUDIENCE_MEMBERS["all_registrants"])
+    assert status_of(sessions, campaign_id).counts["sent"] == 3
+
+
+@pytest.mark.parametrize(
+    ("late", "outcome"),
+    [(organizer.BROADCAST_GRACE, "sent"), (organizer.BROADCAST_GRACE + timedelta(minutes=1), "skipped")],
+    ids=["within-grace", "beyond-grace"],
+)
+def test_a_broadcast_whose_time_passed_while_no_scheduler_ran_is_sent_only_within_the_grace_window(
+    registrants, sessions, sender, fake_wechat, clock, late, outcome
+):
+    campaign_id = broadcast(sessions, clock, "confirmed", "茶歇开始", send_at=clock.now() + timedelta(hours=1))
+    time_passes(clock, fake_wechat, timedelta(hours=1) + late)
+
+    scheduler_sweeps(sessions, clock)
+    sender.run_until_idle()
+
+    status = status_of(sessions, campaign_id)
+    assert status.status == outcome
+    if outcome == "sent":
+        assert received(fake_wechat, "茶歇开始") == Counter(AUDIENCE_MEMBERS["confirmed"])
+        assert status.skip_reason is None
+    else:
+        assert received(fake_wechat, "茶歇开始") == Counter()
+        assert status.skip_reason.startswith("31 min late, beyond the grace window of 30 min")
 
 
 def test_a_cancelled_broadcast_never_goes_out(registrants, sessions, sender, fake_wechat, clock):
     campaign_id = broadcast(sessions, clock, "all_registrants", "临时通知", send_at=clock.now() + timedelta(hours=1))
     with sessions.begin() as session:
-        organizer.cancel_broadcast(session, campaign_id, clock.now())
-    clock.advance(timedelta(hours=2))
-    fake_wechat.set_now(clock.now())
+        organizer.cancel_broadcast(session, campaign_id)
+    time_passes(clock, fake_wechat, timedelta(hours=1))
+    assert scheduler_sweeps(sessions, clock) == []
     sender.run_until_idle()
     assert received(fake_wechat, "临时通知") == Counter()
-    assert status_of(sessions, clock, campaign_id).status == "cancelled"
+    assert status_of(sessions, campaign_id).status == "cancelled"
     with sessions.begin() as session, pytest.raises(organizer.AlreadyStarted):
-        organizer.cancel_broadcast(session, campaign_id, clock.now())
+        organizer.cancel_broadcast(session, campaign_id)
 
 
-def test_only_a_waiting_scheduled_broadcast_can_be_cancelled(registrants, sessions, clock):
+def test_only_a_waiting_scheduled_broadcast_can_be_cancelled(registrants, sessions, fake_wechat, clock):
     immediate = broadcast(sessions, clock, "confirmed", "马上发")
-    with sessions.begin() as session, pytest.raises(organizer.AlreadyStarted):
-        organizer.cancel_broadcast(session, immediate, clock.now())
+    started = broadcast(sessions, clock, "confirmed", "一小时后", send_at=clock.now() + timedelta(hours=1))
+    time_passes(clock, fake_wechat, timedelta(hours=1))
+    scheduler_sweeps(sessions, clock)
+    for campaign_id in (immediate, started):
+        with sessions.begin() as session, pytest.raises(organizer.AlreadyStarted):
+            organizer.cancel_broadcast(session, campaign_id)
     with sessions.begin() as session, pytest.raises(organizer.NotFound):
-        organizer.cancel_broadcast(session, immediate + 100, clock.now())
+        organizer.cancel_broadcast(session, immediate + 100)
 
 
 @pytest.fixture
@@ -122,7 +253,9 @@ def admin_api(make_app, outbound_settings):
         yield client
 
 
-def test_a_broadcast_scheduled_through_the_api_fires_at_send_at(admin_api, registrants, sender, fake_wechat, clock):
+def test_a_broadcast_scheduled_through_the_api_fires_at_send_at(
+    admin_api, registrants, sessions, sender, fake_wechat, clock
+):
     created = admin_api.post(
         "/admin/api/broadcasts",
         json={"event_id": "meetup-10", "audience": "waitlisted", "text": "候补须知", "send_at": "2023-03-20T12:00:00+08:00"},
@@ -131,10 +264,12 @@ def test_a_broadcast_scheduled_through_the_api_fires_at_send_at(admin_api, regis
     assert (created.json()["status"], created.json()["recipients"]) == ("scheduled", 1)
     clock.set(clock.now().replace(hour=11, minute=59))
     fake_wechat.set_now(clock.now())
+    scheduler_sweeps(sessions, clock)
     sender.run_until_idle()
     assert received(fake_wechat, "候补须知") == Counter()
     clock.set(clock.now().replace(hour=12, minute=0))
     fake_wechat.set_now(clock.now())
+    scheduler_sweeps(sessions, clock)
     sender.run_until_idle()
     assert received(fake_wechat, "候补须知") == Counter(["o-carol"])
     report = admin_api.get(f"/admin/api/broadcasts/{created.json()['id']}").json()

@@ -7,6 +7,7 @@ import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
+from bot import organizer
 from bot.admin.export import UTF8_BOM
 from bot.cli import app as cli
 from models import Campaign, Delivery, Registration
@@ -89,11 +90,14 @@ def test_broadcast_with_yes_queues_one_delivery_per_recipient(seeded, sessions):
         assert sorted(session.scalars(select(Delivery.openid))) == ["o-alice", "o-bob"]
 
 
-def test_broadcast_at_a_local_time_holds_the_deliveries_until_then(seeded, sessions):
+def test_broadcast_at_a_local_time_is_scheduled_without_deliveries_until_then(seeded, sessions):
     result = run("broadcast", "开场提醒", "--audience", "confirmed", "--at", "2023-03-26T13:00:00", "--yes")
     assert result.exit_code == 0, result.output
+    assert "scheduled; its recipients are the confirmed audience at that time" in result.output
     with sessions() as session:
-        [held] = session.scalars(select(Delivery.not_before)).all()
-    assert held.isoformat() == "2023-03-26T05:00:00+00:00"
+        [campaign_id] = session.scalars(select(Campaign.id)).all()
+        report = organizer.broadcast_status(session, campaign_id)
+        assert session.scalars(select(Delivery)).all() == []
+    assert (report.status, report.send_at.isoformat()) == ("scheduled", "2023-03-26T05:00:00+00:00")
     assert run("broadcast", "太迟了", "--audience", "confirmed", "--at", "2023-03-01T13:00:00", "--yes").exit_code == 2
     assert run("broadcast", "谁", "--audience", "everyone", "--yes").exit_code == 2

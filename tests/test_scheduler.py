@@ -8,15 +8,15 @@ from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 
+from bot import organizer
 from bot.clock import ShiftedClock, SystemClock
 from models.db import create_db_engine, session_factory
 from models.outbox import Campaign, Delivery
 from models.registration import ONSITE, register
 from models.reminder import SENT, SKIPPED, ReminderRun
-from scheduler.jobs import SWEEP_JOB_ID, JobQueue
-from scheduler.outbox import create_campaign
+from scheduler.jobs import SWEEP_JOB_ID, JobQueue, sweep_job
 from scheduler.reminders import Reminder, fire_due_reminders
 from tests.registration_steps import settings_with_event
 
@@ -219,23 +219,66 @@ def test_restart_after_a_reminders_time_decides_it_once(settings, engines, queue
     assert DAY_BEFORE not in run_times(third)
 
 
-def test_running_scheduler_releases_a_held_broadcast_at_its_time(settings, engines, queues, clock):
+def schedule(sessions, send_at, audience="confirmed") -> int:
+    with sessions.begin() as session:
+        campaign = organizer.create_broadcast(
+            session, event_id=EVENT_ID, audience=audience, text="明天见", now=send_at - timedelta(hours=1), send_at=send_at
+        )
+        return campaign.id
+
+
+def broadcast_recipients(sessions, campaign_id) -> list[str]:
+    with sessions() as session:
+        return sorted(session.scalars(select(Delivery.openid).where(Delivery.campaign_id == campaign_id)))
+
+
+def test_running_scheduler_starts_a_scheduled_broadcast_at_its_time_for_the_audience_then(
+    settings, engines, queues, clock
+):
     engine = engines()
     sessions = session_factory(engine)
-    with sessions.begin() as session:
-        campaign = create_campaign(session, openids=["o-1", "o-2"], text="明天见", purpose="broadcast")
-        session.execute(update(Delivery).values(not_before=clock.now() + timedelta(days=1)))
+    sign_up(sessions, "o-1", clock.now())
     send_at = clock.now() + timedelta(seconds=1)
+    campaign_id = schedule(sessions, send_at)
+    sign_up(sessions, "o-2", clock.now())  # registered after the broadcast was scheduled
     queue = queues(settings, engine, ShiftedClock(clock.now(), settings.tz))
+
+    # Starting gives the broadcast its job; the sweep's first run is a minute away, so the job starts it.
     queue.start()
 
-    queue.schedule_broadcast(campaign.id, send_at)
+    assert wait_until(lambda: broadcast_recipients(sessions, campaign_id)) == ["o-1", "o-2"]
 
-    def held() -> list:
-        with sessions() as session:
-            return list(session.scalars(select(Delivery.not_before)))
 
-    wait_until(lambda: held() == [None, None])
+def test_the_leader_gives_scheduled_broadcasts_their_jobs_and_drops_cancelled_ones(settings, engines, queues, clock):
+    sessions = session_factory(engines())
+    kept = schedule(sessions, clock.now() + timedelta(hours=2))
+    cancelled = schedule(sessions, clock.now() + timedelta(hours=3))
+    queue = queues(settings, engines(), clock)
+    queue.start(paused=True)
+    queue.rebuild(settings.content)
+    assert {f"broadcast:{kept}", f"broadcast:{cancelled}"} <= run_times(queue).keys()
+
+    with sessions.begin() as session:
+        organizer.cancel_broadcast(session, cancelled)
+    sweep_job()
+
+    times = run_times(queue)
+    assert f"broadcast:{cancelled}" not in times
+    assert times[f"broadcast:{kept}"] - SystemClock(settings.tz).now() > timedelta(hours=1, minutes=59)
+
+
+def test_the_sweep_starts_a_broadcast_whose_job_never_ran(settings, engines, queues, clock):
+    sessions = session_factory(engines())
+    sign_up(sessions, "o-1", clock.now())
+    campaign_id = schedule(sessions, clock.now() - timedelta(minutes=5))  # due while no scheduler ran
+    queue = queues(settings, engines(), clock)
+    queue.start(paused=True)
+
+    sweep_job()
+    sweep_job()
+
+    assert broadcast_recipients(sessions, campaign_id) == ["o-1"]
+    assert f"broadcast:{campaign_id}" not in run_times(queue)
 
 
 def _explode() -> None:

@@ -1,5 +1,8 @@
 """``/admin/api/broadcasts``: send a message to an event's audience now (or at ``send_at``), and follow it.
 
+A scheduled broadcast reaches its audience as it stands at ``send_at`` (someone who checks in before then
+no longer gets a ``not_checked_in`` one; a late registrant gets a ``confirmed`` one).
+
 Creating a broadcast only writes the outbox; the sender delivers it in the background. The report says
 ``paused`` with WeChat's error code while an account-wide error (daily quota, IP whitelist) stops sending.
 """
@@ -59,6 +62,8 @@ class BroadcastCounts(BaseModel):
 
 class BroadcastOut(BroadcastCreated):
     send_at: datetime | None
+    # Why a scheduled broadcast was skipped (its time passed while no scheduler ran).
+    skip_reason: str | None = None
     counts: BroadcastCounts
     errors: dict[str, int]
     # Why followers could not be reached (no channel open to them), with how many each.
@@ -68,14 +73,15 @@ class BroadcastOut(BroadcastCreated):
     paused_reason: str | None = None
 
 
-def broadcast_out(session, settings, campaign_id: int, now: datetime) -> BroadcastOut:
-    report = organizer.broadcast_status(session, campaign_id, now)
+def broadcast_out(session, settings, campaign_id: int) -> BroadcastOut:
+    report = organizer.broadcast_status(session, campaign_id)
     pause = account_pause(session, settings.wechat_app_id) if report.status == "sending" else None
     return BroadcastOut(
         id=report.campaign.id,
         status="paused" if pause else report.status,
-        recipients=report.campaign.recipients,
+        recipients=report.recipients,
         send_at=report.send_at,
+        skip_reason=report.skip_reason,
         counts=BroadcastCounts(**report.counts),
         errors=report.errors,
         unreachable_reasons=report.unreachable_reasons,
@@ -86,7 +92,8 @@ def broadcast_out(session, settings, campaign_id: int, now: datetime) -> Broadca
 
 @broadcasts_router.post("", status_code=status.HTTP_201_CREATED)
 def create_broadcast(body: BroadcastIn, session: SessionDep, settings: SettingsDep, now: NowDep) -> BroadcastCreated:
-    """Address ``text`` to the audience as it stands now; sending happens in the background."""
+    """Address ``text`` to the audience as it stands now, or as it stands at ``send_at`` when that is ahead;
+    sending happens in the background."""
     send_at = body.send_at
     if send_at is not None and send_at.tzinfo is None:
         send_at = send_at.replace(tzinfo=settings.tz)
@@ -95,20 +102,21 @@ def create_broadcast(body: BroadcastIn, session: SessionDep, settings: SettingsD
         campaign = organizer.create_broadcast(
             session, event_id=body.event_id, audience=body.audience, text=body.text, now=now, send_at=send_at
         )
-    report = broadcast_out(session, settings, campaign.id, now)
+    report = broadcast_out(session, settings, campaign.id)
     return BroadcastCreated(id=report.id, status=report.status, recipients=report.recipients)
 
 
 @broadcasts_router.get("/{broadcast_id}")
-def get_broadcast(broadcast_id: int, session: SessionDep, settings: SettingsDep, now: NowDep) -> BroadcastOut:
-    """The broadcast's state and its deliveries by outcome, with WeChat's error codes counted."""
+def get_broadcast(broadcast_id: int, session: SessionDep, settings: SettingsDep) -> BroadcastOut:
+    """The broadcast's state and its deliveries by outcome, with WeChat's error codes counted; while it is
+    scheduled, ``recipients`` is the audience's size now (the audience is fixed when it is sent)."""
     with service_errors():
-        return broadcast_out(session, settings, broadcast_id, now)
+        return broadcast_out(session, settings, broadcast_id)
 
 
 @broadcasts_router.delete("/{broadcast_id}", status_code=status.HTTP_204_NO_CONTENT)
-def cancel_broadcast(broadcast_id: int, session: SessionDep, now: NowDep) -> Response:
-    """Cancel a scheduled broadcast before its time (409 once it is sending)."""
+def cancel_broadcast(broadcast_id: int, session: SessionDep) -> Response:
+    """Cancel a scheduled broadcast before it starts (409 once it has started); the scheduler drops its job."""
     with service_errors():
-        organizer.cancel_broadcast(session, broadcast_id, now)
+        organizer.cancel_broadcast(session, broadcast_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -24,9 +24,10 @@ const BROADCAST_STATUS_LABELS = {
   sent: "已完成",
   paused: "已暂停（账号级错误）",
   cancelled: "已取消",
+  skipped: "已跳过（错过发送时间）",
 };
 const REMINDER_STATE_LABELS = { scheduled: "待发送", sent: "已发送", sending: "发送中", skipped: "已跳过" };
-const FINISHED_BROADCAST = new Set(["sent", "cancelled"]);
+const FINISHED_BROADCAST = new Set(["sent", "cancelled", "skipped"]);
 
 const state = { events: [], eventId: null, page: 1, total: 0, timezone: "Asia/Shanghai", pollTimer: null };
 
@@ -401,6 +402,7 @@ function renderReport(report) {
   }
   const errors = $("report-errors");
   errors.replaceChildren();
+  if (report.skip_reason) errors.append(element("li", `未发送：${report.skip_reason}`));
   if (report.paused_errcode) {
     errors.append(element("li", `发送已暂停：微信错误码 ${report.paused_errcode}（${report.paused_reason || ""}），处理后运行 eventbot send --resume`));
   }
