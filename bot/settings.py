@@ -26,6 +26,8 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict, TomlConfigSettingsSource
 
+from bot.text import normalise
+
 DEFAULT_CONFIG_PATH = Path("config.toml")
 _OFFSET_PATTERN = re.compile(r"^(\d+)([dhms])$")
 _OFFSET_UNITS = {"d": "days", "h": "hours", "m": "minutes", "s": "seconds"}
@@ -200,12 +202,17 @@ class Keyword(_Strict):
     mode: MatchMode = "contains"
 
     @model_validator(mode="after")
-    def _compiles(self) -> Keyword:
+    def _matchable(self) -> Keyword:
         if self.mode == "regex":
             try:
                 compile_rule_regex(self.word)
             except re.error as exc:
                 raise ValueError(f"invalid regular expression {self.word!r}: {exc}") from exc
+        elif not normalise(self.word):
+            raise ValueError(
+                f"{self.word!r} is only spaces and punctuation, which matching ignores:"
+                " use regex mode to match punctuation"
+            )
         return self
 
 

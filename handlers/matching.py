@@ -8,21 +8,15 @@ and the keyword index, compiled once per configuration, finds every topic whose 
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from bot.dispatch import Context, FilterResult
+from bot.text import normalise  # defined in bot (the settings need it too); handlers import it from here
 
-_IGNORED = re.compile(r"[\s\W_]+", re.UNICODE)
 _CHINESE_DIGITS = {"一": 1, "二": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9, "十": 10}
 _TALK_ORDINAL = re.compile(r"第([0-9]+|[一二三四五六七八九十])(?:场|个|位|讲|节|个分享|场分享)")
 _BARE_NUMBER = re.compile(r"^[0-9]{1,2}$")
-
-
-def normalise(text: str) -> str:
-    """Fold full-width forms and case, drop whitespace and punctuation: the form keywords are matched in."""
-    return _IGNORED.sub("", unicodedata.normalize("NFKC", text).lower())
 
 
 def bare_number(normalised: str) -> int | None:

@@ -17,7 +17,7 @@ from datetime import datetime
 
 from bot.dispatch import Context, FilterResult, Router
 from bot.replies import Article, Image, News, Reply, Text
-from bot.settings import ConfigError, ConfiguredReply, Keyword, Rule, compile_rule_regex
+from bot.settings import ConfiguredReply, Keyword, Rule, compile_rule_regex
 from handlers.matching import normalise
 
 rules_router = Router("rule")
@@ -82,18 +82,13 @@ class RuleMatcher:
         for index, rule in enumerate(self._rules):
             if not rule.enabled:
                 continue
-            for keyword_index, keyword in enumerate(rule.keywords):
+            for keyword in rule.keywords:
                 if keyword.mode == "regex":
                     self._regexes.setdefault(index, []).append((compile_rule_regex(keyword.word), keyword))
                     continue
-                word = normalise(keyword.word)
-                if not word:
-                    raise ConfigError(
-                        f"rules[{index}].keywords[{keyword_index}]: {keyword.word!r} is only spaces and punctuation,"
-                        " which matching ignores: use regex mode to match punctuation"
-                    )
+                # Never empty: the settings refuse keywords that normalise to nothing (``Keyword``).
                 table = self._exact if keyword.mode == "exact" else contains
-                table.setdefault(word, []).append((index, keyword))
+                table.setdefault(normalise(keyword.word), []).append((index, keyword))
         # At one position the pattern finds only the longest word, so each word also carries the rules of
         # the shorter words it starts with ("电脑包" found means "电脑" was there too).
         self._contains = {

@@ -330,9 +330,22 @@ def test_a_bad_rule_is_refused_with_its_position(tmp_path, rules_toml, message):
     assert message in str(refused.value)
 
 
-def test_a_keyword_of_only_punctuation_is_refused_when_rules_are_compiled():
-    with pytest.raises(ConfigError, match=r"rules\[0\]\.keywords\[1\]: '？！' is only spaces and punctuation"):
-        RuleMatcher(content_with([rule("电脑", "？！")]).rules)
+def test_a_keyword_of_only_punctuation_is_refused_when_the_config_is_loaded(tmp_path):
+    shipped = (REPO_ROOT / "config.toml").read_text(encoding="utf-8")
+    first_keywords = 'keywords = ["电脑", '
+    assert shipped.index(first_keywords) > shipped.index("[[rules]]")  # it is rules[0]'s
+    path = tmp_path / "config.toml"
+    path.write_text(shipped.replace(first_keywords, 'keywords = ["？！", "电脑", ', 1), encoding="utf-8")
+
+    with pytest.raises(ConfigError) as refused:
+        load_content(path)
+
+    assert "rules[0].keywords[0]: '？！' is only spaces and punctuation" in str(refused.value)
+
+
+def test_an_exact_keyword_of_only_punctuation_is_refused_too():
+    with pytest.raises(ValueError, match=r"rules\.0\.keywords\.1\n.*'？！' is only spaces and punctuation"):
+        content_with([rule("电脑", {"word": "？！", "mode": "exact"})])
 
 
 def test_a_menu_key_mapped_to_a_missing_rule_is_refused():
