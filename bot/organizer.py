@@ -260,11 +260,12 @@ def create_broadcast(
     send_at: datetime | None = None,
     report_to: str | None = None,
 ) -> Campaign:
-    """A broadcast campaign addressed to the audience as it stands now.
+    """A broadcast campaign addressed to the audience as it stands when it is sent.
 
-    With ``send_at`` in the future it is only scheduled: no deliveries until the scheduler starts it at
-    ``send_at`` (``start_scheduled_broadcast``) for the audience as it is then, and it can be cancelled
-    until then. ``report_to`` is an admin's openid to send the outcome to once every delivery is finished.
+    Without ``send_at`` (or with one not ahead of ``now``) that is now. With ``send_at`` ahead it is only
+    scheduled: no deliveries until the scheduler starts it (``start_scheduled_broadcast``), and it can be
+    cancelled until then. ``report_to`` is an admin's openid to send the outcome to once every delivery
+    is finished.
     """
     _check_audience(audience)
     scheduled = send_at is not None and send_at > now
@@ -372,7 +373,7 @@ def outcome_counts(by_status: dict[str, int]) -> dict[str, int]:
 
 
 def broadcast_status(session: Session, campaign_id: int) -> BroadcastStatus:
-    """The broadcast's state (scheduled, cancelled, sending, sent) and its deliveries by outcome."""
+    """The broadcast's state (scheduled, cancelled, skipped, sending, sent) and its deliveries by outcome."""
     campaign = _broadcast(session, campaign_id)
     plan = session.get(BroadcastPlan, campaign_id)
     by_status = dict(
@@ -392,8 +393,8 @@ def broadcast_status(session: Session, campaign_id: int) -> BroadcastStatus:
     ).all()
     counts = outcome_counts(by_status)
     recipients = campaign.recipients
-    if plan is not None and plan.state in (CANCELLED_BROADCAST, SCHEDULED_BROADCAST, SKIPPED_BROADCAST):
-        status = plan.state
+    if plan is not None and plan.state != STARTED_BROADCAST:
+        status = plan.state  # scheduled, cancelled or skipped: it has no deliveries
         if plan.state == SCHEDULED_BROADCAST:
             recipients = len(audience_openids(session, campaign.event_id, campaign.audience))
     else:
