@@ -16,6 +16,10 @@ from sqlalchemy.orm import Session, sessionmaker
 BUSY_TIMEOUT_SECONDS = 10
 LOCK_POLL_SECONDS = 0.001
 _HOLDS_WRITER_TURN = "eventbot_holds_writer_turn"
+# Connections one process may open: more than the app's handler threads (``bot.app.HANDLER_THREADS``)
+# plus background work, so no handler waits for a connection. With the pool smaller than the threads,
+# the threads left waiting at the start of a burst waited seconds (Q&A bench: replies past the budget).
+MAX_CONNECTIONS = 40
 
 
 def _prepare_sqlite(engine: Engine) -> None:
@@ -84,11 +88,11 @@ def create_db_engine(database_url: str) -> Engine:
         if url.database and url.database != ":memory:":
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(
-            url, connect_args={"check_same_thread": False, "timeout": BUSY_TIMEOUT_SECONDS}, pool_size=20
+            url, connect_args={"check_same_thread": False, "timeout": BUSY_TIMEOUT_SECONDS}, pool_size=MAX_CONNECTIONS
         )
         _prepare_sqlite(engine)
         return engine
-    return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    return create_engine(url, pool_size=10, max_overflow=MAX_CONNECTIONS - 10, pool_pre_ping=True)
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

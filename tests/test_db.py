@@ -12,6 +12,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
 import models.db
+from bot.app import HANDLER_THREADS
 from models.db import create_db_engine
 from tests.conftest import BACKEND
 
@@ -70,4 +71,18 @@ def test_a_write_lock_never_released_ends_in_database_is_locked(database_url, mo
     finally:
         other_process.rollback()
         other_process.close()
+        engine.dispose()
+
+
+def test_every_handler_thread_can_hold_a_connection_at_once(database_url):
+    engine = create_db_engine(database_url)
+    connections = []
+    try:
+        # A pool smaller than the threads would block here (and time out) instead of connecting.
+        for _thread in range(HANDLER_THREADS):
+            connections.append(engine.connect())
+        assert all(connection.scalar(select(1)) == 1 for connection in connections)
+    finally:
+        for connection in connections:
+            connection.close()
         engine.dispose()
