@@ -109,12 +109,12 @@ def warm_up(url: str, crypto: SafeModeCrypto | None, count: int = 200) -> None:
 
 
 def measure(name: str, command: list[str], env: dict[str, str], args, *, aes: bool = False,
-            ready_path: str = "/healthz", memory: bool = False) -> Measurement:
+            ready_path: str = "/healthz", memory: bool = False, workers: int = 2) -> Measurement:
     port = free_port()
     command = [part.replace("{port}", str(port)) for part in command]
     crypto = SafeModeCrypto(TOKEN, ENCODING_AES_KEY, APP_ID) if aes else None
     log = OUT_DIR / f"{name.replace(' ', '_').replace('+', '')}.log"
-    with running(name, command, port=port, env=env, ready_path=ready_path, log=log) as server:
+    with running(name, command, port=port, env=env, ready_path=ready_path, log=log, workers=workers) as server:
         idle = server.worker_rss_mb() if memory else []
         warm_up(server.url, crypto)
         pool = OUT_DIR / "pool.txt"
