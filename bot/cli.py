@@ -44,6 +44,7 @@ def serve(
     """Run the bot: apply migrations, then serve the webhook with uvicorn."""
     import uvicorn
 
+    from bot.metrics import clear_multiprocess_directory
     from models.migrate import upgrade
 
     settings = _settings()
@@ -55,6 +56,7 @@ def serve(
         )
         raise typer.Exit(2)
     upgrade(settings.database_url)
+    clear_multiprocess_directory()
     uvicorn.run(
         "bot.asgi:app",
         host=host,

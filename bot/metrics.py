@@ -2,13 +2,14 @@
 
 Producers increment these objects directly (``REGISTRATIONS.labels(status="confirmed").inc()``).
 Under ``uvicorn --workers N`` each worker is its own process with its own counters; when
-``PROMETHEUS_MULTIPROC_DIR`` names a directory (empty at start-up, writable by every worker),
+``PROMETHEUS_MULTIPROC_DIR`` names a directory (cleared by ``eventbot serve``, writable by every worker),
 prometheus_client writes the values there and ``/metrics`` adds up all workers, whichever one answers.
 """
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -75,6 +76,17 @@ def observe_reply(msg_type: str, topic: str, seconds: float) -> None:
     REPLY_LATENCY.observe(seconds)
     if topic == "retry":
         DEDUPLICATED_RETRIES.inc()
+
+
+def clear_multiprocess_directory() -> None:
+    """Delete the previous run's value files; call once before the workers start (``eventbot serve``).
+
+    Left in place, the counters of processes that no longer exist would be added to the new ones.
+    """
+    directory = os.environ.get(MULTIPROCESS_DIR_VARIABLE)
+    if directory:
+        for stale in Path(directory).glob("*.db"):
+            stale.unlink()
 
 
 def exposition() -> tuple[bytes, str]:

