@@ -32,10 +32,10 @@ from scheduler.worker import start_worker_thread
 HANDLER_THREADS = 32
 
 
-def build_ledger(settings: Settings, sessions) -> ReplyLedger:
+def build_ledger(settings: Settings) -> ReplyLedger:
     if settings.redis_url:
         return RedisLedger(redis.Redis.from_url(settings.redis_url), settings.redis_namespace)
-    return DatabaseLedger(sessions)
+    return DatabaseLedger()
 
 
 def create_app(
@@ -87,7 +87,7 @@ def create_app(
     if late_replies is None:
         late_replies = OutboxLateReplySink(sessions) if outbound_configured(settings) else LedgerOnlySink()
     app.state.late_replies = late_replies
-    app.state.responder = Responder(settings, clock, sessions, build_ledger(settings, sessions), Dispatcher(ROUTERS if routers is None else routers))
+    app.state.responder = Responder(settings, clock, sessions, build_ledger(settings), Dispatcher(ROUTERS if routers is None else routers))
     app.include_router(webhook_router)
     app.include_router(admin_api_router)
     app.include_router(calendar_router)

@@ -44,6 +44,13 @@ class Context:
         except LookupError:
             raise AttributeError(name) from None
 
+    def remember(self, name: str, compute: Callable[[Context], Any]) -> Any:
+        """The value ``name``, computed by ``compute`` on first use: filters that need the same row share
+        one query per message."""
+        if name not in self._values:
+            self._values[name] = compute(self)
+        return self._values[name]
+
     def provides(self, name: str) -> bool:
         return name in self._values or name in self._lazy
 

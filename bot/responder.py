@@ -73,13 +73,13 @@ class Responder:
     def respond(self, message) -> Response:
         """The reply for ``message``; a retry gets the first reply, or ``success`` while it is in progress."""
         key = dedup_key(message)
-        claim = self.ledger.claim(key)
-        if claim.state is ClaimState.ANSWERED:
-            return Response(claim.reply_xml, None, "retry", message.source)
-        if claim.state is ClaimState.IN_PROGRESS:
-            return Response("", None, "retry", message.source)
         try:
             with self.sessions.begin() as session:
+                claim = self.ledger.claim(session, key)
+                if claim.state is ClaimState.ANSWERED:
+                    return Response(claim.reply_xml, None, "retry", message.source)
+                if claim.state is ClaimState.IN_PROGRESS:
+                    return Response("", None, "retry", message.source)
                 response = self._handle(session, message)
                 self.ledger.record(session, key, response.xml)
             return response

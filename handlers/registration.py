@@ -233,9 +233,14 @@ def _form_for_update(session: Session, openid: str) -> FormState:
     return form
 
 
+def _form_of_sender(context: Context) -> FormState | None:
+    # Both filters below look at the same locked row: one query per message, not one per filter.
+    return context.remember("locked_form", lambda ctx: _locked_form(ctx.get("session"), ctx.get("openid")))
+
+
 def replay_of_last(context: Context) -> FilterResult:
     """Passes for a message already answered (a retry the ledger did not catch); extracts ``form``."""
-    form = _locked_form(context.get("session"), context.get("openid"))
+    form = _form_of_sender(context)
     if form is None or form.last_dedup_key != dedup_key(context.get("message")):
         return False
     return {"form": form}
@@ -243,7 +248,7 @@ def replay_of_last(context: Context) -> FilterResult:
 
 def open_form(context: Context) -> FilterResult:
     """Passes while the follower is inside an unexpired form or confirmation; extracts ``form``."""
-    form = _locked_form(context.get("session"), context.get("openid"))
+    form = _form_of_sender(context)
     return {"form": form} if form is not None and form.is_open(context.get("now")) else False
 
 

@@ -2,15 +2,14 @@
 
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from bot.dispatch import Router
-from bot.ledger import dedup_key
 from bot.replies import Text
 from bot.simulator import WeChatSimulator, push_xml
-from bot.wechat import parse_push
 from handlers.matching import has_text
 from models import InboundMessage
 from tests.conftest import TOKEN
@@ -42,13 +41,6 @@ def test_event_retries_are_keyed_on_create_time_event_and_key(wechat):
     assert "14:00–17:00" in wechat.post(later).content
 
 
-def test_a_retry_while_the_first_is_in_progress_gets_success(app, wechat):
-    xml = wechat.text_xml("o-busy", "议程", msg_id=9002)
-    # The first delivery has claimed the message (as a concurrent worker would) and not answered yet.
-    assert app.state.responder.ledger.claim(dedup_key(parse_push(xml))).state.value == "new"
-    assert wechat.post(xml).is_success
-
-
 class RecordingSink:
     """A late-reply sink that records what it was given, as the outbound layer would send it."""
 
@@ -70,6 +62,62 @@ def slow_router(delay: float) -> Router:
         return Text(f"慢回答：{raw_text}")
 
     return router
+
+
+def test_a_retry_while_the_first_is_in_progress_gets_success_and_runs_nothing_twice(make_settings, make_app):
+    started, calls = threading.Event(), []
+    router = Router("slow")
+
+    @router.handler(has_text)
+    def answer_slowly(raw_text: str) -> Text:
+        calls.append(raw_text)
+        started.set()
+        time.sleep(1.0)
+        return Text("慢回答")
+
+    app = make_app(make_settings(reply_budget_seconds=0.3), routers=[router])
+    with TestClient(app) as client:
+        wechat = WeChatSimulator(client, TOKEN)
+        xml = wechat.text_xml("o-busy", "你好", msg_id=9002)
+        first = threading.Thread(target=wechat.post, args=(xml,))
+        first.start()
+        assert started.wait(5)
+        assert wechat.post(xml).is_success  # WeChat's retry while the first is still being handled
+        first.join()
+        assert first_real_reply(wechat, xml).content == "慢回答"
+    assert calls == ["你好"]
+
+
+def first_real_reply(wechat, xml: str, attempts: int = 50):
+    """WeChat's later retries: ``success`` until the first delivery's handler is done, then its reply."""
+    for _ in range(attempts):
+        reply = wechat.post(xml)
+        if not reply.is_success:
+            return reply
+        time.sleep(0.1)
+    return reply
+
+
+def test_concurrent_duplicates_run_the_handler_once_with_the_database_ledger(make_settings, make_app):
+    """Without Redis the ledger is a row claimed in the message's own transaction, on either database."""
+    calls = []
+    router = Router("counting")
+
+    @router.handler(has_text)
+    def count(raw_text: str) -> Text:
+        calls.append(raw_text)
+        time.sleep(0.05)
+        return Text("一次")
+
+    app = make_app(make_settings(redis_url=""), routers=[router])
+    with TestClient(app) as client:
+        wechat = WeChatSimulator(client, TOKEN)
+        xml = wechat.text_xml("o-dup", "你好", msg_id=9005)
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            replies = list(pool.map(lambda _: wechat.post(xml), range(8)))
+        assert {reply.content for reply in replies if not reply.is_success} == {"一次"}
+        assert first_real_reply(wechat, xml).content == "一次"
+    assert calls == ["你好"]
 
 
 def test_an_overrunning_handler_answers_success_then_follows_up(make_settings, make_app):
