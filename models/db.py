@@ -92,7 +92,9 @@ def create_db_engine(database_url: str) -> Engine:
         )
         _prepare_sqlite(engine)
         return engine
-    return create_engine(url, pool_size=10, max_overflow=MAX_CONNECTIONS - 10, pool_pre_ping=True)
+    # Every connection stays pooled: "overflow" connections are closed on return, so a burst above the
+    # pool size made PostgreSQL fork a new backend for most messages (py-spy: connects under Q&A load).
+    return create_engine(url, pool_size=MAX_CONNECTIONS, max_overflow=0, pool_pre_ping=True)
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
