@@ -23,6 +23,7 @@ from typing import Protocol
 
 import redis
 import requests
+from requests.adapters import HTTPAdapter
 from sqlalchemy.orm import Session, sessionmaker
 from urllib3.exceptions import NewConnectionError
 from wechatpy import WeChatClient
@@ -36,6 +37,7 @@ logger = logging.getLogger(__name__)
 
 REAL_API_HOST = "https://api.weixin.qq.com"
 DEFAULT_TIMEOUT_SECONDS = 10.0
+DEFAULT_CONNECTIONS = 10
 # A token this close to its expiry is treated as expired, so no call starts with a token about to die.
 EXPIRY_MARGIN = timedelta(minutes=5)
 
@@ -205,8 +207,14 @@ class EventbotWeChatClient(WeChatClient):
         base_url: str,
         tokens: TokenStore,
         timeout: float = DEFAULT_TIMEOUT_SECONDS,
+        connections: int = DEFAULT_CONNECTIONS,
     ) -> None:
         super().__init__(app_id, secret, timeout=timeout, auto_retry=False)
+        # One kept-alive connection per thread calling at once: beyond requests' default pool of 10, every
+        # call opened and dropped a connection of its own.
+        adapter = HTTPAdapter(pool_maxsize=connections)
+        self._http.mount("http://", adapter)
+        self._http.mount("https://", adapter)
         self.base_url = base_url.rstrip("/")
         self.API_BASE_URL = f"{self.base_url}/cgi-bin/"
         self.tokens = tokens
@@ -275,7 +283,11 @@ def build_client(settings, sessions: sessionmaker[Session], clock: Clock) -> Eve
     else:
         tokens = DatabaseTokenStore(sessions, settings.wechat_app_id, clock)
     return EventbotWeChatClient(
-        settings.wechat_app_id, settings.wechat_app_secret, base_url=settings.wechat_api_base_url, tokens=tokens
+        settings.wechat_app_id,
+        settings.wechat_app_secret,
+        base_url=settings.wechat_api_base_url,
+        tokens=tokens,
+        connections=max(settings.content.delivery.concurrency, DEFAULT_CONNECTIONS),
     )
 
 

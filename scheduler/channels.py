@@ -9,6 +9,8 @@ follower none of them can reach is reported with every channel's reason.
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -55,55 +57,77 @@ def _fill(fields: dict[str, str], values: dict[str, str]) -> dict:
     return {name: {"value": template.format(**values)} for name, template in fields.items()}
 
 
-def _customer_service_block(session: Session, config: DeliveryConfig, follower: Follower | None, now: datetime) -> str:
-    """Why a customer-service text cannot go to ``follower`` now ("" if it can)."""
-    if follower is None:
-        return "customer_service: never wrote to the account"
-    if now - follower.last_interaction_at > CUSTOMER_SERVICE_WINDOW:
-        return "customer_service: last message more than 48 hours ago"
-    used = session.scalar(
-        select(func.count())
-        .select_from(Delivery)
-        .where(
-            Delivery.openid == follower.openid,
-            Delivery.channel == CUSTOMER_SERVICE,
-            Delivery.status.in_(_COUNTED_STATES),
-            Delivery.claimed_at >= follower.last_interaction_at,
+class BatchRouter:
+    """Chooses the route of every delivery in one claimed batch.
+
+    The batch's followers and their customer-service sends in the current window are read with one query
+    each; a route chosen here counts against the quota of the next delivery to the same follower.
+    """
+
+    def __init__(self, session: Session, settings: Settings, now: datetime, openids: Iterable[str]) -> None:
+        self.session = session
+        self.settings = settings
+        self.now = now
+        wanted = set(openids)
+        self.followers = {
+            follower.openid: follower for follower in session.scalars(select(Follower).where(Follower.openid.in_(wanted)))
+        }
+        self.customer_service_used: Counter[str] = Counter(
+            dict(
+                session.execute(
+                    select(Delivery.openid, func.count())
+                    .join(Follower, Follower.openid == Delivery.openid)
+                    .where(
+                        Delivery.openid.in_(wanted),
+                        Delivery.channel == CUSTOMER_SERVICE,
+                        Delivery.status.in_(_COUNTED_STATES),
+                        Delivery.claimed_at >= Follower.last_interaction_at,
+                    )
+                    .group_by(Delivery.openid)
+                ).all()
+            )
         )
-    )
-    if used >= config.customer_service_per_window:
-        return f"customer_service: {used} messages already sent in this 48-hour window"
-    return ""
 
+    def route(self, campaign: Campaign, delivery: Delivery) -> Route:
+        """The first configured channel that can reach ``delivery.openid``; a subscribe acceptance is used up."""
+        config = self.settings.content.delivery
+        follower = self.followers.get(delivery.openid)
+        if follower is not None and not follower.subscribed:
+            return Route(None, reason="unfollowed the account")
+        text = delivery.text or campaign.text
+        values = template_values(self.settings, campaign, text, self.now)
+        reasons = []
+        for channel in config.channels:
+            if channel == CUSTOMER_SERVICE:
+                blocked = self._customer_service_block(config, follower)
+                if not blocked:
+                    self.customer_service_used[delivery.openid] += 1
+                    return Route(CUSTOMER_SERVICE, text=text)
+                reasons.append(blocked)
+                continue
+            templates = config.templates if channel == TEMPLATE else config.subscribe_templates
+            template_id = templates.get(campaign.template_key or "", "")
+            if not template_id:
+                reasons.append(f"{channel}: no template configured for {campaign.template_key or campaign.purpose!r}")
+                continue
+            if channel == TEMPLATE:
+                return Route(TEMPLATE, template_id=template_id, data=_fill(config.template_fields, values))
+            # Locked: two senders must not both spend the same acceptance.
+            acceptance = self.session.get(SubscribeAcceptance, (delivery.openid, template_id), with_for_update=True)
+            if acceptance is None or acceptance.remaining <= 0:
+                reasons.append("subscribe: the follower has not accepted this subscribe message")
+                continue
+            acceptance.remaining -= 1
+            return Route(SUBSCRIBE, template_id=template_id, data=_fill(config.subscribe_fields, values))
+        return Route(None, reason="; ".join(reasons) or "no delivery channel configured")
 
-def choose_route(session: Session, settings: Settings, campaign: Campaign, delivery: Delivery, now: datetime) -> Route:
-    """The first configured channel that can reach ``delivery.openid``; a subscribe acceptance is used up."""
-    config = settings.content.delivery
-    follower = session.get(Follower, delivery.openid)
-    if follower is not None and not follower.subscribed:
-        return Route(None, reason="unfollowed the account")
-    text = delivery.text or campaign.text
-    values = template_values(settings, campaign, text, now)
-    reasons = []
-    for channel in config.channels:
-        if channel == CUSTOMER_SERVICE:
-            blocked = _customer_service_block(session, config, follower, now)
-            if not blocked:
-                return Route(CUSTOMER_SERVICE, text=text)
-            reasons.append(blocked)
-            continue
-        templates = config.templates if channel == TEMPLATE else config.subscribe_templates
-        template_id = templates.get(campaign.template_key or "", "")
-        if not template_id:
-            reasons.append(f"{channel}: no template configured for {campaign.template_key or campaign.purpose!r}")
-            continue
-        if channel == TEMPLATE:
-            return Route(TEMPLATE, template_id=template_id, data=_fill(config.template_fields, values))
-        # Locked: two senders must not both spend the same acceptance.
-        acceptance = session.get(SubscribeAcceptance, (delivery.openid, template_id), with_for_update=True)
-        if acceptance is None or acceptance.remaining <= 0:
-            reasons.append("subscribe: the follower has not accepted this subscribe message")
-            continue
-        acceptance.remaining -= 1
-        return Route(SUBSCRIBE, template_id=template_id, data=_fill(config.subscribe_fields, values))
-    return Route(None, reason="; ".join(reasons) or "no delivery channel configured")
+    def _customer_service_block(self, config: DeliveryConfig, follower: Follower | None) -> str:
+        """Why a customer-service text cannot go to ``follower`` now ("" if it can)."""
+        if follower is None:
+            return "customer_service: never wrote to the account"
+        if self.now - follower.last_interaction_at > CUSTOMER_SERVICE_WINDOW:
+            return "customer_service: last message more than 48 hours ago"
+        used = self.customer_service_used[follower.openid]
+        if used >= config.customer_service_per_window:
+            return f"customer_service: {used} messages already sent in this 48-hour window"
+        return ""

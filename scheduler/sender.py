@@ -2,12 +2,17 @@
 
 Each delivery goes pending → claimed → sending → sent | failed | unknown (or straight to unreachable):
 
-1. **claim** (one transaction, ``FOR UPDATE SKIP LOCKED`` on PostgreSQL so several senders share the
-   work without overlap; SQLite serialises it with ``BEGIN IMMEDIATE``): choose the channel, mark the row
-   ``claimed`` with this run's ``attempt_id``. Nothing has left yet.
-2. **sending** (its own commit, just before the HTTP call): from here on WeChat may have the message.
-3. **outcome** (its own commit): sent with msgid, failed with errcode/errmsg, back to pending for a
-   transient error (bounded backoff) or an account-wide pause.
+1. **claim** a batch (one transaction, ``FOR UPDATE SKIP LOCKED`` on PostgreSQL so several senders share
+   the work without overlap; SQLite serialises it with ``BEGIN IMMEDIATE``): choose every row's channel
+   (``BatchRouter``: one query for the batch's followers, one for their customer-service quota), mark the
+   rows ``claimed`` with this run's ``attempt_id``. Nothing has left yet.
+2. **sending**, committed just before the calls are handed to the worker threads, for as many rows as
+   there are threads free to call at once (at most ``[delivery] concurrency``): from here on WeChat may
+   have those messages.
+3. **outcome**: as calls finish, the next rows are marked ``sending`` for the threads just freed, and a
+   recorder thread commits what became of the finished ones, all that finished meanwhile in one commit:
+   sent with msgid, failed with errcode/errmsg, back to pending for a transient error (bounded backoff)
+   or an account-wide pause.
 
 Crash recovery, when a sender died at any instant (``recover``, run at start and on every poll, for
 rows older than ``stale_after`` so a live peer's rows are left alone):
@@ -18,6 +23,13 @@ rows older than ``stale_after`` so a live peer's rows are left alone):
   carry no idempotency key at WeChat, so there is no way to ask whether the call arrived; resending could
   deliver twice, and "at most once" is the promise. The admin report counts these rows for a human.
 
+Marking rows ``sending`` a chunk at a time rather than one commit per call keeps that rule: every row is
+committed ``sending`` before its call can start, so a crash never resends. The unknown window barely
+widens: a chunk is never larger than the threads free to take it at once, so a row waits between its
+commit and its call only for a thread to pick it up, never behind another call; at most ``concurrency``
+rows per sender can be ``unknown`` without their call having left. A worker that sees an account-wide
+pause before calling does not call, and its row returns to ``pending``.
+
 The same reasoning applies to a call that ends without a complete answer (read timeout, dropped
 connection): the row becomes ``unknown`` rather than being retried.
 """
@@ -25,12 +37,14 @@ connection): the row becomes ``unknown`` rather than being retried.
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import uuid
+from collections import deque
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -53,7 +67,7 @@ from models.outbox import (
     account_pause,
     pause_account,
 )
-from scheduler.channels import CUSTOMER_SERVICE, SUBSCRIBE, TEMPLATE, Route, choose_route
+from scheduler.channels import CUSTOMER_SERVICE, SUBSCRIBE, TEMPLATE, BatchRouter, Route
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +77,9 @@ FIRST_RETRY_DELAY = timedelta(seconds=30)
 MAX_RETRY_DELAY = timedelta(minutes=15)
 # A row claimed longer ago than this belongs to a sender that died: calls time out long before.
 DEFAULT_STALE_AFTER = timedelta(minutes=5)
+# A batch is this many chunks of ``concurrency`` rows: large enough that the pause between batches (the
+# last chunk's calls, then the next claim) is rare, small enough that peers still share a campaign.
+CHUNKS_PER_BATCH = 16
 
 
 def retry_delay(attempts: int) -> timedelta:
@@ -72,11 +89,62 @@ def retry_delay(attempts: int) -> timedelta:
 
 @dataclass(frozen=True)
 class Job:
-    """One claimed delivery and what to send for it."""
+    """One claimed delivery, what to send for it, and its attempt number once it is sending."""
 
     delivery_id: int
     openid: str
     route: Route
+    attempt: int
+
+
+@dataclass(frozen=True)
+class CallResult:
+    """How one job's call ended: sent (``msgid``), failed (``error``) or not made (``called`` False)."""
+
+    job: Job
+    called: bool = True
+    msgid: str | None = None
+    error: CallError | None = None
+
+
+class OutcomeRecorder:
+    """Records finished calls in a thread of its own, all that finished meanwhile in one commit."""
+
+    def __init__(self, record: Callable[[list[CallResult]], None]) -> None:
+        self._record = record
+        self._queue: queue.SimpleQueue[list[CallResult] | None] = queue.SimpleQueue()
+        self._error: Exception | None = None
+        self._thread = threading.Thread(target=self._run, name="sender-outcomes", daemon=True)
+        self._thread.start()
+
+    def put(self, results: list[CallResult]) -> None:
+        """Queue ``results`` for recording."""
+        self._queue.put(results)
+
+    def close(self) -> None:
+        """Record everything queued, then stop; a recording error is raised here, in the sender's loop."""
+        self._queue.put(None)
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+
+    def _run(self) -> None:
+        closing = False
+        while not closing:
+            batch: list[CallResult] = []
+            item = self._queue.get()
+            while item is not None:
+                batch.extend(item)
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+            closing = item is None
+            if batch and self._error is None:
+                try:
+                    self._record(batch)
+                except Exception as error:  # kept for close(); the rows stay sending and recovery marks them unknown
+                    self._error = error
 
 
 class Sender:
@@ -115,9 +183,10 @@ class Sender:
                 state.paused_errcode = state.paused_errmsg = state.paused_at = None
 
     def _pause(self, error: CallError) -> None:
+        # Seen before the commit: a call queued on this worker thread must not go out meanwhile.
+        self._pause_seen.set()
         with self.sessions.begin() as session:
             pause_account(session, self.app_id, error.errcode, error.errmsg, self.clock.now())
-        self._pause_seen.set()
         logger.critical(
             "outbound sending PAUSED by an account-wide WeChat error; resume with `eventbot send --resume`",
             extra={"errcode": error.errcode, "errmsg": error.errmsg},
@@ -150,8 +219,7 @@ class Sender:
         """Claim one batch of due deliveries and send it; the number of deliveries handled."""
         jobs, unreachable = self._claim()
         if jobs:
-            with ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="sender") as pool:
-                list(pool.map(self._deliver, jobs))
+            self._send(jobs)
         return len(jobs) + unreachable
 
     def run_until_idle(self) -> None:
@@ -187,14 +255,18 @@ class Sender:
                 select(Delivery)
                 .where(Delivery.status == PENDING, or_(Delivery.not_before.is_(None), Delivery.not_before <= now))
                 .order_by(Delivery.id)
-                .limit(self.concurrency * 4)
+                .limit(self.concurrency * CHUNKS_PER_BATCH)
                 .with_for_update(skip_locked=True)
             ).all()
-            campaigns: dict[int, Campaign] = {}
+            if not rows:
+                return [], 0
+            campaigns = {
+                campaign.id: campaign
+                for campaign in session.scalars(select(Campaign).where(Campaign.id.in_({row.campaign_id for row in rows})))
+            }
+            router = BatchRouter(session, self.settings, now, (row.openid for row in rows))
             for row in rows:
-                campaign = campaigns.get(row.campaign_id) or session.get(Campaign, row.campaign_id)
-                campaigns[row.campaign_id] = campaign
-                route = choose_route(session, self.settings, campaign, row, now)
+                route = router.route(campaigns[row.campaign_id], row)
                 row.claimed_at = now
                 row.attempt_id = self.run_id
                 if route.channel is None:
@@ -203,38 +275,89 @@ class Sender:
                     unreachable += 1
                     continue
                 row.status, row.channel = CLAIMED, route.channel
-                jobs.append(Job(row.id, row.openid, route))
-                # Flushed per row so the next row's customer-service quota count sees this one.
-                session.flush()
+                jobs.append(Job(row.id, row.openid, route, row.attempts + 1))
+            # The rows' changes go out in one flush at the commit.
         return jobs, unreachable
 
-    def _transition(self, job: Job, expected: str, **values) -> bool:
-        """Move the row on only if it is still this run's and in ``expected`` state (recovery may have taken it)."""
-        with self.sessions.begin() as session:
-            result = session.execute(
-                update(Delivery)
-                .where(Delivery.id == job.delivery_id, Delivery.attempt_id == self.run_id, Delivery.status == expected)
-                .values(**values)
-            )
-            return result.rowcount == 1
+    def _send(self, jobs: list[Job]) -> None:
+        """Send ``jobs``, keeping every worker thread busy: as calls finish, the next ones start.
 
-    def _deliver(self, job: Job) -> None:
+        Outcomes are recorded by an ``OutcomeRecorder`` beside this loop, so a freed thread waits only for
+        the commit that marks its next row sending.
+        """
+        waiting = deque(jobs)
+        in_flight: set[Future[CallResult]] = set()
+        recorder = OutcomeRecorder(self._record)
+        try:
+            with ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="sender") as pool:
+                while True:
+                    chunk = [waiting.popleft() for _ in range(min(self.concurrency - len(in_flight), len(waiting)))]
+                    in_flight.update(pool.submit(self._attempt, job) for job in self._start(chunk, waiting))
+                    if not in_flight:
+                        break
+                    finished, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
+                    recorder.put([future.result() for future in finished])
+        finally:
+            recorder.close()
+
+    def _start(self, chunk: list[Job], waiting: deque[Job]) -> list[Job]:
+        """Commit ``chunk`` as sending; the jobs whose calls may start now.
+
+        A chunk is only as large as the worker threads free to call at once, so a row is ``sending`` only
+        from this commit to its call's start. Only rows still this run's move (recovery may have taken one).
+        After an account-wide pause the chunk and the rest of the batch go back to pending instead.
+        """
+        if not chunk:
+            return []
+        claimed = (
+            update(Delivery)
+            .where(Delivery.attempt_id == self.run_id, Delivery.status == CLAIMED)
+            .execution_options(synchronize_session=False)
+        )
+        with self.sessions.begin() as session:
+            if self._pause_seen.is_set():
+                # A call of this batch hit an account-wide error: these have not left, so they wait.
+                unsent = [*chunk, *waiting]
+                waiting.clear()
+                session.execute(
+                    claimed.where(Delivery.id.in_([job.delivery_id for job in unsent])).values(status=PENDING, attempt_id=None)
+                )
+                return []
+            started = set(
+                session.scalars(
+                    claimed.where(Delivery.id.in_([job.delivery_id for job in chunk]))
+                    .values(status=SENDING, claimed_at=self.clock.now(), attempts=Delivery.attempts + 1)
+                    .returning(Delivery.id)
+                )
+            )
+        return [job for job in chunk if job.delivery_id in started]
+
+    def _record(self, results: list[CallResult]) -> None:
+        """Record how ``results``' calls ended, in one commit; only rows still this run's and sending move."""
+        now = self.clock.now()
+        # By primary key: one executemany per set of changed columns, hence sorted by those columns.
+        changes = sorted((self._outcome(result, now) for result in results), key=sorted)
+        with self.sessions.begin() as session:
+            session.execute(
+                update(Delivery)
+                .where(Delivery.attempt_id == self.run_id, Delivery.status == SENDING)
+                .execution_options(synchronize_session=False),
+                changes,
+            )
+
+    def _attempt(self, job: Job) -> CallResult:
+        """Make ``job``'s call (in a worker thread, no database work but an account-wide pause)."""
         if self._pause_seen.is_set():
-            # Another job of this batch hit an account-wide error: this one has not left, so it waits.
-            self._transition(job, CLAIMED, status=PENDING, attempt_id=None)
-            return
-        if not self._transition(job, CLAIMED, status=SENDING, claimed_at=self.clock.now(), attempts=Delivery.attempts + 1):
-            return
+            return CallResult(job, called=False)
         try:
             result = self._call(job)
         except Exception as error:  # classify maps every call error; anything else re-raises from there
-            self._record_failure(job, classify(error))
-            return
+            failure = classify(error)
+            if failure.outcome is Outcome.ACCOUNT:
+                self._pause(failure)
+            return CallResult(job, error=failure)
         msgid = (result.get("msgid") or result.get("msg_id")) if isinstance(result, dict) else None
-        DELIVERIES.labels(outcome=SENT, errcode="0").inc()
-        self._transition(
-            job, SENDING, status=SENT, msgid=str(msgid) if msgid else None, errcode=None, errmsg=None, finished_at=self.clock.now()
-        )
+        return CallResult(job, msgid=str(msgid) if msgid else None)
 
     def _call(self, job: Job):
         route = job.route
@@ -246,31 +369,40 @@ class Sender:
             return self.client.message.send_subscribe_message(job.openid, route.template_id, route.data)
         raise ValueError(f"unknown channel {route.channel!r}")
 
-    def _record_failure(self, job: Job, error: CallError) -> None:
-        now = self.clock.now()
-        recorded = {"errcode": error.errcode, "errmsg": error.errmsg[:255]}
+    def _outcome(self, result: CallResult, now: datetime) -> dict:
+        """The row's new values after ``result``; counts and logs the outcome."""
+        job, error = result.job, result.error
+        if not result.called:
+            # Its worker saw an account-wide pause first: it never left, so it waits like a claimed row.
+            return {"id": job.delivery_id, "status": PENDING, "attempt_id": None, "attempts": job.attempt - 1}
+        if error is None:
+            DELIVERIES.labels(outcome=SENT, errcode="0").inc()
+            return {
+                "id": job.delivery_id, "status": SENT, "msgid": result.msgid, "errcode": None, "errmsg": None,
+                "finished_at": now,
+            }
+        recorded = {"id": job.delivery_id, "errcode": error.errcode, "errmsg": error.errmsg[:255]}
         if error.outcome is Outcome.ACCOUNT:
             # Not this follower's fault and not sent: back to pending, tried again once resumed.
-            outcome = "paused"
-            self._transition(job, SENDING, status=PENDING, attempt_id=None, **recorded)
-            self._pause(error)
-        elif error.outcome is Outcome.TRANSIENT and (attempts := self._attempts(job)) < MAX_ATTEMPTS:
+            outcome, values = "paused", {"status": PENDING, "attempt_id": None}
+        elif error.outcome is Outcome.TRANSIENT and job.attempt < MAX_ATTEMPTS:
             outcome = "retry"
-            delay = retry_delay(attempts)
-            self._transition(job, SENDING, status=PENDING, attempt_id=None, not_before=now + delay, **recorded)
-            logger.warning("transient WeChat error; will retry", extra={**recorded, "retry_in_seconds": delay.total_seconds()})
+            delay = retry_delay(job.attempt)
+            values = {"status": PENDING, "attempt_id": None, "not_before": now + delay}
+            logger.warning(
+                "transient WeChat error; will retry",
+                extra={"errcode": error.errcode, "errmsg": error.errmsg, "retry_in_seconds": delay.total_seconds()},
+            )
         elif error.outcome is Outcome.UNCERTAIN:
-            outcome = UNKNOWN
-            self._transition(job, SENDING, status=UNKNOWN, finished_at=now, **recorded)
-            logger.error("WeChat's answer was lost; the delivery is marked unknown, not resent", extra=recorded)
+            outcome, values = UNKNOWN, {"status": UNKNOWN, "finished_at": now}
+            logger.error(
+                "WeChat's answer was lost; the delivery is marked unknown, not resent",
+                extra={"errcode": error.errcode, "errmsg": error.errmsg},
+            )
         else:  # a follower's error, or a transient one that outlived its attempts
-            outcome = FAILED
-            self._transition(job, SENDING, status=FAILED, finished_at=now, **recorded)
+            outcome, values = FAILED, {"status": FAILED, "finished_at": now}
         DELIVERIES.labels(outcome=outcome, errcode=str(error.errcode)).inc()
-
-    def _attempts(self, job: Job) -> int:
-        with self.sessions() as session:
-            return session.scalar(select(Delivery.attempts).where(Delivery.id == job.delivery_id))
+        return recorded | values
 
 
 def start_background_sender(sender: Sender) -> Callable[[], None]:
