@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import enum
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -40,6 +41,8 @@ DEFAULT_TIMEOUT_SECONDS = 10.0
 DEFAULT_CONNECTIONS = 10
 # A token this close to its expiry is treated as expired, so no call starts with a token about to die.
 EXPIRY_MARGIN = timedelta(minutes=5)
+# How long one process reuses the token it last read from the shared store (well within EXPIRY_MARGIN).
+TOKEN_REUSE_SECONDS = 60.0
 
 INVALID_CREDENTIAL = 40001
 INVALID_ACCESS_TOKEN = 40014
@@ -218,10 +221,21 @@ class EventbotWeChatClient(WeChatClient):
         self.base_url = base_url.rstrip("/")
         self.API_BASE_URL = f"{self.base_url}/cgi-bin/"
         self.tokens = tokens
+        self._held_token = ("", 0.0)
 
     @property
     def access_token(self) -> str:
-        return self.tokens.current() or self._refreshed_token(rejected=None)
+        token, reuse_until = self._held_token
+        if token and time.monotonic() < reuse_until:
+            return token
+        return self._hold(self.tokens.current() or self._refreshed_token(rejected=None))
+
+    def _hold(self, token: str) -> str:
+        # Reading the shared store on every call cost a round trip per message (a database transaction
+        # on SQLite). A stored token is valid for EXPIRY_MARGIN more at least, so it is safe to reuse it
+        # for TOKEN_REUSE_SECONDS; one another process replaced meanwhile is rejected once and refreshed.
+        self._held_token = (token, time.monotonic() + TOKEN_REUSE_SECONDS)
+        return token
 
     def fetch_access_token(self) -> dict:
         """Force a new token into the shared store (wechatpy's public name for it)."""
@@ -229,7 +243,7 @@ class EventbotWeChatClient(WeChatClient):
 
     def _refreshed_token(self, rejected: str | None) -> str:
         try:
-            return self.tokens.refresh(self._fetch_token, rejected=rejected)
+            return self._hold(self.tokens.refresh(self._fetch_token, rejected=rejected))
         except (requests.RequestException, WeChatClientException, redis.RedisError) as error:
             raise TokenUnavailable(str(error)) from error
 
