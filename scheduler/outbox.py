@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -70,12 +70,14 @@ def add_deliveries(
     """
     already = set(session.scalars(select(Delivery.openid).where(Delivery.campaign_id == campaign.id)))
     personal = texts or {}
-    session.add_all(
-        Delivery(campaign_id=campaign.id, openid=openid, status=PENDING, text=personal.get(openid))
+    rows = [
+        {"campaign_id": campaign.id, "openid": openid, "status": PENDING, "text": personal.get(openid)}
         for openid in dict.fromkeys(openids)
         if openid not in already
-    )
-    session.flush()
+    ]
+    if rows:
+        # One bulk INSERT: a reminder to every registrant is ten thousand rows, too many to add one by one.
+        session.execute(insert(Delivery), rows)
     return session.scalar(select(func.count()).where(Delivery.campaign_id == campaign.id))
 
 

@@ -83,6 +83,8 @@ DEFAULT_STALE_AFTER = timedelta(minutes=5)
 # last chunk's calls, then the next claim) is rare, small enough that peers still share a campaign.
 CHUNKS_PER_BATCH = 16
 DELIVERY_ROWS = Delivery.__table__
+# How often an idle sender looks for due rows: the delay before a new campaign starts to go out.
+POLL_SECONDS = 0.5
 
 
 def retry_delay(attempts: int) -> timedelta:
@@ -231,7 +233,7 @@ class Sender:
         while self.run_once():
             pass
 
-    def run_forever(self, stop: threading.Event, poll_seconds: float = 2.0) -> None:
+    def run_forever(self, stop: threading.Event, poll_seconds: float = POLL_SECONDS) -> None:
         """The background loop of ``eventbot send`` and of the app: poll, recover, send, until ``stop``."""
         logger.info("outbox sender started", extra={"run_id": self.run_id})
         while not stop.is_set():
