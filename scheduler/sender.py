@@ -79,8 +79,8 @@ FIRST_RETRY_DELAY = timedelta(seconds=30)
 MAX_RETRY_DELAY = timedelta(minutes=15)
 # A row claimed longer ago than this belongs to a sender that died: calls time out long before.
 DEFAULT_STALE_AFTER = timedelta(minutes=5)
-# A batch is this many chunks of ``concurrency`` rows: large enough that the pause between batches (the
-# last chunk's calls, then the next claim) is rare, small enough that peers still share a campaign.
+# A batch is this many times ``concurrency`` rows; the next one is claimed when half of one is left, so
+# the calls never wait for a claim, and a sender holds at most 1.5 batches that peers cannot take.
 CHUNKS_PER_BATCH = 16
 DELIVERY_ROWS = Delivery.__table__
 # How often an idle sender looks for due rows: the delay before a new campaign starts to go out.
@@ -170,6 +170,7 @@ class Sender:
         self.clock = clock
         self.stale_after = stale_after
         self.concurrency = settings.content.delivery.concurrency
+        self.batch_size = self.concurrency * CHUNKS_PER_BATCH
         self.app_id = settings.wechat_app_id
         self.run_id = uuid.uuid4().hex
         self._pause_seen = threading.Event()
@@ -221,11 +222,14 @@ class Sender:
         return released + uncertain
 
     def run_once(self) -> int:
-        """Claim one batch of due deliveries and send it; the number of deliveries handled."""
-        jobs, unreachable = self._claim()
+        """Claim due deliveries and send them until none are due; the number of deliveries handled.
+
+        The next batch is claimed while the current one's calls go, so the threads never wait for a claim.
+        """
+        jobs, handled = self._claim(resuming=True)
         if jobs:
-            self._send(jobs)
-        return len(jobs) + unreachable
+            handled += len(jobs) + self._send(jobs)
+        return handled
 
     def run_until_idle(self) -> None:
         """Send until nothing is due now (or the account is paused)."""
@@ -247,20 +251,24 @@ class Sender:
                 stop.wait(poll_seconds)
 
     # --- steps ----------------------------------------------------------------------------------
-    def _claim(self) -> tuple[list[Job], int]:
+    def _claim(self, *, resuming: bool = False) -> tuple[list[Job], int]:
+        """Claim a batch: the jobs to send and the number of rows found unreachable."""
         now = self.clock.now()
         jobs: list[Job] = []
         unreachable = 0
         with self.sessions.begin() as session:
             if account_pause(session, self.app_id) is not None:
                 return [], 0
-            # Resumed, possibly by another process (`eventbot send --resume`): this batch may send again.
-            self._pause_seen.clear()
+            if resuming:
+                # Resumed, possibly by another process (`eventbot send --resume`): this run may send again.
+                # Only a run's first claim clears it: a claim made beside the calls could otherwise undo
+                # a pause a call has just seen but not yet committed.
+                self._pause_seen.clear()
             rows = session.scalars(
                 select(Delivery)
                 .where(Delivery.status == PENDING, or_(Delivery.not_before.is_(None), Delivery.not_before <= now))
                 .order_by(Delivery.id)
-                .limit(self.concurrency * CHUNKS_PER_BATCH)
+                .limit(self.batch_size)
                 .with_for_update(skip_locked=True)
             ).all()
             if not rows:
@@ -284,24 +292,42 @@ class Sender:
             # The rows' changes go out in one flush at the commit.
         return jobs, unreachable
 
-    def _send(self, jobs: list[Job]) -> None:
-        """Send ``jobs``, keeping every worker thread busy: as calls finish, the next ones start.
+    def _send(self, jobs: list[Job]) -> int:
+        """Send ``jobs`` and the batches claimed meanwhile; the number of further rows those batches held.
 
-        Outcomes are recorded by an ``OutcomeRecorder`` beside this loop, so a freed thread waits only for
-        the commit that marks its next row sending.
+        As calls finish, the next ones start at once. Outcomes are recorded by an ``OutcomeRecorder`` and
+        the next batch is claimed in a thread of its own, so a freed thread waits only for the commit
+        that marks its next row sending.
         """
         waiting = deque(jobs)
         in_flight: set[Future[CallResult]] = set()
+        next_batch: Future[tuple[list[Job], int]] | None = None
+        more_due = True
+        handled = 0
         recorder = OutcomeRecorder(self._record)
         try:
-            with ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="sender") as pool:
+            with (
+                ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="sender") as pool,
+                ThreadPoolExecutor(max_workers=1, thread_name_prefix="sender-claim") as claimer,
+            ):
                 while True:
+                    if next_batch is not None and next_batch.done():
+                        claimed, unreachable = next_batch.result()
+                        next_batch = None
+                        waiting.extend(claimed)
+                        handled += len(claimed) + unreachable
+                        more_due = bool(claimed or unreachable)
+                    if next_batch is None and more_due and len(waiting) < self.batch_size // 2 and not self._pause_seen.is_set():
+                        next_batch = claimer.submit(self._claim)
                     chunk = [waiting.popleft() for _ in range(min(self.concurrency - len(in_flight), len(waiting)))]
                     in_flight.update(pool.submit(self._attempt, job) for job in self._start(chunk, waiting))
-                    if not in_flight:
-                        break
-                    finished, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
-                    recorder.put([future.result() for future in finished])
+                    watched = in_flight | ({next_batch} if next_batch is not None else set())
+                    if not watched:
+                        return handled
+                    finished, _ = wait(watched, return_when=FIRST_COMPLETED)
+                    in_flight -= finished
+                    if results := [future.result() for future in finished if future is not next_batch]:
+                        recorder.put(results)
         finally:
             recorder.close()
 
