@@ -5,7 +5,8 @@ Each delivery goes pending → claimed → sending → sent | failed | unknown (
 1. **claim** a batch (one transaction, ``FOR UPDATE SKIP LOCKED`` on PostgreSQL so several senders share
    the work without overlap; SQLite serialises it with ``BEGIN IMMEDIATE``): choose every row's channel
    (``BatchRouter``: one query for the batch's followers, one for their customer-service quota), mark the
-   rows ``claimed`` with this run's ``attempt_id``. Nothing has left yet.
+   rows ``claimed`` with this run's ``attempt_id``. Nothing has left yet. The next batch is claimed in a
+   thread of its own while the current one's calls go.
 2. **sending**, committed just before the calls are handed to the worker threads, for as many rows as
    there are threads free to call at once (at most ``[delivery] concurrency``): from here on WeChat may
    have those messages.

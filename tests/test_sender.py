@@ -28,7 +28,7 @@ from models.outbox import (
     SubscribeAcceptance,
 )
 from scheduler.outbox import create_campaign, enqueue_message
-from scheduler.sender import MAX_ATTEMPTS, build_sender, retry_delay
+from scheduler.sender import CHUNKS_PER_BATCH, MAX_ATTEMPTS, build_sender, retry_delay
 from tests.conftest import FAKE_APP_ID, FAKE_APP_SECRET, REPO_ROOT
 from tests.outbound import follower_wrote, outbound_environment
 
@@ -421,3 +421,35 @@ def test_two_senders_running_at_once_share_the_work_without_overlap(make_sender,
 
     assert [row.status for row in deliveries(sessions)] == [SENT] * 30
     assert Counter(message["touser"] for message in fake_wechat.messages()) == Counter(openids)
+
+
+def test_one_run_sends_more_than_one_batch_claiming_the_next_while_calls_go(make_sender, sessions, fake_wechat, clock):
+    sender = make_sender(channels=["customer_service"], concurrency=1)  # batches of CHUNKS_PER_BATCH rows
+    openids = [f"o-{number:02d}" for number in range(CHUNKS_PER_BATCH * 2 + 3)]
+    for openid in openids:
+        follower_wrote(sessions, fake_wechat, openid, clock.now())
+    broadcast(sessions, openids, template_key=None)
+
+    assert sender.run_once() == len(openids)
+
+    assert {row.status for row in deliveries(sessions)} == {SENT}
+    assert sorted(m["touser"] for m in fake_wechat.messages()) == openids
+
+
+def test_outcomes_finished_together_are_each_recorded_with_their_own_details(make_sender, sessions, fake_wechat, clock):
+    sender = make_sender(channels=["template"], templates={"broadcast": "TPL-NOTICE"}, concurrency=4)
+    openids = ["o-alice", "o-bob", "o-carol", "o-dave"]
+    for openid in openids:
+        follower_wrote(sessions, fake_wechat, openid, clock.now())
+    fake_wechat.inject("errcode", errcode=43004, times=1)
+    broadcast(sessions, openids)
+
+    sender.run_once()
+
+    rows = deliveries(sessions)
+    failed = [row for row in rows if row.status == FAILED]
+    sent = {row.openid: row.msgid for row in rows if row.status == SENT}
+    assert [(row.errcode, row.finished_at is not None) for row in failed] == [(43004, True)]
+    assert sent == {m["touser"]: str(m["msgid"]) for m in fake_wechat.messages()}
+    assert len(sent) == 3
+    assert all(row.attempts == 1 and row.errmsg is None for row in rows if row.status == SENT)

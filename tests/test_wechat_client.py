@@ -166,3 +166,19 @@ def test_wechatpys_own_fetch_access_token_forces_a_new_shared_token_from_the_fak
     assert fetched != first
     assert client.access_token == fetched
     assert fake_wechat.stats()["token_fetches"] == 2
+
+
+def test_a_client_reuses_its_token_and_takes_a_replaced_one_from_the_store_after_one_rejection(
+    client, outbound_settings, sessions, clock, fake_wechat
+):
+    fake_wechat.tell_follower("o-alice")
+    client.message.send_text("o-alice", "一")
+    build_client(outbound_settings, sessions, clock).fetch_access_token()  # another process forces a new one
+
+    assert client.message.send_text("o-alice", "二")["errcode"] == 0
+
+    stats = fake_wechat.stats()
+    # The held token was tried and rejected once; the new one came from the store, not from WeChat.
+    assert stats["token_fetches"] == 2
+    assert stats["calls"]["/cgi-bin/message/custom/send"] == 3
+    assert len(fake_wechat.messages()) == 2
