@@ -80,9 +80,9 @@ FIRST_RETRY_DELAY = timedelta(seconds=30)
 MAX_RETRY_DELAY = timedelta(minutes=15)
 # A row claimed longer ago than this belongs to a sender that died: calls time out long before.
 DEFAULT_STALE_AFTER = timedelta(minutes=5)
-# A batch is this many times ``concurrency`` rows; the next one is claimed when half of one is left, so
+# A batch holds this many rows per sender thread; the next one is claimed when half of one is left, so
 # the calls never wait for a claim, and a sender holds at most 1.5 batches that peers cannot take.
-CHUNKS_PER_BATCH = 16
+BATCH_ROWS_PER_THREAD = 16
 DELIVERY_ROWS = Delivery.__table__
 # How often an idle sender looks for due rows: the delay before a new campaign starts to go out.
 POLL_SECONDS = 0.5
@@ -171,7 +171,7 @@ class Sender:
         self.clock = clock
         self.stale_after = stale_after
         self.concurrency = settings.content.delivery.concurrency
-        self.batch_size = self.concurrency * CHUNKS_PER_BATCH
+        self.batch_size = self.concurrency * BATCH_ROWS_PER_THREAD
         self.app_id = settings.wechat_app_id
         self.run_id = uuid.uuid4().hex
         self._pause_seen = threading.Event()

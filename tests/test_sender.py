@@ -28,7 +28,7 @@ from models.outbox import (
     SubscribeAcceptance,
 )
 from scheduler.outbox import create_campaign, enqueue_message
-from scheduler.sender import CHUNKS_PER_BATCH, MAX_ATTEMPTS, build_sender, retry_delay
+from scheduler.sender import BATCH_ROWS_PER_THREAD, MAX_ATTEMPTS, build_sender, retry_delay
 from tests.conftest import FAKE_APP_ID, FAKE_APP_SECRET, REPO_ROOT
 from tests.outbound import follower_wrote, outbound_environment
 
@@ -424,8 +424,8 @@ def test_two_senders_running_at_once_share_the_work_without_overlap(make_sender,
 
 
 def test_one_run_sends_more_than_one_batch_claiming_the_next_while_calls_go(make_sender, sessions, fake_wechat, clock):
-    sender = make_sender(channels=["customer_service"], concurrency=1)  # batches of CHUNKS_PER_BATCH rows
-    openids = [f"o-{number:02d}" for number in range(CHUNKS_PER_BATCH * 2 + 3)]
+    sender = make_sender(channels=["customer_service"], concurrency=1)  # batches of BATCH_ROWS_PER_THREAD rows
+    openids = [f"o-{number:02d}" for number in range(BATCH_ROWS_PER_THREAD * 2 + 3)]
     for openid in openids:
         follower_wrote(sessions, fake_wechat, openid, clock.now())
     broadcast(sessions, openids, template_key=None)
