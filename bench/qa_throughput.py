@@ -210,7 +210,7 @@ Baselines: (a) `bench/baselines/thin_app.py`: signature check, wechatpy parse, f
 de-duplication, database or logging (the ceiling of our stack); (b) `bench/baselines/werobot_app.py`:
 WeRoBot 1.13, sessions off, gunicorn sync workers. eventbot runs its full path: signature and freshness
 checks, defused XML parse, de-duplication ledger (SQLite row, or Redis `SET NX`), follower row upsert,
-every router's filters (the registration filters read the follower's form), rendering, one JSON log line
+every router's filters (the registration filters read the follower's form once), rendering, one JSON log line
 and the metrics per request.
 """
     write_section("machine", machine_section())
