@@ -19,7 +19,7 @@ import pytest
 import redis
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, text
+from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -31,6 +31,7 @@ from bot.simulator import WeChatSimulator
 from models import Base
 from models.db import create_db_engine, session_factory
 from models.migrate import upgrade
+from scheduler.sender import build_sender
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -191,6 +192,26 @@ def outbound_settings(make_settings, fake_wechat: FakeWeChatRemote) -> Settings:
     return make_settings(
         wechat_app_id=FAKE_APP_ID, wechat_app_secret=FAKE_APP_SECRET, wechat_api_base_url=fake_wechat.base_url
     )
+
+
+@pytest.fixture
+def sender(outbound_settings: Settings, sessions, clock: ManualClock):
+    """The outbox sender of one process, sending to the fake WeChat API."""
+    return build_sender(outbound_settings, sessions, clock)
+
+
+@pytest.fixture
+def engines(settings: Settings) -> Iterator[Callable[[], Engine]]:
+    """A fresh engine per simulated process, all disposed at the end."""
+    made: list[Engine] = []
+
+    def make() -> Engine:
+        made.append(create_db_engine(settings.database_url))
+        return made[-1]
+
+    yield make
+    for engine in made:
+        engine.dispose()
 
 
 @pytest.fixture

@@ -19,11 +19,6 @@ def admin(make_app, outbound_settings):
 
 
 @pytest.fixture
-def sender(outbound_settings, sessions, clock):
-    return build_sender(outbound_settings, sessions, clock)
-
-
-@pytest.fixture
 def registrants(sessions, fake_wechat, clock):
     """alice confirmed, bob confirmed and checked in (but has unfollowed at WeChat), carol waitlisted."""
     now = clock.now()

@@ -8,22 +8,8 @@ import pytest
 from sqlalchemy import text
 
 from bot.clock import ManualClock
-from models.db import create_db_engine
 from scheduler.leader import AdvisoryLock, LeaseLock, leader_lock
 from tests.conftest import BACKEND, BEFORE_EVENT
-
-
-@pytest.fixture
-def engines(settings):
-    made = []
-
-    def make():
-        made.append(create_db_engine(settings.database_url))
-        return made[-1]
-
-    yield make
-    for engine in made:
-        engine.dispose()
 
 
 def test_lease_is_held_by_one_process_until_it_lapses(engines):

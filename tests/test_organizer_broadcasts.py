@@ -15,7 +15,6 @@ from bot import organizer
 from models import Follower, Registration
 from models.db import create_db_engine, session_factory
 from models.registration import check_in
-from scheduler.sender import build_sender
 from tests.organizer_factories import ADMIN_TOKEN, AUTH, add_registration
 
 AUDIENCE_MEMBERS = {
@@ -25,11 +24,6 @@ AUDIENCE_MEMBERS = {
     "not_checked_in": ["o-alice"],
     "all_registrants": ["o-alice", "o-bob", "o-carol"],
 }
-
-
-@pytest.fixture
-def sender(outbound_settings, sessions, clock):
-    return build_sender(outbound_settings, sessions, clock)
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from bot import organizer
 from bot.clock import ShiftedClock, SystemClock
-from models.db import create_db_engine, session_factory
+from models.db import session_factory
 from models.outbox import Campaign, Delivery
 from models.registration import ONSITE, register
 from models.reminder import SENT, SKIPPED, ReminderRun
@@ -23,20 +23,6 @@ from tests.registration_steps import settings_with_event
 EVENT_ID = "meetup-10"
 DAY_BEFORE = f"reminder:{EVENT_ID}:1d"
 TWO_HOURS_BEFORE = f"reminder:{EVENT_ID}:2h"
-
-
-@pytest.fixture
-def engines(settings):
-    """A fresh engine per simulated process, all disposed at the end."""
-    made = []
-
-    def make():
-        made.append(create_db_engine(settings.database_url))
-        return made[-1]
-
-    yield make
-    for engine in made:
-        engine.dispose()
 
 
 @pytest.fixture
