@@ -98,30 +98,17 @@ def _minutes(delta) -> int:
     return int(delta.total_seconds() // 60)
 
 
-def _confirmed_by(session: Session, reminder: Reminder) -> list[Registration]:
-    # Confirmed at the reminder's time: someone confirmed later (a late registrant) never gets this one.
+def _registrants_by(session: Session, reminder: Reminder, status: str) -> list[Registration]:
+    """Registrants of ``status`` who were already in that state at the reminder's time.
+
+    A confirmed person counts from ``confirmed_at`` (a late registrant, or one promoted after the due time,
+    never gets this reminder); a waitlisted one from when they registered.
+    """
+    since = Registration.confirmed_at if status == CONFIRMED else Registration.created_at
     return list(
         session.scalars(
             select(Registration)
-            .where(
-                Registration.event_id == reminder.event.id,
-                Registration.status == CONFIRMED,
-                Registration.confirmed_at <= reminder.due_at,
-            )
-            .order_by(Registration.id)
-        )
-    )
-
-
-def _waitlisted_by(session: Session, reminder: Reminder) -> list[Registration]:
-    return list(
-        session.scalars(
-            select(Registration)
-            .where(
-                Registration.event_id == reminder.event.id,
-                Registration.status == WAITLISTED,
-                Registration.created_at <= reminder.due_at,
-            )
+            .where(Registration.event_id == reminder.event.id, Registration.status == status, since <= reminder.due_at)
             .order_by(Registration.id)
         )
     )
@@ -134,7 +121,7 @@ def _template(config: RemindersConfig, kind: str) -> str:
 def _enqueue(session: Session, reminder: Reminder, settings: Settings, now: datetime) -> int:
     """Hand the reminder to the outbox: one campaign for the confirmed, one for the waitlist if enabled."""
     config, event, tz = settings.content.reminders, reminder.event, settings.tz
-    confirmed = _confirmed_by(session, reminder)
+    confirmed = _registrants_by(session, reminder, CONFIRMED)
     personal = {
         registration.openid: texts.reminder(
             _template(config, "online" if registration.attendance == ONLINE else "onsite"),
@@ -159,7 +146,7 @@ def _enqueue(session: Session, reminder: Reminder, settings: Settings, now: date
             template_key=REMINDER_TEMPLATE_KEY,
         )
     if config.remind_waitlisted:
-        waiting = [registration.openid for registration in _waitlisted_by(session, reminder)]
+        waiting = [registration.openid for registration in _registrants_by(session, reminder, WAITLISTED)]
         if waiting:
             create_campaign(
                 session,
