@@ -16,6 +16,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
@@ -316,6 +317,25 @@ def percentile(values: list[float], fraction: float) -> float:
 
 
 RESULTS = BENCH_DIR / "RESULTS.md"
+
+
+def run_on_backends(run: Callable[[str, str, str, Path], object], *, sqlite: bool, prefix: str) -> list:
+    """``run(backend, database_url, redis_url, scratch)`` on SQLite (when asked) and on PostgreSQL + Redis."""
+    results = []
+    with tempfile.TemporaryDirectory(prefix=prefix) as scratch:
+        if sqlite:
+            results.append(run("SQLite", f"sqlite:///{scratch}/bench.db", "", Path(scratch)))
+        with bench_postgres_database() as database_url:
+            results.append(run("PostgreSQL+Redis", database_url, REDIS_URL, Path(scratch)))
+    return results
+
+
+def publish(section: str, text: str) -> None:
+    """Write a benchmark's section and the machine description to RESULTS.md, and print the section."""
+    write_section("machine", machine_section())
+    write_section(section, text)
+    print()
+    print(text)
 
 
 def write_section(name: str, markdown: str) -> None:

@@ -28,17 +28,15 @@ from sqlalchemy import create_engine, select  # noqa: E402
 from bench.harness import (  # noqa: E402
     EVENTBOT_SERVE,
     OUT_DIR,
-    REDIS_URL,
+    publish,
+    run_on_backends,
     TOKEN,
-    bench_postgres_database,
     config_with_capacity,
     eventbot_environment,
     free_port,
-    machine_section,
     percentile,
     replay_conversations,
     running,
-    write_section,
 )
 from bot.simulator import push_xml  # noqa: E402
 from bot.wechat import sign  # noqa: E402
@@ -188,18 +186,12 @@ def main() -> None:
     parser.add_argument("--skip-sqlite", action="store_true")
     args = parser.parse_args()
     OUT_DIR.mkdir(parents=True, exist_ok=True)
-    results = []
-    with tempfile.TemporaryDirectory(prefix="eventbot-burst-") as scratch:
-        if not args.skip_sqlite:
-            results.append(burst("SQLite", f"sqlite:///{scratch}/burst.db", "", args, Path(scratch)))
-        with bench_postgres_database() as database_url:
-            results.append(burst("PostgreSQL+Redis", database_url, REDIS_URL, args, Path(scratch)))
-    text = report(results, args)
-    write_section("machine", machine_section())
-    write_section("registration-burst", text)
-    print()
-    print(text)
-
+    results = run_on_backends(
+        lambda backend, database_url, redis_url, scratch: burst(backend, database_url, redis_url, args, scratch),
+        sqlite=not args.skip_sqlite,
+        prefix="eventbot-burst-",
+    )
+    publish("registration-burst", report(results, args))
 
 if __name__ == "__main__":
     main()

@@ -27,12 +27,10 @@ from sqlalchemy import create_engine, insert  # noqa: E402
 from bench.harness import (  # noqa: E402
     EVENTBOT,
     OUT_DIR,
-    REDIS_URL,
-    bench_postgres_database,
+    publish,
+    run_on_backends,
     config_with_capacity,
     eventbot_environment,
-    machine_section,
-    write_section,
 )
 from bot.fake_wechat import FakeWeChat, FakeWeChatServer, Fault, FollowerActivity  # noqa: E402
 from bot.settings import load_content  # noqa: E402
@@ -152,18 +150,12 @@ def main() -> None:
     parser.add_argument("--sqlite", action="store_true", help="also on SQLite")
     args = parser.parse_args()
     OUT_DIR.mkdir(parents=True, exist_ok=True)
-    results = []
-    with tempfile.TemporaryDirectory(prefix="eventbot-fanout-") as scratch:
-        if args.sqlite:
-            results.append(fan_out("SQLite", f"sqlite:///{scratch}/fanout.db", "", args, Path(scratch)))
-        with bench_postgres_database() as database_url:
-            results.append(fan_out("PostgreSQL+Redis", database_url, REDIS_URL, args, Path(scratch)))
-    text = report(results, args)
-    write_section("machine", machine_section())
-    write_section("reminder-fanout", text)
-    print()
-    print(text)
-
+    results = run_on_backends(
+        lambda backend, database_url, redis_url, scratch: fan_out(backend, database_url, redis_url, args, scratch),
+        sqlite=args.sqlite,
+        prefix="eventbot-fanout-",
+    )
+    publish("reminder-fanout", report(results, args))
 
 if __name__ == "__main__":
     main()
