@@ -4,7 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.wechat import parse_xml_safely
+from wechatpy import parse_message
+
+from bot.wechat import parse_push, parse_xml_safely
 from tests.conftest import FIXTURES
 
 SAMPLES = sorted((FIXTURES / "samples").glob("*.xml"))
@@ -12,6 +14,15 @@ SAMPLES = sorted((FIXTURES / "samples").glob("*.xml"))
 
 def test_all_published_samples_are_present():
     assert len(SAMPLES) == 35
+
+
+@pytest.mark.parametrize("sample", SAMPLES, ids=[path.stem for path in SAMPLES])
+def test_one_parse_gives_the_message_wechatpy_gives(sample: Path):
+    xml = sample.read_bytes()
+    ours, theirs = parse_push(xml), parse_message(xml)
+    assert type(ours) is type(theirs)
+    assert ours._data == theirs._data
+    assert (ours.type, ours.id, ours.source, ours.target) == (theirs.type, theirs.id, theirs.source, theirs.target)
 
 
 @pytest.mark.parametrize("sample", SAMPLES, ids=[path.stem for path in SAMPLES])
