@@ -9,7 +9,9 @@ import redis
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import Engine, text
+from sqlalchemy.orm import Session, sessionmaker
 
+from bot.activity import ActivityRecorder
 from bot.admin import admin_api_router
 from bot.admin.dashboard import mount_dashboard
 from bot.calendar import calendar_router
@@ -20,11 +22,12 @@ from bot.ledger import DatabaseLedger, RedisLedger, ReplyLedger
 from bot.metrics import exposition
 from bot.responder import Responder
 from bot.settings import Settings
-from bot.webhook import webhook_router
+from bot.webhook import push_route, webhook_router
 from bot.wechat import SafeModeCrypto
 from bot.wechat_client import outbound_configured
 from handlers import ROUTERS
 from models.db import create_db_engine, session_factory
+from models.form_presence import FormPresence, SqliteFormPresence, RedisFormPresence
 from scheduler.sender import build_sender, start_background_sender
 from scheduler.worker import start_worker_thread
 
@@ -36,6 +39,19 @@ def build_ledger(settings: Settings) -> ReplyLedger:
     if settings.redis_url:
         return RedisLedger(redis.Redis.from_url(settings.redis_url), settings.redis_namespace)
     return DatabaseLedger()
+
+
+def build_form_presence(settings: Settings, engine: Engine, sessions: sessionmaker[Session], clock: Clock) -> FormPresence | None:
+    """How the content-only path learns that a follower is outside any form; None disables that path
+    (PostgreSQL without Redis: asking PostgreSQL on every message is the cost the path avoids; an
+    in-memory SQLite database, which no other connection can read)."""
+    if settings.redis_url:
+        presence = RedisFormPresence(redis.Redis.from_url(settings.redis_url), settings.redis_namespace, clock)
+        presence.track(sessions)
+        return presence
+    if engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:"):
+        return SqliteFormPresence(engine)
+    return None
 
 
 def create_app(
@@ -56,6 +72,7 @@ def create_app(
     sessions = session_factory(engine)
     clock = clock or clock_for(settings.now_override, settings.tz)
     executor = ThreadPoolExecutor(max_workers=HANDLER_THREADS, thread_name_prefix="handler")
+    activity = ActivityRecorder(sessions)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
@@ -66,7 +83,9 @@ def create_app(
         )
         # EVENTBOT_RUN_SCHEDULER=1: this process also competes to run the scheduler (one process wins).
         stop_scheduler = start_worker_thread(settings, engine, clock, send_outbox=False) if settings.run_scheduler else None
+        stop_activity = activity.start()
         yield
+        stop_activity()
         if stop_scheduler:
             stop_scheduler()
         if stop_sender:
@@ -87,7 +106,12 @@ def create_app(
     if late_replies is None:
         late_replies = OutboxLateReplySink(sessions) if outbound_configured(settings) else LedgerOnlySink()
     app.state.late_replies = late_replies
-    app.state.responder = Responder(settings, clock, sessions, build_ledger(settings), Dispatcher(ROUTERS if routers is None else routers))
+    app.state.activity = activity
+    app.state.responder = Responder(
+        settings, clock, sessions, build_ledger(settings), Dispatcher(ROUTERS if routers is None else routers),
+        forms=build_form_presence(settings, engine, sessions, clock), activity=activity,
+    )
+    app.router.routes.insert(0, push_route)
     app.include_router(webhook_router)
     app.include_router(admin_api_router)
     app.include_router(calendar_router)

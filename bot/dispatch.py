@@ -24,14 +24,32 @@ Filter = Callable[["Context"], FilterResult]
 HandlerCallback = Callable[..., Reply | None]
 
 
-class Context:
-    """What a handler may ask for, by name. Expensive values are computed on first use and kept."""
+class Unavailable(LookupError):
+    """A filter or handler asked for a value this context withholds (the database, when answering from
+    content alone): the message must be answered another way."""
 
-    def __init__(self, values: dict[str, Any], lazy: dict[str, Callable[[Context], Any]] | None = None) -> None:
+
+class Context:
+    """What a handler may ask for, by name. Expensive values are computed on first use and kept.
+
+    ``withheld`` names values that exist in general but not in this context: asking for one raises
+    ``Unavailable`` instead of ``LookupError``, so the caller can tell "not here" from "no such value".
+    """
+
+    def __init__(
+        self,
+        values: dict[str, Any],
+        lazy: dict[str, Callable[[Context], Any]] | None = None,
+        *,
+        withheld: frozenset[str] = frozenset(),
+    ) -> None:
         self._values = dict(values)
         self._lazy = dict(lazy or {})
+        self._withheld = withheld
 
     def get(self, name: str) -> Any:
+        if name in self._withheld:
+            raise Unavailable(name)
         if name not in self._values:
             if name not in self._lazy:
                 raise LookupError(name)
@@ -41,6 +59,8 @@ class Context:
     def __getattr__(self, name: str) -> Any:
         try:
             return self.get(name)
+        except Unavailable:
+            raise
         except LookupError:
             raise AttributeError(name) from None
 
@@ -52,7 +72,7 @@ class Context:
         return self._values[name]
 
     def provides(self, name: str) -> bool:
-        return name in self._values or name in self._lazy
+        return name in self._withheld or name in self._values or name in self._lazy
 
 
 @dataclass(frozen=True)

@@ -1,19 +1,22 @@
 """From a parsed message to its reply: de-duplication, dispatch, follower bookkeeping, rendering.
 
-Framework-free and synchronous (it runs in a worker thread): the webhook calls ``Responder.respond``,
-and so do the chat simulator and the tests.
+Framework-free and synchronous: the webhook calls ``answer_from_content`` on its event loop and, when
+that cannot answer, ``respond_with_database`` in a worker thread; the chat simulator and the tests call
+``respond``, which does the same.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.activity import Activity, ActivityRecorder
 from bot.clock import Clock
-from bot.dispatch import Context, Dispatcher
+from bot.dispatch import Context, Dispatcher, Outcome, Unavailable
 from bot.ledger import ClaimState, ReplyLedger, dedup_key
 from bot.logs import hash_openid
 from bot.replies import Reply, Text, render_reply
@@ -22,6 +25,7 @@ from handlers import texts
 from handlers.matching import KeywordIndex, normalise, requested_topics
 from handlers.rules import RuleMatcher
 from models.follower import get_or_create_follower
+from models.form_presence import FormPresence
 
 logger = logging.getLogger(__name__)
 
@@ -51,8 +55,68 @@ def words_of(message) -> str:
     return ""
 
 
+# What a handler may ask for that needs the message's database transaction: withheld from content answers.
+DATABASE_VALUES = frozenset({"session", "follower"})
+# How long a content answer is given again to the same question (on the event clock).
+ANSWER_REUSE = timedelta(seconds=1)
+RECENT_ANSWERS_KEPT = 1024
+
+
+def what_was_asked(message) -> tuple:
+    """Everything a content answer may depend on besides the time: the kind of push and its words or key.
+
+    Content handlers see the follower only through ``Activity`` and never read the sender, so two
+    followers asking the same thing at the same moment get the same answer.
+    """
+    data = message._data
+    return (data.get("MsgType"), data.get("Event"), data.get("EventKey"), words_of(message))
+
+
+@dataclass(frozen=True)
+class ContentAnswer:
+    """A content answer, and the numbered list it showed (for the follower's ``Activity``)."""
+
+    outcome: Outcome
+    last_list: str | None
+
+
+class RecentAnswers:
+    """Content answers of the last ``ANSWER_REUSE``, by question.
+
+    After a broadcast, thousands of followers send the same few words within seconds, and the answer is
+    the same for all of them: it is worked out once a second, not once a message. Hand-written rather
+    than ``cachetools.TTLCache``: an entry holds only while the *event* clock is within ``ANSWER_REUSE``
+    after the moment it was worked out, and the clock seam may move that clock backwards too. Plain dict
+    operations, safe from any thread; when full it starts afresh (questions are few).
+    """
+
+    def __init__(self) -> None:
+        self._answers: dict[tuple, tuple[datetime, ContentAnswer]] = {}
+
+    def get(self, question: tuple, now: datetime) -> ContentAnswer | None:
+        """The answer worked out for ``question`` shortly before ``now``, if any."""
+        found = self._answers.get(question)
+        if found is None:
+            return None
+        worked_out_at, answer = found
+        return answer if timedelta(0) <= now - worked_out_at < ANSWER_REUSE else None
+
+    def put(self, question: tuple, now: datetime, answer: ContentAnswer) -> None:
+        if len(self._answers) >= RECENT_ANSWERS_KEPT:
+            self._answers = {}
+        self._answers[question] = (now, answer)
+
+
 class Responder:
-    """Answers one parsed WeChat message, at most once per message whatever the retries."""
+    """Answers one parsed WeChat message, at most once per message whatever the retries.
+
+    Two paths. Most messages are questions whose answer comes from the configuration and the clock alone
+    (agenda, time, venue …): ``answer_from_content`` answers them with no transaction and no ledger entry
+    (answering WeChat's retry of a question again changes nothing), and queues the follower's activity for
+    the ``ActivityRecorder``. Everything else, and every message from a follower who may be inside a form,
+    goes through ``respond_with_database``: one transaction with the ledger claim, the handler's effects
+    and the stored reply.
+    """
 
     def __init__(
         self,
@@ -61,17 +125,56 @@ class Responder:
         sessions: sessionmaker[Session],
         ledger: ReplyLedger,
         dispatcher: Dispatcher,
+        *,
+        forms: FormPresence | None = None,
+        activity: ActivityRecorder | None = None,
     ) -> None:
         self.settings = settings
         self.clock = clock
         self.sessions = sessions
         self.ledger = ledger
         self.dispatcher = dispatcher
+        # No presence check, no content path: every message takes the database path.
+        self.forms = forms
+        self.activity = activity or ActivityRecorder(sessions)
+        self.recent_answers = RecentAnswers()
         self.keywords = KeywordIndex(settings.content.keywords)
         self.rules = RuleMatcher(settings.content.rules)
 
     def respond(self, message) -> Response:
-        """The reply for ``message``; a retry gets the first reply, or ``success`` while it is in progress."""
+        """The reply for ``message``, by whichever path can give it."""
+        return self.answer_from_content(message) or self.respond_with_database(message)
+
+    def answer_from_content(self, message) -> Response | None:
+        """The reply when no handler on the way needs the database, else None. Cheap enough to run on
+        the event loop: no transaction, at most one presence read."""
+        now = self.clock.now()
+        if (
+            self.forms is None
+            # Organizers' words may be commands, which depend on who asks: never answered from content.
+            or message.source in self.settings.admin_openids
+            or self.forms.may_be_open(message.source, now)
+        ):
+            return None
+        question = what_was_asked(message)
+        answer = self.recent_answers.get(question, now)
+        if answer is None:
+            activity = Activity(message.source, now)
+            try:
+                outcome = self.dispatcher.dispatch(self._context(message, now, activity, session=None))
+            except Unavailable:
+                return None
+            except Exception:
+                return self._failed(message)
+            answer = ContentAnswer(outcome, activity.last_list)
+            self.recent_answers.put(question, now, answer)
+        if is_interaction(message):
+            self.activity.record(Activity(message.source, now, answer.last_list))
+        return self._response(message, answer.outcome)
+
+    def respond_with_database(self, message) -> Response:
+        """The reply for ``message`` inside one transaction; a retry gets the first reply, or ``success``
+        while it is in progress."""
         key = dedup_key(message)
         try:
             with self.sessions.begin() as session:
@@ -84,45 +187,68 @@ class Responder:
                 self.ledger.record(session, key, response.xml)
             return response
         except Exception:
-            # One place where handler errors surface: logged with the message's context, never swallowed
-            # silently; the claim is released so WeChat's retry is handled afresh.
-            logger.exception(
-                "handler failed",
-                extra={"msg_type": message.type, "msg_id": message.id, "openid_hash": hash_openid(message.source)},
-            )
+            # The claim is released so WeChat's retry is handled afresh.
             self.ledger.release(key)
-            return Response(self._render(message, Text(texts.HANDLER_FAILED)), None, "error", message.source)
+            return self._failed(message)
 
     def _handle(self, session: Session, message) -> Response:
         now = self.clock.now()
-        words = words_of(message)
-        context = Context(
-            {
-                "message": message,
-                "openid": message.source,
-                "raw_text": words,
-                "text": normalise(words),
-                "settings": self.settings,
-                "keywords": self.keywords,
-                "rules": self.rules,
-                "now": now,
-                "clock": self.clock,
-                "event": self.settings.content.current_event(now),
-                "session": session,
-            },
-            lazy={
-                "follower": lambda _: get_or_create_follower(session, message.source, now),
-                "requested_topics": requested_topics,
-            },
-        )
-        if not (message.type == "event" and message.event in NOT_INTERACTIONS):
-            context.get("follower").last_interaction_at = now
+        activity = Activity(message.source, now)
+        context = self._context(message, now, activity, session=session)
+        interaction = is_interaction(message)
+        if interaction:
+            # What this process queued for the follower first, so that "议程" then "2" sees the agenda.
+            queued = self.activity.take(message.source)
+            if queued is not None:
+                queued.apply_to(context.get("follower"))
         outcome = self.dispatcher.dispatch(context)
+        if interaction:
+            activity.apply_to(context.get("follower"))
+        return self._response(message, outcome)
+
+    def _context(self, message, now, activity: Activity, *, session: Session | None) -> Context:
+        words = words_of(message)
+        values = {
+            "message": message,
+            "openid": message.source,
+            "raw_text": words,
+            "text": normalise(words),
+            "settings": self.settings,
+            "keywords": self.keywords,
+            "rules": self.rules,
+            "now": now,
+            "clock": self.clock,
+            "event": self.settings.content.current_event(now),
+            "activity": activity,
+            # The content path runs only for followers known to be outside any form.
+            "outside_form": session is None,
+        }
+        lazy = {"requested_topics": requested_topics}
+        if session is None:
+            return Context(values, lazy, withheld=DATABASE_VALUES)
+        values["session"] = session
+        lazy["follower"] = lambda _: get_or_create_follower(session, message.source, now)
+        return Context(values, lazy)
+
+    def _response(self, message, outcome) -> Response:
         xml = self._render(message, outcome.reply) if outcome.reply is not None else ""
         return Response(xml, outcome.reply, outcome.topic, message.source)
+
+    def _failed(self, message) -> Response:
+        # One place where handler errors surface: logged with the message's context, never swallowed
+        # silently, and the follower gets an apology rather than silence.
+        logger.exception(
+            "handler failed",
+            extra={"msg_type": message.type, "msg_id": message.id, "openid_hash": hash_openid(message.source)},
+        )
+        return Response(self._render(message, Text(texts.HANDLER_FAILED)), None, "error", message.source)
 
     def _render(self, message, reply: Reply) -> str:
         return render_reply(
             reply, to_user=message.source, from_user=message.target, create_time=int(time.time())
         )
 
+
+def is_interaction(message) -> bool:
+    """Whether the push is the follower acting (it opens WeChat's 48-hour window), not a system notice."""
+    return not (message.type == "event" and message.event in NOT_INTERACTIONS)

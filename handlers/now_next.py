@@ -7,16 +7,16 @@ from bot.replies import Text
 from bot.settings import Event, Settings
 from handlers import texts
 from handlers.matching import AsksAbout
-from models import Follower
+from bot.activity import Activity
 
 now_next_router = Router("now_next")
 
 
 @now_next_router.handler(AsksAbout("now_next"))
-def handle_now_next(event: Event, now: datetime, settings: Settings, follower: Follower) -> Text:
+def handle_now_next(event: Event, now: datetime, settings: Settings, activity: Activity) -> Text:
     answer = texts.now_next_answer(event, now, settings.tz)
     if answer is not None:
         return Text(answer)
     # No live schedule to tell: the overall time and agenda answer the question best.
-    follower.last_list = "agenda"
+    activity.last_list = "agenda"
     return Text(texts.time_answer(event, now, settings.tz) + "\n\n" + texts.agenda(event, settings.tz))

@@ -234,6 +234,8 @@ def _form_for_update(session: Session, openid: str) -> FormState:
 
 
 def _form_of_sender(context: Context) -> FormState | None:
+    if context.get("outside_form"):
+        return None
     # Both filters below look at the same locked row: one query per message, not one per filter.
     return context.remember("locked_form", lambda ctx: _locked_form(ctx.get("session"), ctx.get("openid")))
 

@@ -8,6 +8,7 @@ from bot.settings import Event, Settings
 from handlers import texts
 from handlers.matching import EventType, checkin_scene, qr_scene
 from handlers.rules import configured_reply
+from bot.activity import Activity
 from models import Follower
 
 subscription_router = Router("subscribe")
@@ -19,12 +20,14 @@ def _not_checkin(context) -> bool:
 
 
 @subscription_router.handler(EventType("subscribe", "subscribe_scan"), _not_checkin)
-def handle_subscribe(message, event: Event, now: datetime, settings: Settings, follower: Follower) -> Reply:
+def handle_subscribe(
+    message, event: Event, now: datetime, settings: Settings, follower: Follower, activity: Activity
+) -> Reply:
     scene = qr_scene(message)
     if scene and follower.channel is None:
         follower.channel = scene[:64]
     follower.subscribed = True
-    follower.last_list = "help"
+    activity.last_list = "help"
     # The organisers' own welcome ([welcome] in config.toml) replaces the built-in one.
     configured = configured_reply(settings.content.welcome)
     if configured is not None:

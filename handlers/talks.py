@@ -18,8 +18,9 @@ def mentions_talk(context: Context) -> FilterResult:
     if not text or not event.talks:
         return False
     number = talk_ordinal(text)
-    if number is None and context.get("follower").last_list == "agenda":
-        number = bare_number(text)
+    # Only a bare number needs the follower's row (which list they saw last): "议程" itself must not.
+    if number is None and (bare := bare_number(text)) is not None and context.get("follower").last_list == "agenda":
+        number = bare
     if number is None:
         number = next(
             (index for index, talk in enumerate(event.talks, start=1) if normalise(talk.speaker) in text), None

@@ -20,8 +20,9 @@ from tests.conftest import FAKE_APP_ID, FAKE_APP_SECRET, TOKEN
 def slow_router(release: threading.Event) -> Router:
     router = Router("slow")
 
+    # Asks for the session: a handler with effects, which runs in a worker thread under the reply budget.
     @router.handler(lambda context: True)
-    def handle_slowly() -> Text:
+    def handle_slowly(session) -> Text:
         release.wait(timeout=30)  # held until the webhook has already answered "success"
         return Text("慢慢想好的回答")
 

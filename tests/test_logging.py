@@ -58,11 +58,11 @@ def test_each_push_logs_one_json_line_with_hashed_openid_msgid_topic_and_latency
 
 
 def test_a_retry_logs_its_own_line_with_the_retry_topic(wechat, log_output):
-    push = wechat.text_xml(OPENID, "议程")
+    push = wechat.text_xml(OPENID, "报名")
     wechat.post(push)
     wechat.post(push)
 
-    assert [line["topic"] for line in request_lines(log_output)] == ["agenda", "retry"]
+    assert [line["topic"] for line in request_lines(log_output)] == ["register", "retry"]
 
 
 def test_the_raw_openid_and_the_token_never_reach_the_log(wechat, log_output):

@@ -63,7 +63,8 @@ def test_a_question_is_counted_by_type_and_topic_with_its_latency(client, wechat
 
 
 def test_a_wechat_retry_is_counted_as_deduplicated(client, wechat):
-    push = wechat.text_xml("o-metrics-retry", "议程")
+    # A message with effects: a question is answered again from content, not de-duplicated.
+    push = wechat.text_xml("o-metrics-retry", "报名")
     first = wechat.post(push)
     before = scrape(client)
     retry = wechat.post(push)

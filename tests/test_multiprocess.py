@@ -120,11 +120,11 @@ def deduplicated_retries(simulator: WeChatSimulator) -> float:
 
 def test_a_message_and_its_retries_on_both_processes_get_one_reply_from_one_ledger_entry(servers, settings):
     first, second = servers
-    push = first.text_xml("o-behind-the-balancer", "议程")
+    push = first.text_xml("o-behind-the-balancer", "报名")
 
     replies = [simulator.post(push) for simulator in (first, second, first, second)]
 
-    assert "议程" in replies[0].content
+    assert "姓名" in replies[0].content
     # Byte for byte, CreateTime included: the retries got the stored reply, not a second rendering.
     assert {reply.body for reply in replies} == {replies[0].body}
     ledger = redis.Redis.from_url(settings.redis_url)
@@ -134,6 +134,25 @@ def test_a_message_and_its_retries_on_both_processes_get_one_reply_from_one_ledg
         ledger.close()
     assert scalar(settings.database_url, select(func.count()).select_from(Follower)) == 1
     assert deduplicated_retries(first) + deduplicated_retries(second) == 3
+
+
+def test_a_question_and_its_retries_on_both_processes_are_answered_alike_from_content(servers, settings):
+    first, second = servers
+    push = first.text_xml("o-asks-both", "议程")
+
+    replies = [simulator.post(push) for simulator in (first, second, first, second)]
+
+    assert "议程" in replies[0].content and {reply.content for reply in replies} == {replies[0].content}
+    ledger = redis.Redis.from_url(settings.redis_url)
+    try:
+        assert ledger.keys(f"{settings.redis_namespace}:inbound:*") == []
+    finally:
+        ledger.close()
+    # The follower's activity is written behind, by whichever process answered, within a second or so.
+    deadline = time.monotonic() + 10
+    while scalar(settings.database_url, select(func.count()).select_from(Follower).where(Follower.openid == "o-asks-both")) != 1:
+        assert time.monotonic() < deadline, "the follower's activity was never written"
+        time.sleep(0.1)
 
 
 def register_across_both(servers: list[WeChatSimulator], index: int) -> tuple[str, str, str]:

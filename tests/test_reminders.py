@@ -347,6 +347,7 @@ def test_reminder_reaches_a_follower_registered_in_the_chat_through_wechat(
     code = registration_of(app, "o-chat").checkin_code
     clock.set(day_before.due_at - timedelta(hours=1))
     wechat.send_text("o-chat", "地点")
+    app.state.activity.flush()  # what the app's recorder does within half a second
     fake_wechat.tell_follower("o-chat", last_interaction_at=clock.now())
     clock.set(day_before.due_at)
     fake_wechat.set_now(clock.now())

@@ -80,8 +80,11 @@ def only_delivery(sessions):
     return row
 
 
-def test_customer_service_text_reaches_a_follower_who_wrote_through_the_webhook(wechat, sessions, sender, fake_wechat, clock):
+def test_customer_service_text_reaches_a_follower_who_wrote_through_the_webhook(
+    app, wechat, sessions, sender, fake_wechat, clock
+):
     wechat.send_text("o-alice", "你好")
+    app.state.activity.flush()  # what the app's recorder does within half a second
     fake_wechat.tell_follower("o-alice", last_interaction_at=clock.now())
     enqueue(sessions)
 

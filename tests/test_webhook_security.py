@@ -88,5 +88,5 @@ def test_oversized_body_is_refused_by_declared_length_before_reading(app, client
 
 def test_a_valid_push_does_touch_the_database(app, wechat):
     """The control case for the tests above: the check for side effects can fail."""
-    assert wechat.send_text("o-follower", "议程").status == 200
+    assert wechat.send_text("o-follower", "报名").status == 200
     assert not database_is_untouched(app)

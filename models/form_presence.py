@@ -1,0 +1,88 @@
+"""Whether a follower may be inside a registration form: the one question the content-only path asks.
+
+A message from a follower inside a form belongs to the form (it may be the answer to a question), so
+only followers certainly outside one can be answered without the database transaction. The answer may
+say "maybe" when no form is open (then the full path decides), never "no" while one is.
+
+- On SQLite the question is one indexed read of ``form_states``, in-process.
+- With Redis, a marker key per open form, set whenever a form is written open (after the flush, so
+  before its transaction commits) and expiring with the form; it is never deleted early, so a closed
+  form only means "maybe" until then. PostgreSQL itself is not asked: a round trip per message is what
+  the content-only path exists to avoid.
+"""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+import threading
+from datetime import datetime
+from typing import Protocol
+
+import redis
+from sqlalchemy import Engine, bindparam, event, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.clock import Clock
+from models.registration import FormState
+
+# Added to the marker's life: the form's expiry is computed on the event clock, the marker's in Redis.
+MARKER_MARGIN_SECONDS = 60
+
+_FORMS = FormState.__table__
+_OPEN_FORM = select(_FORMS.c.openid).where(
+    _FORMS.c.openid == bindparam("openid"), _FORMS.c.state.is_not(None), _FORMS.c.expires_at > bindparam("now")
+)
+
+
+class FormPresence(Protocol):
+    def may_be_open(self, openid: str, now: datetime) -> bool:
+        """False only when ``openid`` certainly has no open form at ``now``."""
+
+
+class SqliteFormPresence:
+    """Reads ``form_states`` of a SQLite file directly, one connection per thread, outside the engine.
+
+    Why not the engine: a transaction there takes SQLite's write lock up front (``models.db``), and a
+    pooled connection per asking thread would drain the pool the handlers need. A plain autocommit read
+    in WAL mode waits for no writer.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        database = engine.url.database
+        if not database or database == ":memory:":
+            raise ValueError("an in-memory SQLite database cannot be read from another connection")
+        self._database = database
+        self._sql = str(_OPEN_FORM.compile(dialect=engine.dialect))
+        self._time_to_column = _FORMS.c.expires_at.type.bind_processor(engine.dialect)
+        self._connections = threading.local()
+
+    def may_be_open(self, openid: str, now: datetime) -> bool:
+        connection = getattr(self._connections, "sqlite", None)
+        if connection is None:
+            connection = self._connections.sqlite = sqlite3.connect(self._database, isolation_level=None)
+        return connection.execute(self._sql, (openid, self._time_to_column(now))).fetchone() is not None
+
+
+class RedisFormPresence:
+    """A Redis key per open form, kept by ``track``; shared by every process and replica."""
+
+    def __init__(self, client: redis.Redis, namespace: str, clock: Clock) -> None:
+        self._redis = client
+        self._prefix = f"{namespace}:open-form:"
+        self._clock = clock
+
+    def may_be_open(self, openid: str, now: datetime) -> bool:
+        return bool(self._redis.exists(self._prefix + openid))
+
+    def track(self, sessions: sessionmaker[Session]) -> None:
+        """Mark every form written open through ``sessions``, before its transaction commits."""
+        event.listen(sessions, "after_flush", self._mark_open_forms)
+
+    def _mark_open_forms(self, session: Session, _flush_context) -> None:
+        now = self._clock.now()
+        for instance in (*session.new, *session.dirty):
+            if isinstance(instance, FormState) and instance.state is not None and instance.expires_at is not None:
+                seconds = (instance.expires_at - now).total_seconds()
+                if seconds > 0:
+                    self._redis.set(self._prefix + instance.openid, "1", ex=math.ceil(seconds) + MARKER_MARGIN_SECONDS)

@@ -1,0 +1,150 @@
+"""Questions answered from content alone: no transaction per message, follower activity written behind,
+and never for a follower inside the registration form."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
+
+from bot.activity import Activity, ActivityRecorder
+from bot.dispatch import Router
+from bot.replies import Text
+from bot.simulator import WeChatSimulator
+from handlers.matching import has_text
+from models import Follower, InboundMessage
+from models.db import create_db_engine, session_factory
+from tests.conftest import TOKEN
+
+
+def follower(app, openid: str) -> Follower | None:
+    with app.state.sessions() as session:
+        return session.get(Follower, openid)
+
+
+def count(app, model) -> int:
+    with app.state.sessions() as session:
+        return session.scalar(select(func.count()).select_from(model))
+
+
+def test_a_question_writes_nothing_until_the_activity_is_flushed(app, wechat, clock):
+    assert "议程" in wechat.send_text("o-asker", "议程").content
+    assert follower(app, "o-asker") is None
+    assert count(app, InboundMessage) == 0
+
+    assert app.state.activity.flush() == 1
+
+    row = follower(app, "o-asker")
+    assert row.last_interaction_at == clock.now() and row.first_seen_at == clock.now()
+    assert row.last_list == "agenda"
+
+
+def test_the_apps_recorder_writes_behind_on_its_own(make_app, settings):
+    app = make_app(settings)
+    with TestClient(app) as client:
+        WeChatSimulator(client, TOKEN).send_text("o-behind", "地点")
+        # The lifespan's recorder thread flushes every half second; stopping the app flushes the rest.
+    assert follower(app, "o-behind") is not None
+
+
+def test_a_bare_number_after_the_agenda_answers_that_talk_before_any_flush(wechat, settings):
+    wechat.send_text("o-numbers", "议程")
+    second_talk = settings.content.events[0].talks[1]
+    assert second_talk.title in wechat.send_text("o-numbers", "2").content
+
+
+def test_a_follower_inside_the_form_gets_the_form_not_the_content_answer(app, wechat):
+    wechat.send_text("o-form", "报名")
+    reply = wechat.send_text("o-form", "地点？")
+    # The question is answered, then the pending question is asked again: the form's own reply.
+    assert "3F-18" in reply.content and "姓名" in reply.content
+
+
+def test_an_organizer_is_never_answered_from_content(make_settings, make_app):
+    calls = []
+    router = Router("content")
+
+    @router.handler(has_text)
+    def answer(raw_text: str) -> Text:
+        calls.append(raw_text)
+        return Text("内容")
+
+    app = make_app(make_settings(admin_openids_raw="o-organizer"), routers=[router])
+    with TestClient(app) as client:
+        WeChatSimulator(client, TOKEN).send_text("o-organizer", "你好")
+        # The database path writes the follower in the message's own transaction, not behind.
+        assert follower(app, "o-organizer") is not None
+    assert calls == ["你好"]
+
+
+def content_router(calls: list) -> Router:
+    router = Router("content")
+
+    @router.handler(has_text)
+    def answer(raw_text: str, now) -> Text:
+        calls.append((raw_text, now))
+        return Text(f"{raw_text} @ {now:%H:%M:%S}")
+
+    return router
+
+
+def test_the_same_question_at_the_same_moment_is_worked_out_once(make_app, settings, clock):
+    calls = []
+    app = make_app(settings, routers=[content_router(calls)])
+    with TestClient(app) as client:
+        wechat = WeChatSimulator(client, TOKEN)
+        replies = [wechat.send_text(f"o-crowd-{n}", "议程").content for n in range(5)]
+        other = wechat.send_text("o-crowd-0", "地点").content
+    assert len(set(replies)) == 1 and other != replies[0]
+    assert [text for text, _ in calls] == ["议程", "地点"]
+
+
+@pytest.mark.parametrize("move", [timedelta(seconds=1), timedelta(days=3), -timedelta(seconds=1)])
+def test_an_answer_is_worked_out_again_once_the_event_clock_moves(make_app, settings, clock, move):
+    calls = []
+    app = make_app(settings, routers=[content_router(calls)])
+    with TestClient(app) as client:
+        wechat = WeChatSimulator(client, TOKEN)
+        wechat.send_text("o-a", "时间")
+        clock.set(clock.now() + move)
+        later = wechat.send_text("o-b", "时间").content
+    assert len(calls) == 2 and later.endswith(f"{clock.now():%H:%M:%S}")
+
+
+def test_a_handler_that_needs_the_database_takes_the_database_path(app, wechat):
+    # "我的报名" reads the follower's registration: answered in a transaction that also writes the follower.
+    wechat.send_text("o-mine", "我的报名")
+    assert follower(app, "o-mine") is not None
+
+
+def test_activity_merges_newest_first_and_keeps_rows_written_meanwhile(sessions, clock):
+    recorder = ActivityRecorder(sessions)
+    now = clock.now()
+    recorder.record(Activity("o-merge", now, "agenda"))
+    recorder.record(Activity("o-merge", now - timedelta(minutes=5), "help"))  # older: loses
+    with sessions.begin() as session:
+        # The database path wrote a later interaction meanwhile (another process, say).
+        session.add(Follower(openid="o-merge", first_seen_at=now, last_interaction_at=now + timedelta(minutes=1), last_list="help"))
+
+    assert recorder.flush() == 1
+    with sessions() as session:
+        row = session.get(Follower, "o-merge")
+    assert row.last_interaction_at == now + timedelta(minutes=1) and row.last_list == "help"
+
+    recorder.record(Activity("o-merge", now + timedelta(minutes=2)))
+    recorder.flush()
+    with sessions() as session:
+        row = session.get(Follower, "o-merge")
+    assert row.last_interaction_at == now + timedelta(minutes=2) and row.last_list == "help"
+
+
+def test_a_failed_flush_keeps_the_activity_for_the_next_one(tmp_path, clock):
+    # A database never migrated: it has no followers table, so every flush fails.
+    recorder = ActivityRecorder(session_factory(create_db_engine(f"sqlite:///{tmp_path}/empty.db")))
+    recorder.record(Activity("o-kept", clock.now(), "agenda"))
+    with pytest.raises(OperationalError):
+        recorder.flush()
+    assert recorder.take("o-kept") == Activity("o-kept", clock.now(), "agenda")
