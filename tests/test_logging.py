@@ -9,6 +9,7 @@ import logging
 import logging.config
 import time
 from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -55,6 +56,8 @@ def test_each_push_logs_one_json_line_with_hashed_openid_msgid_topic_and_latency
     assert line["topic"] == "agenda"
     assert line["status"] == 200
     assert isinstance(line["latency_ms"], float) and line["latency_ms"] >= 0
+    logged_at = datetime.fromisoformat(line["time"])
+    assert logged_at.utcoffset() == timedelta(0) and abs(datetime.now(timezone.utc) - logged_at) < timedelta(minutes=1)
 
 
 def test_a_retry_logs_its_own_line_with_the_retry_topic(wechat, log_output):
