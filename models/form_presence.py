@@ -71,9 +71,21 @@ class RedisFormPresence:
         self._redis = client
         self._prefix = f"{namespace}:open-form:"
         self._clock = clock
+        self._connections = threading.local()
 
     def may_be_open(self, openid: str, now: datetime) -> bool:
-        return bool(self._redis.exists(self._prefix + openid))
+        # One connection per asking thread (the event loop's, in practice), held rather than borrowed from
+        # the client's pool: the pool and retry layers cost more CPU than the round trip itself.
+        connection = getattr(self._connections, "redis", None)
+        if connection is None:
+            connection = self._connections.redis = self._redis.connection_pool.make_connection()
+        try:
+            connection.send_command("EXISTS", self._prefix + openid)
+            return bool(connection.read_response())
+        except redis.RedisError:
+            # Unsure, so "maybe": the database path answers (and reports Redis being down, if it is).
+            connection.disconnect()
+            return True
 
     def track(self, sessions: sessionmaker[Session]) -> None:
         """Mark every form written open through ``sessions``, before its transaction commits."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+import redis
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
@@ -17,6 +18,7 @@ from bot.simulator import WeChatSimulator
 from handlers.matching import has_text
 from models import Follower, InboundMessage
 from models.db import create_db_engine, session_factory
+from models.form_presence import MARKER_MARGIN_SECONDS, RedisFormPresence
 from tests.conftest import TOKEN
 
 
@@ -148,3 +150,22 @@ def test_a_failed_flush_keeps_the_activity_for_the_next_one(tmp_path, clock):
     with pytest.raises(OperationalError):
         recorder.flush()
     assert recorder.take("o-kept") == Activity("o-kept", clock.now(), "agenda")
+
+
+def test_redis_presence_marks_an_opened_form_until_it_expires(app, wechat, settings):
+    if not settings.redis_url:
+        pytest.skip("the Redis marker is the production path's")
+    client = redis.Redis.from_url(settings.redis_url)
+    marker = f"{settings.redis_namespace}:open-form:o-marked"
+    try:
+        assert not client.exists(marker)
+        wechat.send_text("o-marked", "报名")
+        lifetime = settings.content.registration.form_lifetime.total_seconds()
+        assert lifetime < client.ttl(marker) <= lifetime + MARKER_MARGIN_SECONDS
+    finally:
+        client.close()
+
+
+def test_an_unreachable_redis_means_maybe_so_the_database_path_answers(clock):
+    presence = RedisFormPresence(redis.Redis.from_url("redis://127.0.0.1:1/0"), "nowhere", clock)
+    assert presence.may_be_open("o-anyone", clock.now()) is True
