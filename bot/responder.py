@@ -74,9 +74,10 @@ def what_was_asked(message) -> tuple:
 
 @dataclass(frozen=True)
 class ContentAnswer:
-    """A content answer, and the numbered list it showed (for the follower's ``Activity``)."""
+    """A content answer, and the numbered list it showed (for the follower's ``Activity``). ``outcome``
+    None: a handler on the way needs the database ("报名" from two thousand followers: tried once)."""
 
-    outcome: Outcome
+    outcome: Outcome | None
     last_list: str | None
 
 
@@ -163,11 +164,13 @@ class Responder:
             try:
                 outcome = self.dispatcher.dispatch(self._context(message, now, activity, session=None))
             except Unavailable:
-                return None
+                outcome = None
             except Exception:
                 return self._failed(message)
             answer = ContentAnswer(outcome, activity.last_list)
             self.recent_answers.put(question, now, answer)
+        if answer.outcome is None:
+            return None
         if is_interaction(message):
             self.activity.record(Activity(message.source, now, answer.last_list))
         return self._response(message, answer.outcome)

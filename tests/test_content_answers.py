@@ -169,3 +169,24 @@ def test_redis_presence_marks_an_opened_form_until_it_expires(app, wechat, setti
 def test_an_unreachable_redis_means_maybe_so_the_database_path_answers(clock):
     presence = RedisFormPresence(redis.Redis.from_url("redis://127.0.0.1:1/0"), "nowhere", clock)
     assert presence.may_be_open("o-anyone", clock.now()) is True
+
+
+def test_a_question_that_needs_the_database_is_tried_from_content_once(make_app, settings):
+    filtered = []
+    router = Router("effects")
+
+    def counting(context) -> bool:
+        filtered.append(context.get("openid"))
+        return True
+
+    @router.handler(counting)
+    def answer(session) -> Text:
+        return Text("已记下")
+
+    app = make_app(settings, routers=[router])
+    with TestClient(app) as client:
+        wechat = WeChatSimulator(client, TOKEN)
+        replies = [wechat.send_text(f"o-rush-{n}", "报名").content for n in range(3)]
+    assert replies == ["已记下"] * 3
+    # Once on the content path (which learnt that "报名" needs the database), then once per message there.
+    assert filtered == ["o-rush-0", "o-rush-0", "o-rush-1", "o-rush-2"]
