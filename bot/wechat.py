@@ -2,7 +2,7 @@
 
 wechatpy does the cryptography, the signing and the message classes. Two things are done here on top of it:
 signatures are compared with ``hmac.compare_digest`` (wechatpy uses ``!=``, which leaks timing), and
-XML is screened with defusedxml first, because wechatpy's parser would accept a DTD.
+XML is parsed here with any DTD refused (wechatpy's parser would accept one), once.
 """
 
 from __future__ import annotations
@@ -10,10 +10,7 @@ from __future__ import annotations
 import hmac
 import struct
 import time
-from xml.etree.ElementTree import ParseError
-
-from defusedxml import DefusedXmlException
-from defusedxml.ElementTree import fromstring as safe_fromstring
+from xml.etree.ElementTree import ParseError, TreeBuilder, XMLParser
 from wechatpy.events import EVENT_TYPES
 from wechatpy.messages import MESSAGE_TYPES, UnknownMessage
 from wechatpy.crypto import PrpCrypto, WeChatCrypto
@@ -73,11 +70,31 @@ def check_fresh(timestamp: str | None, *, now: float | None = None) -> None:
         raise StaleTimestamp("timestamp too far from now")
 
 
+class _DtdRefused(Exception):
+    pass
+
+
+class _TreeBuilderRefusingDtd(TreeBuilder):
+    """ElementTree's C tree builder, refusing any document type declaration the moment expat meets it.
+
+    Hand-written rather than defusedxml: defusedxml screens with the pure-Python XMLParser, whose
+    callbacks made parsing the costliest step of answering a question (28 µs against 11 here). The
+    guarantee is the one of defusedxml's ``forbid_dtd``, at the same point: every entity, internal or
+    external, and every external DTD needs a DOCTYPE, and expat announces the DOCTYPE before anything in
+    it takes effect. An entity that was never declared is a parse error anyway.
+    """
+
+    def doctype(self, name, pubid, system):
+        raise _DtdRefused(name)
+
+
 def parse_xml_safely(body: bytes | str):
     """Parse with DTDs and entities forbidden; raise MalformedMessage on anything else than plain XML."""
+    parser = XMLParser(target=_TreeBuilderRefusingDtd())
     try:
-        return safe_fromstring(body, forbid_dtd=True, forbid_entities=True, forbid_external=True)
-    except DefusedXmlException:
+        parser.feed(body)
+        return parser.close()
+    except _DtdRefused:
         raise MalformedMessage("DTDs and entities are not accepted") from None
     except ParseError:
         raise MalformedMessage("malformed XML") from None
@@ -95,7 +112,7 @@ def message_from_fields(fields: dict):
     """The wechatpy message class for a push's fields, as ``wechatpy.parse_message`` chooses it.
 
     Why not ``parse_message`` itself: it takes XML and parses it again with xmltodict, which cost as much
-    as the whole defused parse on every message. The choice below is parse_message's (wechatpy 1.8.18),
+    as the whole screened parse on every message. The choice below is parse_message's (wechatpy 1.8.18),
     on wechatpy's own tables; ``tests/test_samples.py`` checks both agree on every published push.
     """
     message_type = str(fields.get("MsgType") or "").lower()

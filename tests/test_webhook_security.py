@@ -61,12 +61,16 @@ def test_server_verification_refuses_anything_else(client, query):
         (lambda: params(), "<xml><Foo>bar</Foo></xml>", 400),
         (lambda: params(), '<?xml version="1.0"?><!DOCTYPE xml [<!ENTITY e "boom">]><xml><MsgType>text</MsgType><FromUserName>a</FromUserName><Content>&e;</Content></xml>', 400),
         (lambda: params(), '<!DOCTYPE xml SYSTEM "http://example.invalid/x.dtd"><xml><MsgType>text</MsgType></xml>', 400),
+        (lambda: params(), '<!DOCTYPE xml [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]><xml><MsgType>text</MsgType><FromUserName>a</FromUserName><Content>&b;</Content></xml>', 400),
+        (lambda: params(), '<!DOCTYPE xml><xml><MsgType>text</MsgType><FromUserName>a</FromUserName></xml>', 400),
+        (lambda: params(), '<xml><MsgType>text</MsgType><FromUserName>a</FromUserName><Content>&undeclared;</Content></xml>', 400),
         (lambda: params(), "<xml>" + "<Content>x</Content>" * 5000 + "</xml>", 413),
         (lambda: params() | {"encrypt_type": "aes", "msg_signature": "x"}, TEXT, 400),
     ],
     ids=[
         "wrong-token", "unsigned", "forged-signature", "stale-timestamp", "future-timestamp", "bad-timestamp",
-        "truncated-xml", "not-xml", "empty-body", "not-a-wechat-message", "entity", "external-dtd", "oversized",
+        "truncated-xml", "not-xml", "empty-body", "not-a-wechat-message", "entity", "external-dtd",
+        "entity-expansion", "bare-doctype", "undeclared-entity", "oversized",
         "aes-without-key",
     ],
 )
