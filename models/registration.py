@@ -6,6 +6,11 @@ PostgreSQL a transaction-scoped advisory lock per event does the same. So within
 confirmed seats and the waitlist order are read and written by one transaction at a time, and
 ``confirmed on site <= capacity`` holds after every commit. The database itself refuses a second active
 registration per (event, openid), a duplicate check-in code per event and a duplicate waitlist position.
+
+The lock is held until the caller commits, so in a burst every confirmation waits for the one before it
+to commit: ``lock_event`` first writes what the session has pending, and ``register`` does all it can
+before taking the lock, then decides the place and inserts the row in one statement. What is left under
+the lock is that statement and what the caller writes after it (the reply kept for a retry) and commits.
 """
 
 from __future__ import annotations
@@ -22,9 +27,15 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    case,
+    exists,
     func,
+    insert,
+    literal,
+    null,
     select,
     text,
+    true,
     update,
 )
 from sqlalchemy import event as orm_event
@@ -101,8 +112,9 @@ class Registration(Base):
 @orm_event.listens_for(Registration, "before_insert")
 @orm_event.listens_for(Registration, "before_update")
 def _stamp_confirmation(_mapper, _connection, registration: Registration) -> None:
-    # One place for every path that confirms (register, promotion, switch to online); each seat decision
-    # sets updated_at to its own time, which is therefore the moment of confirmation.
+    # One place for every path that confirms through the ORM (promotion, switch to online; ``register``
+    # inserts with a statement of its own and stamps there); each seat decision sets updated_at to its own
+    # time, which is therefore the moment of confirmation.
     became_confirmed = inspect_instance(registration).attrs.status.history.has_changes()
     if registration.status == CONFIRMED and (became_confirmed or registration.confirmed_at is None):
         registration.confirmed_at = registration.updated_at
@@ -146,7 +158,12 @@ class SeatChange:
 
 
 def lock_event(session: Session, event_id: str) -> None:
-    """Serialise seat decisions for ``event_id`` until the caller's transaction ends."""
+    """Serialise seat decisions for ``event_id`` until the caller's transaction ends.
+
+    What the session has pending is written first: every statement run under the lock keeps every other
+    seat decision of the event waiting.
+    """
+    session.flush()
     if session.get_bind().dialect.name == "postgresql":
         session.execute(
             text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": f"registrations:{event_id}"}
@@ -171,15 +188,10 @@ def seats_taken(session: Session, event_id: str) -> int:
     )
 
 
-def _last_position(session: Session, event_id: str) -> int:
-    return session.scalar(
-        select(func.coalesce(func.max(Registration.position), 0)).where(Registration.event_id == event_id)
-    )
-
-
 def _new_checkin_code(session: Session, event_id: str) -> str:
-    # Under the event lock nobody else adds a code for this event, so checking first is enough; the
-    # unique constraint is the backstop.
+    # Checked before the event lock, so a concurrent registration could still take the same code before
+    # the insert: with 31**6 codes that is a one-in-billions chance per pair, and the unique constraint
+    # refuses it (the message fails and WeChat's retry registers afresh).
     while True:
         code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
         taken = session.scalar(
@@ -189,14 +201,29 @@ def _new_checkin_code(session: Session, event_id: str) -> str:
             return code
 
 
+def _place(event_id: str, capacity: int):
+    """Where a newcomer on site goes: ``seat_free`` (a seat is free) and ``next_position`` (the end of the
+    waitlist), from one pass over the event's rows. A one-row subquery, so it can also feed an insert."""
+    on_site = (Registration.status == CONFIRMED) & (Registration.attendance == ONSITE)
+    return (
+        select(
+            (func.count().filter(on_site) < capacity).label("seat_free"),
+            (func.coalesce(func.max(Registration.position), 0) + 1).label("next_position"),
+        )
+        .where(Registration.event_id == event_id)
+        .subquery("place")
+    )
+
+
 def _placement(session: Session, event_id: str, attendance: str, capacity: int) -> tuple[str, int | None]:
     """(status, position) for a newcomer: a seat if one is free (or online), else the end of the waitlist.
 
     Asked before the registration itself is added or changed, so it does not count itself.
     """
-    if attendance == ONLINE or seats_taken(session, event_id) < capacity:
+    if attendance == ONLINE:
         return CONFIRMED, None
-    return WAITLISTED, _last_position(session, event_id) + 1
+    place = session.execute(select(_place(event_id, capacity))).one()
+    return (CONFIRMED, None) if place.seat_free else (WAITLISTED, place.next_position)
 
 
 def _close_gap(session: Session, event_id: str, vacated: int) -> None:
@@ -238,6 +265,36 @@ def _fill_free_seats(session: Session, event_id: str, capacity: int, now: dateti
     return promoted
 
 
+def _insert_placed(
+    session: Session, *, event_id: str, openid: str, answers: dict[str, str], attendance: str, capacity: int,
+    checkin_code: str, now: datetime,
+) -> Registration | None:
+    """Insert the registration where ``_placement`` would put it, deciding and inserting in one statement;
+    None (and nothing inserted) when the follower already holds an active registration for the event."""
+    place = _place(event_id, capacity)
+    takes_seat = true() if attendance == ONLINE else place.c.seat_free
+    moment = literal(now, Registration.created_at.type)
+    values = {
+        "event_id": literal(event_id),
+        "openid": literal(openid),
+        "attendance": literal(attendance),
+        "status": case((takes_seat, CONFIRMED), else_=WAITLISTED),
+        "position": case((takes_seat, null()), else_=place.c.next_position),
+        "checkin_code": literal(checkin_code),
+        "created_at": moment,
+        "updated_at": moment,
+        # What ``_stamp_confirmation`` does for the ORM's updates: a bulk insert does not run it.
+        "confirmed_at": case((takes_seat, moment), else_=null()),
+        **{name: literal(answers.get(name), Registration.__table__.c[name].type) for name in FIELD_COLUMNS},
+    }
+    already_active = exists().where(
+        Registration.event_id == event_id, Registration.openid == openid, Registration.status != CANCELLED
+    )
+    rows = select(*(value.label(name) for name, value in values.items())).select_from(place).where(~already_active)
+    statement = insert(Registration).from_select(list(values), rows).returning(Registration)
+    return session.scalars(statement).one_or_none()
+
+
 def register(
     session: Session, *, event_id: str, openid: str, answers: dict[str, str], attendance: str, capacity: int,
     now: datetime,
@@ -245,25 +302,17 @@ def register(
     """Register ``openid``: confirmed while seats remain (or online), else waitlisted at the end.
 
     Raises AlreadyRegistered when the follower already holds an active registration for the event.
+    Everything but the deciding insert happens before the event lock, so that only the insert and the
+    caller's commit run under it.
     """
+    checkin_code = _new_checkin_code(session, event_id)
     lock_event(session, event_id)
-    existing = active_registration(session, event_id, openid)
-    if existing is not None:
-        raise AlreadyRegistered(existing)
-    status, position = _placement(session, event_id, attendance, capacity)
-    registration = Registration(
-        event_id=event_id,
-        openid=openid,
-        attendance=attendance,
-        status=status,
-        position=position,
-        checkin_code=_new_checkin_code(session, event_id),
-        created_at=now,
-        updated_at=now,
-        **{name: answers.get(name) for name in FIELD_COLUMNS},
+    registration = _insert_placed(
+        session, event_id=event_id, openid=openid, answers=answers, attendance=attendance, capacity=capacity,
+        checkin_code=checkin_code, now=now,
     )
-    session.add(registration)
-    session.flush()
+    if registration is None:
+        raise AlreadyRegistered(active_registration(session, event_id, openid))
     return registration
 
 

@@ -1,5 +1,6 @@
-"""Seats and the waitlist: capacity under real concurrent requests, promotion on cancel (with its notice in
-the outbox), and switching between on site and online. Runs on SQLite and on PostgreSQL."""
+"""Seats and the waitlist: capacity under real concurrent requests and concurrent ``register`` calls, promotion
+on cancel (with its notice in the outbox), and switching between on site and online. Runs on SQLite and on
+PostgreSQL."""
 
 from __future__ import annotations
 
@@ -8,14 +9,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.exc import IntegrityError
 
 from bot.simulator import WeChatSimulator
 from handlers import texts
-from models import Campaign, Delivery, Registration
-from models.registration import seats_taken
-from tests.conftest import TOKEN
+from models import Campaign, Delivery, FormState, Registration
+from models.registration import AlreadyRegistered, register, seats_taken
+from tests.conftest import BEFORE_EVENT, TOKEN
 from tests.registration_steps import (
     EVENT_ID,
     fill_form,
@@ -262,3 +263,101 @@ def test_the_database_refuses_a_second_active_registration(app):
     with pytest.raises(IntegrityError):
         with app.state.sessions.begin() as session:
             session.add(Registration(checkin_code="BBBBBB", **first))
+
+
+def register_all_at_once(sessions, openids: list[str], *, capacity: int, attendance: str = "onsite") -> list[tuple]:
+    """Each openid registers through ``register`` in its own thread and transaction, released together;
+    per openid ("registered" or "already", the id of the registration it got or was shown)."""
+    barrier = threading.Barrier(len(openids))
+    outcomes: list[tuple] = [()] * len(openids)
+    errors: list[BaseException] = []
+
+    def attempt(index: int, openid: str) -> None:
+        try:
+            barrier.wait()
+            with sessions.begin() as session:
+                try:
+                    registration = register(
+                        session, event_id=EVENT_ID, openid=openid, answers={"name": openid}, attendance=attendance,
+                        capacity=capacity, now=BEFORE_EVENT,
+                    )
+                except AlreadyRegistered as already:
+                    outcomes[index] = ("already", already.registration.id)
+                else:
+                    outcomes[index] = ("registered", registration.id)
+        except BaseException as error:  # re-raised in the test's thread below
+            errors.append(error)
+
+    threads = [threading.Thread(target=attempt, args=(i, openid)) for i, openid in enumerate(openids)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+    return outcomes
+
+
+def committed(sessions) -> list[Registration]:
+    with sessions() as session:
+        return list(session.scalars(select(Registration).where(Registration.event_id == EVENT_ID)))
+
+
+def test_concurrent_registrations_fill_the_seats_then_the_waitlist_in_one_line(sessions):
+    openids = [f"o-thread-{n:02d}" for n in range(24)]
+
+    register_all_at_once(sessions, openids, capacity=5)
+
+    rows = committed(sessions)
+    assert sorted(r.openid for r in rows) == openids
+    assert sum(r.status == "confirmed" for r in rows) == 5
+    assert sorted(r.position for r in rows if r.status == "waitlisted") == list(range(1, 20))
+    assert all((r.confirmed_at == r.created_at) == (r.status == "confirmed") for r in rows)
+    assert len({r.checkin_code for r in rows}) == len(rows)
+
+
+def test_online_registrations_at_once_are_all_confirmed_beside_a_full_event(sessions):
+    register_all_at_once(sessions, ["o-seated"], capacity=1)
+
+    register_all_at_once(sessions, [f"o-online-{n}" for n in range(6)], capacity=1, attendance="online")
+
+    rows = committed(sessions)
+    assert all(r.status == "confirmed" and r.position is None for r in rows)
+    assert sum(r.attendance == "onsite" for r in rows) == 1
+
+
+def test_one_follower_registering_twice_at_once_gets_one_registration(sessions):
+    outcomes = register_all_at_once(sessions, ["o-twice", "o-twice"], capacity=5)
+
+    [registration] = committed(sessions)
+    assert sorted(outcomes) == [("already", registration.id), ("registered", registration.id)]
+
+
+def test_only_the_deciding_insert_runs_under_the_seat_lock(sessions):
+    """What the transaction wrote before ``register`` is flushed first; the seat lock (PostgreSQL) is the
+    last statement but one, so the lock is held for the insert that decides and the commit only."""
+    engine = sessions.kw["bind"]
+    statements: list[str] = []
+
+    def record(_connection, _cursor, statement, _parameters, _context, _executemany) -> None:
+        statements.append(" ".join(statement.split())[:40])
+
+    with sessions.begin() as session:
+        session.add(FormState(openid="o-lock", answers={}))
+        event.listen(engine, "before_cursor_execute", record)
+        try:
+            register(
+                session, event_id=EVENT_ID, openid="o-lock", answers={}, attendance="onsite", capacity=5,
+                now=BEFORE_EVENT,
+            )
+        finally:
+            event.remove(engine, "before_cursor_execute", record)
+
+    form_written = statements.index(next(s for s in statements if s.startswith("INSERT INTO form_states")))
+    deciding = [s for s in statements if s.startswith("INSERT INTO registrations")]
+    assert len(deciding) == 1 and statements[-1] == deciding[0]
+    assert form_written < len(statements) - 1
+    if engine.dialect.name == "postgresql":
+        assert statements[-2].startswith("SELECT pg_advisory_xact_lock")
+        assert sum("pg_advisory_xact_lock" in s for s in statements) == 1
+
