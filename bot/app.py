@@ -17,6 +17,7 @@ from bot.admin.dashboard import mount_dashboard
 from bot.calendar import calendar_router
 from bot.clock import Clock, clock_for
 from bot.dispatch import Dispatcher, Router
+from bot.form_checks import BatchedFormChecks
 from bot.late_replies import LateReplySink, LedgerOnlySink, OutboxLateReplySink
 from bot.ledger import DatabaseLedger, RedisLedger, ReplyLedger
 from bot.metrics import exposition
@@ -107,9 +108,11 @@ def create_app(
         late_replies = OutboxLateReplySink(sessions) if outbound_configured(settings) else LedgerOnlySink()
     app.state.late_replies = late_replies
     app.state.activity = activity
+    forms = build_form_presence(settings, engine, sessions, clock)
+    app.state.form_checks = BatchedFormChecks(forms, clock) if forms is not None else None
     app.state.responder = Responder(
         settings, clock, sessions, build_ledger(settings), Dispatcher(ROUTERS if routers is None else routers),
-        forms=build_form_presence(settings, engine, sessions, clock), activity=activity,
+        forms=forms, activity=activity,
     )
     app.router.routes.insert(0, push_route)
     app.include_router(webhook_router)

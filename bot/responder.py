@@ -146,16 +146,18 @@ class Responder:
         """The reply for ``message``, by whichever path can give it."""
         return self.answer_from_content(message) or self.respond_with_database(message)
 
-    def answer_from_content(self, message) -> Response | None:
+    def may_answer_from_content(self, message) -> bool:
+        """Whether the content path may be tried: the follower's form presence can be checked, and the
+        sender is no organizer (their words may be commands, which depend on who asks)."""
+        return self.forms is not None and message.source not in self.settings.admin_openids
+
+    def answer_from_content(self, message, *, checked_outside_form: bool = False) -> Response | None:
         """The reply when no handler on the way needs the database, else None. Cheap enough to run on
-        the event loop: no transaction, at most one presence read."""
+        the event loop: no transaction, and a presence read unless the caller already checked."""
         now = self.clock.now()
-        if (
-            self.forms is None
-            # Organizers' words may be commands, which depend on who asks: never answered from content.
-            or message.source in self.settings.admin_openids
-            or self.forms.may_be_open(message.source, now)
-        ):
+        if not self.may_answer_from_content(message):
+            return None
+        if not checked_outside_form and self.forms.may_be_open(message.source, now):
             return None
         question = what_was_asked(message)
         answer = self.recent_answers.get(question, now)

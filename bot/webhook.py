@@ -117,13 +117,15 @@ push_route = Route("/wechat", receive_push, methods=["POST"], include_in_schema=
 
 async def answer_within_budget(request: Request, message) -> BotResponse:
     state = request.app.state
+    responder = state.responder
     # A question answered from content alone takes well under a millisecond: answered here, on the event
     # loop, without the hop to a worker thread (which would cost as much as the answer itself).
-    answered = state.responder.answer_from_content(message)
-    if answered is not None:
-        return answered
+    if responder.may_answer_from_content(message) and not await state.form_checks.may_be_open(message.source):
+        answered = responder.answer_from_content(message, checked_outside_form=True)
+        if answered is not None:
+            return answered
     loop = asyncio.get_running_loop()
-    work = loop.run_in_executor(state.executor, state.responder.respond_with_database, message)
+    work = loop.run_in_executor(state.executor, responder.respond_with_database, message)
     try:
         return await asyncio.wait_for(asyncio.shield(work), timeout=state.settings.reply_budget_seconds)
     except TimeoutError:

@@ -16,8 +16,8 @@ from __future__ import annotations
 import math
 import sqlite3
 import threading
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Protocol
 
 import redis
 from sqlalchemy import Engine, bindparam, event, select
@@ -35,12 +35,19 @@ _OPEN_FORM = select(_FORMS.c.openid).where(
 )
 
 
-class FormPresence(Protocol):
+class FormPresence:
+    """Answers "may these followers be inside a form?", never "no" wrongly."""
+
+    def maybe_open_among(self, openids: Sequence[str], now: datetime) -> set[str]:
+        """The followers among ``openids`` who may have an open form at ``now``."""
+        raise NotImplementedError
+
     def may_be_open(self, openid: str, now: datetime) -> bool:
         """False only when ``openid`` certainly has no open form at ``now``."""
+        return bool(self.maybe_open_among([openid], now))
 
 
-class SqliteFormPresence:
+class SqliteFormPresence(FormPresence):
     """Reads ``form_states`` of a SQLite file directly, one connection per thread, outside the engine.
 
     Why not the engine: a transaction there takes SQLite's write lock up front (``models.db``), and a
@@ -57,14 +64,15 @@ class SqliteFormPresence:
         self._time_to_column = _FORMS.c.expires_at.type.bind_processor(engine.dialect)
         self._connections = threading.local()
 
-    def may_be_open(self, openid: str, now: datetime) -> bool:
+    def maybe_open_among(self, openids: Sequence[str], now: datetime) -> set[str]:
         connection = getattr(self._connections, "sqlite", None)
         if connection is None:
             connection = self._connections.sqlite = sqlite3.connect(self._database, isolation_level=None)
-        return connection.execute(self._sql, (openid, self._time_to_column(now))).fetchone() is not None
+        column_now = self._time_to_column(now)
+        return {openid for openid in openids if connection.execute(self._sql, (openid, column_now)).fetchone()}
 
 
-class RedisFormPresence:
+class RedisFormPresence(FormPresence):
     """A Redis key per open form, kept by ``track``; shared by every process and replica."""
 
     def __init__(self, client: redis.Redis, namespace: str, clock: Clock) -> None:
@@ -73,19 +81,20 @@ class RedisFormPresence:
         self._clock = clock
         self._connections = threading.local()
 
-    def may_be_open(self, openid: str, now: datetime) -> bool:
+    def maybe_open_among(self, openids: Sequence[str], now: datetime) -> set[str]:
         # One connection per asking thread (the event loop's, in practice), held rather than borrowed from
         # the client's pool: the pool and retry layers cost more CPU than the round trip itself.
         connection = getattr(self._connections, "redis", None)
         if connection is None:
             connection = self._connections.redis = self._redis.connection_pool.make_connection()
         try:
-            connection.send_command("EXISTS", self._prefix + openid)
-            return bool(connection.read_response())
+            connection.send_command("MGET", *(self._prefix + openid for openid in openids))
+            markers = connection.read_response()
         except redis.RedisError:
             # Unsure, so "maybe": the database path answers (and reports Redis being down, if it is).
             connection.disconnect()
-            return True
+            return set(openids)
+        return {openid for openid, marker in zip(openids, markers) if marker is not None}
 
     def track(self, sessions: sessionmaker[Session]) -> None:
         """Mark every form written open through ``sessions``, before its transaction commits."""

@@ -190,3 +190,10 @@ def test_a_question_that_needs_the_database_is_tried_from_content_once(make_app,
     assert replies == ["已记下"] * 3
     # Once on the content path (which learnt that "报名" needs the database), then once per message there.
     assert filtered == ["o-rush-0", "o-rush-0", "o-rush-1", "o-rush-2"]
+
+
+def test_presence_names_exactly_the_followers_inside_a_form(app, wechat, clock):
+    wechat.send_text("o-inside", "报名")
+    wechat.send_text("o-outside", "议程")
+    presence = app.state.responder.forms
+    assert presence.maybe_open_among(["o-inside", "o-outside", "o-stranger"], clock.now()) == {"o-inside"}
