@@ -7,6 +7,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import event, select
@@ -361,3 +362,25 @@ def test_only_the_deciding_insert_runs_under_the_seat_lock(sessions):
         assert statements[-2].startswith("SELECT pg_advisory_xact_lock")
         assert sum("pg_advisory_xact_lock" in s for s in statements) == 1
 
+
+def test_a_confirmation_writes_only_its_reply_after_the_deciding_insert(app, wechat, clock):
+    """The follower row and the form are written before the seat lock; what is left under it, besides the
+    insert, is the reply stored for a retry (the form's, and the database ledger's), which depends on the
+    insert's outcome."""
+    engine = app.state.sessions.kw["bind"]
+    statements: list[str] = []
+
+    def record(_connection, _cursor, statement, _parameters, _context, _executemany) -> None:
+        statements.append(" ".join(statement.split())[:40])
+
+    fill_form(wechat, "o-confirm")
+    clock.advance(timedelta(minutes=1))  # so the follower's last interaction changes
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        reply = wechat.send_text("o-confirm", "确认")
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+    assert "报名成功！" in reply.content
+    deciding = statements.index(next(s for s in statements if s.startswith("INSERT INTO registrations")))
+    assert {s.split(" SET ")[0] for s in statements[deciding + 1:]} <= {"UPDATE form_states", "UPDATE inbound_messages"}
