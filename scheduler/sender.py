@@ -10,10 +10,10 @@ Each delivery goes pending → claimed → sending → sent | failed | unknown (
 2. **sending**, committed just before the calls are handed to the worker threads, for as many rows as
    there are threads free to call at once (at most ``[delivery] concurrency``): from here on WeChat may
    have those messages.
-3. **outcome**: as calls finish, the next rows are marked ``sending`` for the threads just freed, and a
-   recorder thread commits what became of the finished ones, all that finished meanwhile in one commit:
-   sent with msgid, failed with errcode/errmsg, back to pending for a transient error (bounded backoff)
-   or an account-wide pause.
+3. **outcome**: as calls finish, the next rows are marked ``sending`` for the threads they freed (once a
+   quarter of the threads is free), then what became of the finished calls is committed, all that
+   finished meanwhile at once: sent with msgid, failed with errcode/errmsg, back to pending for a
+   transient error (bounded backoff) or an account-wide pause.
 
 Crash recovery, when a sender died at any instant (``recover``, run at start and on every poll, for
 rows older than ``stale_after`` so a live peer's rows are left alone):
@@ -29,7 +29,8 @@ committed ``sending`` before its call can start, so a crash never resends. The u
 widens: a chunk is never larger than the threads free to take it at once, so a row waits between its
 commit and its call only for a thread to pick it up, never behind another call; at most ``concurrency``
 rows per sender can be ``unknown`` without their call having left. A worker that sees an account-wide
-pause before calling does not call, and its row returns to ``pending``.
+pause, or the sender's ``stop``, before calling does not call, and its row returns to ``pending``; so do
+the claimed rows, so a sender stopped mid-campaign leaves nothing for recovery.
 
 The same reasoning applies to a call that ends without a complete answer (read timeout, dropped
 connection): the row becomes ``unknown`` rather than being retried.
@@ -43,13 +44,13 @@ import threading
 import uuid
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import groupby
 from operator import itemgetter
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, or_, select, update
+from sqlalchemy import Update, bindparam, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.clock import Clock
@@ -83,6 +84,10 @@ DEFAULT_STALE_AFTER = timedelta(minutes=5)
 # A batch holds this many rows per sender thread; the next one is claimed when half of one is left, so
 # the calls never wait for a claim, and a sender holds at most 1.5 batches that peers cannot take.
 BATCH_ROWS_PER_THREAD = 16
+# Rows are marked sending for the freed threads once this share of the threads is free (or as many as
+# there are rows left), rather than as each call ends: with a commit per call or two, those commits were
+# the sender's main work (py-spy), and the freed threads waited for each. The others call meanwhile.
+MIN_CHUNK_SHARE = 0.25
 DELIVERY_ROWS = Delivery.__table__
 # How often an idle sender looks for due rows: the delay before a new campaign starts to go out.
 POLL_SECONDS = 0.5
@@ -113,46 +118,6 @@ class CallResult:
     error: CallError | None = None
 
 
-class OutcomeRecorder:
-    """Records finished calls in a thread of its own, all that finished meanwhile in one commit."""
-
-    def __init__(self, record: Callable[[list[CallResult]], None]) -> None:
-        self._record = record
-        self._queue: queue.SimpleQueue[list[CallResult] | None] = queue.SimpleQueue()
-        self._error: Exception | None = None
-        self._thread = threading.Thread(target=self._run, name="sender-outcomes", daemon=True)
-        self._thread.start()
-
-    def put(self, results: list[CallResult]) -> None:
-        """Queue ``results`` for recording."""
-        self._queue.put(results)
-
-    def close(self) -> None:
-        """Record everything queued, then stop; a recording error is raised here, in the sender's loop."""
-        self._queue.put(None)
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
-
-    def _run(self) -> None:
-        closing = False
-        while not closing:
-            batch: list[CallResult] = []
-            item = self._queue.get()
-            while item is not None:
-                batch.extend(item)
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-            closing = item is None
-            if batch and self._error is None:
-                try:
-                    self._record(batch)
-                except Exception as error:  # kept for close(); the rows stay sending and recovery marks them unknown
-                    self._error = error
-
-
 class Sender:
     """Sends the outbox with ``[delivery] concurrency`` calls at a time; tests drive ``run_once``."""
 
@@ -172,9 +137,25 @@ class Sender:
         self.stale_after = stale_after
         self.concurrency = settings.content.delivery.concurrency
         self.batch_size = self.concurrency * BATCH_ROWS_PER_THREAD
+        self.min_chunk = max(int(self.concurrency * MIN_CHUNK_SHARE), 1)
         self.app_id = settings.wechat_app_id
         self.run_id = uuid.uuid4().hex
         self._pause_seen = threading.Event()
+        # The sending marks and outcomes: Core statements on the table (the ORM's bulk machinery cost more
+        # time than the database here), built once rather than per commit (py-spy: coercions, cache keys).
+        this_run = DELIVERY_ROWS.c.attempt_id == self.run_id
+        ids = DELIVERY_ROWS.c.id.in_(bindparam("ids", expanding=True))
+        claimed = update(DELIVERY_ROWS).where(this_run, DELIVERY_ROWS.c.status == CLAIMED, ids)
+        self._mark_sending = claimed.values(
+            status=SENDING,
+            claimed_at=bindparam("now", type_=DELIVERY_ROWS.c.claimed_at.type),
+            attempts=DELIVERY_ROWS.c.attempts + 1,
+        ).returning(DELIVERY_ROWS.c.id)
+        self._release = claimed.values(status=PENDING, attempt_id=None)
+        self._sending_row = update(DELIVERY_ROWS).where(
+            this_run, DELIVERY_ROWS.c.status == SENDING, DELIVERY_ROWS.c.id == bindparam("delivery_id")
+        )
+        self._outcome_statements: dict[tuple[str, ...], Update] = {}
 
     # --- account-wide pause ---------------------------------------------------------------------
     def pause_state(self) -> SenderState | None:
@@ -222,14 +203,15 @@ class Sender:
             logger.error("deliveries interrupted mid-call marked unknown (not resent)", extra={"count": uncertain})
         return released + uncertain
 
-    def run_once(self) -> int:
-        """Claim due deliveries and send them until none are due; the number of deliveries handled.
+    def run_once(self, stop: threading.Event | None = None) -> int:
+        """Claim due deliveries and send them until none are due or ``stop`` is set; the number handled.
 
         The next batch is claimed while the current one's calls go, so the threads never wait for a claim.
+        Once ``stop`` is set no further call starts, and the rows not called go back to pending.
         """
         jobs, handled = self._claim(resuming=True)
         if jobs:
-            handled += len(jobs) + self._send(jobs)
+            handled += len(jobs) + self._send(jobs, stop or threading.Event())
         return handled
 
     def run_until_idle(self) -> None:
@@ -244,7 +226,7 @@ class Sender:
         while not stop.is_set():
             try:
                 self.recover()
-                busy = self.run_once()
+                busy = self.run_once(stop)
             except Exception:  # one place for the loop's errors: logged, then the loop goes on
                 logger.exception("outbox sender iteration failed")
                 busy = 0
@@ -293,71 +275,74 @@ class Sender:
             # The rows' changes go out in one flush at the commit.
         return jobs, unreachable
 
-    def _send(self, jobs: list[Job]) -> int:
+    def _send(self, jobs: list[Job], stop: threading.Event) -> int:
         """Send ``jobs`` and the batches claimed meanwhile; the number of further rows those batches held.
 
-        As calls finish, the next ones start at once. Outcomes are recorded by an ``OutcomeRecorder`` and
-        the next batch is claimed in a thread of its own, so a freed thread waits only for the commit
-        that marks its next row sending.
+        As calls finish, the next rows are marked sending for the threads they freed (``_start``) and the
+        finished calls are recorded; the next batch is claimed in a thread of its own. This loop sleeps until
+        a call or a claim finishes. After an account-wide pause or ``stop`` no further call starts.
         """
-        waiting = deque(jobs)
-        in_flight: set[Future[CallResult]] = set()
+        claimed = deque(jobs)
+        finished: queue.SimpleQueue[Future] = queue.SimpleQueue()  # calls and batch claims, as they end
         next_batch: Future[tuple[list[Job], int]] | None = None
         more_due = True
-        handled = 0
-        recorder = OutcomeRecorder(self._record)
-        try:
-            with (
-                ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="sender") as pool,
-                ThreadPoolExecutor(max_workers=1, thread_name_prefix="sender-claim") as claimer,
-            ):
-                while True:
-                    if next_batch is not None and next_batch.done():
-                        claimed, unreachable = next_batch.result()
-                        next_batch = None
-                        waiting.extend(claimed)
-                        handled += len(claimed) + unreachable
-                        more_due = bool(claimed or unreachable)
-                    if next_batch is None and more_due and len(waiting) < self.batch_size // 2 and not self._pause_seen.is_set():
-                        next_batch = claimer.submit(self._claim)
-                    chunk = [waiting.popleft() for _ in range(min(self.concurrency - len(in_flight), len(waiting)))]
-                    in_flight.update(pool.submit(self._attempt, job) for job in self._start(chunk, waiting))
-                    watched = in_flight | ({next_batch} if next_batch is not None else set())
-                    if not watched:
-                        return handled
-                    finished, _ = wait(watched, return_when=FIRST_COMPLETED)
-                    in_flight -= finished
-                    if results := [future.result() for future in finished if future is not next_batch]:
-                        recorder.put(results)
-        finally:
-            recorder.close()
+        handled = in_flight = 0
+        results: list[CallResult] = []
+        with (
+            ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="sender") as pool,
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="sender-claim") as claimer,
+        ):
+            while True:
+                halted = stop.is_set() or self._pause_seen.is_set()
+                if next_batch is not None and next_batch.done():
+                    batch, unreachable = next_batch.result()
+                    next_batch = None
+                    claimed.extend(batch)
+                    handled += len(batch) + unreachable
+                    more_due = bool(batch or unreachable)
+                if next_batch is None and more_due and not halted and len(claimed) < self.batch_size // 2:
+                    next_batch = claimer.submit(self._claim)
+                    next_batch.add_done_callback(finished.put)
+                free = self.concurrency - in_flight
+                if halted:
+                    unsent, chunk = list(claimed), []
+                    claimed.clear()
+                elif free >= min(self.min_chunk, len(claimed)):
+                    unsent, chunk = [], [claimed.popleft() for _ in range(min(free, len(claimed)))]
+                else:
+                    unsent = chunk = []
+                for job in self._start(chunk, unsent):
+                    pool.submit(self._attempt, job, stop).add_done_callback(finished.put)
+                    in_flight += 1
+                # Outcomes are recorded once the next calls are on their way (their rows' sending marks
+                # are never committed together with an outcome), or once the last calls ended.
+                if results and (chunk or not in_flight):
+                    self._record(results)
+                    results = []
+                if not (in_flight or claimed or next_batch):
+                    return handled
+                ended = [finished.get()]
+                while not finished.empty():
+                    ended.append(finished.get())
+                for future in ended:
+                    if future is not next_batch:
+                        results.append(future.result())
+                        in_flight -= 1
 
-    def _start(self, chunk: list[Job], waiting: deque[Job]) -> list[Job]:
-        """Commit ``chunk`` as sending; the jobs whose calls may start now.
+    def _start(self, chunk: list[Job], unsent: list[Job]) -> list[Job]:
+        """Commit ``chunk`` as sending and ``unsent`` back to pending; the jobs whose calls may start now.
 
-        A chunk is only as large as the worker threads free to call at once, so a row is ``sending`` only
-        from this commit to its call's start. Only rows still this run's move (recovery may have taken one).
-        After an account-wide pause the chunk and the rest of the batch go back to pending instead.
+        Only rows still this run's and claimed move (recovery may have taken one).
         """
-        if not chunk:
+        if not (chunk or unsent):
             return []
-        # Core statements on the table: the ORM's bulk machinery cost more time than the database here.
-        claimed = update(DELIVERY_ROWS).where(DELIVERY_ROWS.c.attempt_id == self.run_id, DELIVERY_ROWS.c.status == CLAIMED)
         with self.sessions.begin() as session:
-            if self._pause_seen.is_set():
-                # A call of this batch hit an account-wide error: these have not left, so they wait.
-                unsent = [*chunk, *waiting]
-                waiting.clear()
-                session.execute(
-                    claimed.where(DELIVERY_ROWS.c.id.in_([job.delivery_id for job in unsent])).values(status=PENDING, attempt_id=None)
-                )
+            if unsent:
+                session.execute(self._release, {"ids": [job.delivery_id for job in unsent]})
+            if not chunk:
                 return []
             started = set(
-                session.execute(
-                    claimed.where(DELIVERY_ROWS.c.id.in_([job.delivery_id for job in chunk]))
-                    .values(status=SENDING, claimed_at=self.clock.now(), attempts=DELIVERY_ROWS.c.attempts + 1)
-                    .returning(DELIVERY_ROWS.c.id)
-                ).scalars()
+                session.scalars(self._mark_sending, {"ids": [job.delivery_id for job in chunk], "now": self.clock.now()})
             )
         return [job for job in chunk if job.delivery_id in started]
 
@@ -367,29 +352,29 @@ class Sender:
         outcomes = [self._outcome(result, now) for result in results]
         by_columns = itemgetter(1)
         with self.sessions.begin() as session:
-            # One executemany per set of changed columns (bind names differ from the columns': SQLAlchemy
-            # reserves those for the SET clause).
+            # One executemany per set of changed columns.
             for columns, group in groupby(sorted(outcomes, key=by_columns), key=by_columns):
-                statement = (
-                    update(DELIVERY_ROWS)
-                    .where(
-                        DELIVERY_ROWS.c.id == bindparam("delivery_id"),
-                        DELIVERY_ROWS.c.attempt_id == self.run_id,
-                        DELIVERY_ROWS.c.status == SENDING,
-                    )
-                    .values({column: bindparam(f"new_{column}", type_=DELIVERY_ROWS.c[column].type) for column in columns})
-                )
                 session.execute(
-                    statement,
+                    self._outcome_statement(columns),
                     [
                         {"delivery_id": delivery_id, **{f"new_{column}": value for column, value in values.items()}}
                         for delivery_id, _, values in group
                     ],
                 )
 
-    def _attempt(self, job: Job) -> CallResult:
+    def _outcome_statement(self, columns: tuple[str, ...]) -> Update:
+        """The update of a sending row of this run that sets ``columns``, built once per set of columns."""
+        statement = self._outcome_statements.get(columns)
+        if statement is None:
+            # Bind names differ from the columns': SQLAlchemy reserves those for the SET clause.
+            statement = self._outcome_statements[columns] = self._sending_row.values(
+                {column: bindparam(f"new_{column}", type_=DELIVERY_ROWS.c[column].type) for column in columns}
+            )
+        return statement
+
+    def _attempt(self, job: Job, stop: threading.Event) -> CallResult:
         """Make ``job``'s call (in a worker thread, no database work but an account-wide pause)."""
-        if self._pause_seen.is_set():
+        if stop.is_set() or self._pause_seen.is_set():
             return CallResult(job, called=False)
         try:
             result = self._call(job)

@@ -28,7 +28,7 @@ from models.outbox import (
     SubscribeAcceptance,
 )
 from scheduler.outbox import create_campaign, enqueue_message
-from scheduler.sender import BATCH_ROWS_PER_THREAD, MAX_ATTEMPTS, build_sender, retry_delay
+from scheduler.sender import BATCH_ROWS_PER_THREAD, MAX_ATTEMPTS, build_sender, retry_delay, start_background_sender
 from tests.conftest import FAKE_APP_ID, FAKE_APP_SECRET, REPO_ROOT
 from tests.outbound import follower_wrote, outbound_environment
 
@@ -408,6 +408,33 @@ def test_a_sender_killed_mid_campaign_and_restarted_sends_every_message_exactly_
     # Both senders did part of the work: the restart sent what the killed one had claimed but not sent.
     assert len({row.attempt_id for row in rows if row.status == SENT}) == 2
 
+
+def test_a_sender_stopped_mid_campaign_puts_back_every_row_it_did_not_send(make_sender, sessions, fake_wechat, clock):
+    # Two slow calls at a time, as in the kill test above: the stop lands mid-campaign however slow the machine.
+    openids = [f"o-{number:02d}" for number in range(40)]
+    for openid in openids:
+        follower_wrote(sessions, fake_wechat, openid, clock.now())
+    broadcast(sessions, openids, template_key=None)
+    fake_wechat.inject("latency", seconds=0.5, path="message/custom/send", times=None)
+
+    stop_sender = start_background_sender(make_sender(channels=["customer_service"], concurrency=2))
+    deadline = time.monotonic() + 60
+    while not any(row.status == SENT for row in deliveries(sessions)):
+        assert time.monotonic() < deadline, "the sender sent nothing"
+        time.sleep(0.05)
+    stop_sender()
+
+    # The calls under way ended and were recorded; no row is left for recovery to guess about.
+    rows = deliveries(sessions)
+    assert {row.status for row in rows} == {SENT, PENDING}
+    assert all(row.attempts == 0 and row.attempt_id is None for row in rows if row.status == PENDING)
+    assert sorted(m["touser"] for m in fake_wechat.messages()) == sorted(row.openid for row in rows if row.status == SENT)
+
+    fake_wechat.clear_faults()
+    make_sender(channels=["customer_service"]).run_until_idle()
+
+    assert {row.status for row in deliveries(sessions)} == {SENT}
+    assert Counter(m["touser"] for m in fake_wechat.messages()) == Counter(openids)
 
 def test_two_senders_running_at_once_share_the_work_without_overlap(make_sender, sessions, fake_wechat, clock):
     openids = [f"o-{number:02d}" for number in range(30)]
