@@ -42,7 +42,7 @@ import logging
 import queue
 import threading
 import uuid
-from collections import deque
+from collections import defaultdict, deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -156,6 +156,20 @@ class Sender:
             this_run, DELIVERY_ROWS.c.status == SENDING, DELIVERY_ROWS.c.id == bindparam("delivery_id")
         )
         self._outcome_statements: dict[tuple[str, ...], Update] = {}
+        # A claim reads only the columns it needs (the router reads ``openid`` and ``text``), and marks rows
+        # with a statement per channel.
+        self._claimed_columns = [DELIVERY_ROWS.c[name] for name in ("id", "campaign_id", "openid", "text", "attempts")]
+        claim_time = bindparam("now", type_=DELIVERY_ROWS.c.claimed_at.type)
+        self._claim_rows = (
+            update(DELIVERY_ROWS)
+            .where(ids)
+            .values(status=CLAIMED, channel=bindparam("new_channel"), claimed_at=claim_time, attempt_id=self.run_id)
+        )
+        self._unreachable_row = (
+            update(DELIVERY_ROWS)
+            .where(DELIVERY_ROWS.c.id == bindparam("delivery_id"))
+            .values(status=UNREACHABLE, errmsg=bindparam("reason"), claimed_at=claim_time, finished_at=claim_time, attempt_id=self.run_id)
+        )
 
     # --- account-wide pause ---------------------------------------------------------------------
     def pause_state(self) -> SenderState | None:
@@ -238,7 +252,6 @@ class Sender:
         """Claim a batch: the jobs to send and the number of rows found unreachable."""
         now = self.clock.now()
         jobs: list[Job] = []
-        unreachable = 0
         with self.sessions.begin() as session:
             if account_pause(session, self.app_id) is not None:
                 return [], 0
@@ -247,8 +260,8 @@ class Sender:
                 # Only a run's first claim clears it: a claim made beside the calls could otherwise undo
                 # a pause a call has just seen but not yet committed.
                 self._pause_seen.clear()
-            rows = session.scalars(
-                select(Delivery)
+            rows = session.execute(
+                select(*self._claimed_columns)
                 .where(Delivery.status == PENDING, or_(Delivery.not_before.is_(None), Delivery.not_before <= now))
                 .order_by(Delivery.id)
                 .limit(self.batch_size)
@@ -261,18 +274,22 @@ class Sender:
                 for campaign in session.scalars(select(Campaign).where(Campaign.id.in_({row.campaign_id for row in rows})))
             }
             router = BatchRouter(session, self.settings, now, (row.openid for row in rows))
+            by_channel: dict[str, list[int]] = defaultdict(list)
+            unreachable_rows = []
             for row in rows:
                 route = router.route(campaigns[row.campaign_id], row)
-                row.claimed_at = now
-                row.attempt_id = self.run_id
                 if route.channel is None:
-                    row.status, row.errmsg, row.finished_at = UNREACHABLE, route.reason[:255], now
+                    unreachable_rows.append({"delivery_id": row.id, "reason": route.reason[:255], "now": now})
                     DELIVERIES.labels(outcome=UNREACHABLE, errcode="none").inc()
-                    unreachable += 1
                     continue
-                row.status, row.channel = CLAIMED, route.channel
+                by_channel[route.channel].append(row.id)
                 jobs.append(Job(row.id, row.openid, route, row.attempts + 1))
-            # The rows' changes go out in one flush at the commit.
+            # A statement per channel and one for the unreachable rows, rather than an ORM flush per row.
+            for channel, ids in by_channel.items():
+                session.execute(self._claim_rows, {"ids": ids, "new_channel": channel, "now": now})
+            if unreachable_rows:
+                session.execute(self._unreachable_row, unreachable_rows)
+            unreachable = len(unreachable_rows)
         return jobs, unreachable
 
     def _send(self, jobs: list[Job], stop: threading.Event) -> int:
