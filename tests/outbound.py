@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from datetime import datetime
 from pathlib import Path
 
@@ -33,3 +34,13 @@ def outbound_environment(
         "WECHAT_API_BASE_URL": fake_wechat.base_url,
         "EVENTBOT_CONFIG": str(config_path),
     }
+
+
+def config_with_concurrency(directory: Path, concurrency: int) -> Path:
+    """A copy of config.toml in ``directory`` whose senders make ``concurrency`` calls at a time."""
+    config = (REPO_ROOT / "config.toml").read_text(encoding="utf-8")
+    config, replaced = re.subn(r"^concurrency = \d+$", f"concurrency = {concurrency}", config, flags=re.MULTILINE)
+    assert replaced == 1, "config.toml sets [delivery] concurrency once"
+    path = directory / "config.toml"
+    path.write_text(config, encoding="utf-8")
+    return path

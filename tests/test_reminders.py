@@ -25,7 +25,7 @@ from models.outbox import SENT as DELIVERED
 from models.reminder import SENT, SKIPPED, ReminderRun
 from scheduler.reminders import Reminder, fire_due_reminders, reminder_statuses, reminders_of, run_reminder
 from scheduler.sender import build_sender
-from tests.outbound import follower_wrote, outbound_environment
+from tests.outbound import config_with_concurrency, follower_wrote, outbound_environment
 from tests.conftest import FAKE_APP_ID, FAKE_APP_SECRET, REPO_ROOT
 from tests.registration_steps import register_via_chat, registration_of, settings_with_event
 
@@ -391,9 +391,10 @@ def test_worker_killed_mid_reminder_and_restarted_reminds_everyone_once(
     for openid in openids:
         follower_wrote(sessions, fake_wechat, openid, day_before.due_at - timedelta(hours=1))
     fake_wechat.set_now(day_before.due_at)
-    # Slow answers keep deliveries claimed or mid-call when the kill lands.
+    # Slow answers, and fewer calls at a time than registrants, keep deliveries claimed or mid-call when
+    # the kill lands.
     fake_wechat.inject("latency", seconds=0.5, path="message/custom/send", times=None)
-    environment = outbound_environment(settings, fake_wechat)
+    environment = outbound_environment(settings, fake_wechat, config_with_concurrency(tmp_path, 4))
     log = tmp_path / "workers.log"
 
     first = _worker(environment, day_before.due_at - timedelta(seconds=1), log)

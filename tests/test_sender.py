@@ -30,7 +30,7 @@ from models.outbox import (
 from scheduler.outbox import create_campaign, enqueue_message
 from scheduler.sender import BATCH_ROWS_PER_THREAD, MAX_ATTEMPTS, build_sender, retry_delay, start_background_sender
 from tests.conftest import FAKE_APP_ID, FAKE_APP_SECRET, REPO_ROOT
-from tests.outbound import follower_wrote, outbound_environment
+from tests.outbound import config_with_concurrency, follower_wrote, outbound_environment
 
 CUSTOM_SEND = "/cgi-bin/message/custom/send"
 PAUSED_BY_QUOTA = {"outcome": "paused", "errcode": "45009"}
@@ -370,10 +370,7 @@ def test_a_sender_killed_mid_campaign_and_restarted_sends_every_message_exactly_
 ):
     # Two calls at a time, each answered slowly: the campaign takes ten seconds, so the kill lands
     # mid-campaign with rows claimed and rows mid-call, however slow the machine.
-    config = (REPO_ROOT / "config.toml").read_text(encoding="utf-8")
-    assert "\nconcurrency = 16\n" in config
-    config_path = tmp_path / "config.toml"
-    config_path.write_text(config.replace("\nconcurrency = 16\n", "\nconcurrency = 2\n"), encoding="utf-8")
+    config_path = config_with_concurrency(tmp_path, 2)
     openids = [f"o-{number:02d}" for number in range(40)]
     for openid in openids:
         follower_wrote(sessions, fake_wechat, openid, clock.now())
