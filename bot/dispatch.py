@@ -71,6 +71,10 @@ class Context:
             self._values[name] = compute(self)
         return self._values[name]
 
+    def computed(self, name: str) -> bool:
+        """Whether ``name`` has been asked for (or given) already: a lazy value not yet computed is not."""
+        return name in self._values
+
     def provides(self, name: str) -> bool:
         return name in self._withheld or name in self._values or name in self._lazy
 

@@ -24,6 +24,7 @@ from bot.settings import Settings
 from handlers import texts
 from handlers.matching import KeywordIndex, normalise, requested_topics
 from handlers.rules import RuleMatcher
+from models import Follower
 from models.follower import get_or_create_follower
 from models.form_presence import FormPresence
 
@@ -200,16 +201,23 @@ class Responder:
         now = self.clock.now()
         activity = Activity(message.source, now)
         context = self._context(message, now, activity, session=session)
-        interaction = is_interaction(message)
-        if interaction:
-            # What this process queued for the follower first, so that "议程" then "2" sees the agenda.
-            queued = self.activity.take(message.source)
-            if queued is not None:
-                queued.apply_to(context.get("follower"))
         outcome = self.dispatcher.dispatch(context)
-        if interaction:
-            activity.apply_to(context.get("follower"))
+        if is_interaction(message):
+            if context.computed("follower"):
+                activity.apply_to(context.get("follower"))
+            else:
+                # No handler needed the row: no statement for it in this transaction either (a form
+                # step's transaction is then only the form and the ledger); it is written behind.
+                self.activity.record(activity)
         return self._response(message, outcome)
+
+    def _follower(self, session: Session, openid: str, now: datetime) -> Follower:
+        follower = get_or_create_follower(session, openid, now)
+        # What this process queued for the follower first, so that "议程" then "2" sees the agenda.
+        queued = self.activity.take(openid)
+        if queued is not None:
+            queued.apply_to(follower)
+        return follower
 
     def _context(self, message, now, activity: Activity, *, session: Session | None) -> Context:
         words = words_of(message)
@@ -232,7 +240,7 @@ class Responder:
         if session is None:
             return Context(values, lazy, withheld=DATABASE_VALUES)
         values["session"] = session
-        lazy["follower"] = lambda _: get_or_create_follower(session, message.source, now)
+        lazy["follower"] = lambda _: self._follower(session, message.source, now)
         return Context(values, lazy)
 
     def _response(self, message, outcome) -> Response:

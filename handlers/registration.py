@@ -20,7 +20,6 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
-from bot.activity import Activity
 from bot.dispatch import Context, FilterResult, Router
 from bot.ledger import dedup_key
 from bot.logs import mask_phone_numbers
@@ -209,17 +208,6 @@ def registration_open(event: Event, now: datetime) -> bool:
     return now < event.registration_deadline and now < event.ends_at
 
 
-def _write_activity_first(activity: Activity, follower: Follower) -> None:
-    """Write the message's activity on the follower row now, before any seat lock is taken.
-
-    The responder writes it after the handler returns, which for a message that takes the event's seat
-    lock would add a read and an update of the follower to the time the lock is held (every other
-    confirmation waits for them). Written here, the responder's later write changes nothing and costs no
-    statement.
-    """
-    activity.apply_to(follower)
-
-
 def notify_promoted(session: Session, event: Event, promoted: list[Registration], settings: Settings) -> None:
     """Record a customer-service notice for everyone moved from the waitlist to a seat."""
     for registration in promoted:
@@ -288,9 +276,8 @@ def handle_replayed_message(form: FormState) -> Text:
 @registration_router.handler(FORM_INPUT, open_form)
 def handle_form_message(
     form: FormState, message, raw_text: str, text: str, keywords: KeywordIndex, session: Session,
-    settings: Settings, now: datetime, activity: Activity, follower: Follower,
+    settings: Settings, now: datetime,
 ) -> Text:
-    _write_activity_first(activity, follower)
     event = settings.content.event_by_id(form.event_id)
     turn = Turn(session, settings, event or settings.content.current_event(now), now, form, dedup_key(message))
     if event is None:  # the event left the configuration while the form was open
@@ -398,7 +385,6 @@ def handle_cancel_request(
 @registration_router.handler(asks_for_attendance)
 def handle_attendance_change(
     attendance: str, message, event: Event, openid: str, session: Session, settings: Settings, now: datetime,
-    activity: Activity, follower: Follower,
 ) -> Text:
     registration = active_registration(session, event.id, openid)
     refusal = _refusal_to_change(registration, event, now)
@@ -408,7 +394,6 @@ def handle_attendance_change(
         return Text(texts.attendance_unchanged(registration.attendance))
     # The follower's form row before the event lock, in the order every other path takes them.
     turn = Turn(session, settings, event, now, _form_for_update(session, openid), dedup_key(message))
-    _write_activity_first(activity, follower)
     change = change_attendance(session, registration, attendance, capacity=event.capacity, now=now)
     notify_promoted(session, event, change.promoted, settings)
     return turn.reply(texts.attendance_changed(event, change.registration, settings.tz))

@@ -132,8 +132,8 @@ def test_a_message_and_its_retries_on_both_processes_get_one_reply_from_one_ledg
         assert len(ledger.keys(f"{settings.redis_namespace}:inbound:*")) == 1
     finally:
         ledger.close()
-    assert scalar(settings.database_url, select(func.count()).select_from(Follower)) == 1
     assert deduplicated_retries(first) + deduplicated_retries(second) == 3
+    wait_for_followers(settings, "o-behind-the-balancer")
 
 
 def test_a_question_and_its_retries_on_both_processes_are_answered_alike_from_content(servers, settings):
@@ -148,11 +148,17 @@ def test_a_question_and_its_retries_on_both_processes_are_answered_alike_from_co
         assert ledger.keys(f"{settings.redis_namespace}:inbound:*") == []
     finally:
         ledger.close()
-    # The follower's activity is written behind, by whichever process answered, within a second or so.
+    wait_for_followers(settings, "o-asks-both")
+
+
+def wait_for_followers(settings, openid: str) -> None:
+    """One follower row for ``openid``, and one in all: activity is written behind, by whichever process
+    answered, within a second or so."""
     deadline = time.monotonic() + 10
-    while scalar(settings.database_url, select(func.count()).select_from(Follower).where(Follower.openid == "o-asks-both")) != 1:
+    while scalar(settings.database_url, select(func.count()).select_from(Follower).where(Follower.openid == openid)) != 1:
         assert time.monotonic() < deadline, "the follower's activity was never written"
         time.sleep(0.1)
+    assert scalar(settings.database_url, select(func.count()).select_from(Follower)) == 1
 
 
 def register_across_both(servers: list[WeChatSimulator], index: int) -> tuple[str, str, str]:
