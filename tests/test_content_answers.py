@@ -3,6 +3,7 @@ and never for a follower inside the registration form."""
 
 from __future__ import annotations
 
+import gc
 from datetime import timedelta
 
 import pytest
@@ -215,3 +216,10 @@ def test_a_form_step_leaves_the_follower_row_to_the_recorder(app, wechat, clock)
     assert follower(app, "o-stepper") is None  # no statement for it in the form's transaction
     app.state.activity.flush()
     assert follower(app, "o-stepper").last_interaction_at == clock.now()
+
+
+def test_the_app_moves_its_start_up_objects_out_of_the_collectors_reach(make_app, settings):
+    gc.unfreeze()
+    with TestClient(make_app(settings)):
+        assert gc.get_freeze_count() > 0
+    gc.unfreeze()
