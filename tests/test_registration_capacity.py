@@ -5,7 +5,7 @@ PostgreSQL."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 import pytest
@@ -31,27 +31,33 @@ from tests.registration_steps import (
 REPLY_BUDGET = 60.0
 
 
-def send_all_at_once(wechat: WeChatSimulator, messages: list[tuple[str, str]]) -> list[str]:
-    """Post (openid, text) messages from one thread each, released together; the replies in order."""
-    barrier = threading.Barrier(len(messages))
-    replies: list[str] = [""] * len(messages)
+def all_at_once(work: Callable[[object], object], items: list) -> list:
+    """``work(item)`` for every item, each in its own thread, released together; the results in order.
+    An exception in any thread is raised here."""
+    barrier = threading.Barrier(len(items))
+    results: list = [None] * len(items)
     errors: list[BaseException] = []
 
-    def send(index: int, openid: str, text: str) -> None:
+    def run(index: int, item) -> None:
         try:
             barrier.wait()
-            replies[index] = wechat.send_text(openid, text).content
+            results[index] = work(item)
         except BaseException as error:  # re-raised in the test's thread below
             errors.append(error)
 
-    threads = [threading.Thread(target=send, args=(i, *message)) for i, message in enumerate(messages)]
+    threads = [threading.Thread(target=run, args=(index, item)) for index, item in enumerate(items)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     if errors:
         raise errors[0]
-    return replies
+    return results
+
+
+def send_all_at_once(wechat: WeChatSimulator, messages: list[tuple[str, str]]) -> list[str]:
+    """Post (openid, text) messages from one thread each, released together; the replies in order."""
+    return all_at_once(lambda message: wechat.send_text(*message).content, messages)
 
 
 @contextmanager
@@ -269,34 +275,19 @@ def test_the_database_refuses_a_second_active_registration(app):
 def register_all_at_once(sessions, openids: list[str], *, capacity: int, attendance: str = "onsite") -> list[tuple]:
     """Each openid registers through ``register`` in its own thread and transaction, released together;
     per openid ("registered" or "already", the id of the registration it got or was shown)."""
-    barrier = threading.Barrier(len(openids))
-    outcomes: list[tuple] = [()] * len(openids)
-    errors: list[BaseException] = []
 
-    def attempt(index: int, openid: str) -> None:
-        try:
-            barrier.wait()
-            with sessions.begin() as session:
-                try:
-                    registration = register(
-                        session, event_id=EVENT_ID, openid=openid, answers={"name": openid}, attendance=attendance,
-                        capacity=capacity, now=BEFORE_EVENT,
-                    )
-                except AlreadyRegistered as already:
-                    outcomes[index] = ("already", already.registration.id)
-                else:
-                    outcomes[index] = ("registered", registration.id)
-        except BaseException as error:  # re-raised in the test's thread below
-            errors.append(error)
+    def attempt(openid: str) -> tuple:
+        with sessions.begin() as session:
+            try:
+                registration = register(
+                    session, event_id=EVENT_ID, openid=openid, answers={"name": openid}, attendance=attendance,
+                    capacity=capacity, now=BEFORE_EVENT,
+                )
+            except AlreadyRegistered as already:
+                return ("already", already.registration.id)
+            return ("registered", registration.id)
 
-    threads = [threading.Thread(target=attempt, args=(i, openid)) for i, openid in enumerate(openids)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    if errors:
-        raise errors[0]
-    return outcomes
+    return all_at_once(attempt, openids)
 
 
 def committed(sessions) -> list[Registration]:
