@@ -9,7 +9,7 @@ import pytest
 import requests
 from wechatpy.exceptions import WeChatClientException
 
-from bot.wechat_client import Outcome, TokenUnavailable, build_client, classify
+from bot.wechat_client import EnvironmentReadOnceSession, Outcome, TokenUnavailable, build_client, classify
 from tests.conftest import FAKE_APP_ID, FAKE_APP_SECRET, REPO_ROOT
 from tests.outbound import outbound_environment
 
@@ -182,3 +182,18 @@ def test_a_client_reuses_its_token_and_takes_a_replaced_one_from_the_store_after
     assert stats["token_fetches"] == 2
     assert stats["calls"]["/cgi-bin/message/custom/send"] == 3
     assert len(fake_wechat.messages()) == 2
+
+
+def test_the_http_session_honours_the_environment_read_once_per_host(monkeypatch):
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.invalid:3128")
+    monkeypatch.setenv("NO_PROXY", "api.internal.invalid")
+    session = EnvironmentReadOnceSession()
+    expected = requests.Session().merge_environment_settings("https://api.weixin.qq.com/cgi-bin/x", {}, None, None, None)
+
+    first = session.merge_environment_settings("https://api.weixin.qq.com/cgi-bin/x", {}, None, None, None)
+    assert first == expected and first["proxies"]["https"] == "http://proxy.invalid:3128"
+    assert session.merge_environment_settings("https://api.internal.invalid/x", {}, None, None, None)["proxies"] == {}
+
+    first["proxies"].clear()  # what a redirect may do to the copy it got
+    monkeypatch.setenv("HTTPS_PROXY", "http://other.invalid:3128")  # read once: the process's environment
+    assert session.merge_environment_settings("https://api.weixin.qq.com/cgi-bin/y", {}, None, None, None) == expected
