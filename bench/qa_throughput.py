@@ -210,7 +210,7 @@ Baselines: (a) `bench/baselines/thin_app.py`: signature check, wechatpy parse, f
 de-duplication, database or logging (the ceiling of our stack); (b) `bench/baselines/werobot_app.py`:
 WeRoBot 1.13, sessions off, gunicorn sync workers. eventbot runs its real path for a question: signature
 and freshness checks, XML parse with DTDs refused, the check that the follower is outside any registration form (an
-indexed read of SQLite, or a Redis `EXISTS`), the routers' filters and the handler (at most once a second
+indexed read of SQLite, or one Redis `MGET` for the pushes of one event-loop turn), the routers' filters and the handler (at most once a second
 per question: the answer is the same for everyone), the follower's activity queued for the batched write
 behind, rendering, one JSON log line and the metrics per request. No ledger entry: a question's retry is
 answered again (messages with effects keep the ledger; see benchmark 3).
