@@ -462,7 +462,7 @@ class DeliveryConfig(_Strict):
     """
 
     channels: list[str] = ["template", "customer_service"]
-    concurrency: int = Field(16, ge=1, le=64)
+    concurrency: int = Field(32, ge=1, le=64)
     # WeChat allows a few customer-service messages per follower per 48-hour window.
     customer_service_per_window: int = Field(5, ge=1)
     # Template ids by message kind ("reminder", "broadcast") for 模板消息 and for 订阅通知 (bizsend).
