@@ -29,7 +29,7 @@ from bot.wechat import SafeModeCrypto
 from bot.wechat_client import outbound_configured
 from handlers import ROUTERS
 from models.db import create_db_engine, session_factory
-from models.form_presence import FormPresence, SqliteFormPresence, RedisFormPresence
+from models.form_presence import FormPresence, RedisFormPresence, SqliteFormPresence
 from scheduler.sender import build_sender, start_background_sender
 from scheduler.worker import start_worker_thread
 
@@ -51,7 +51,7 @@ def build_form_presence(settings: Settings, engine: Engine, sessions: sessionmak
         presence = RedisFormPresence(redis.Redis.from_url(settings.redis_url), settings.redis_namespace, clock)
         presence.track(sessions)
         return presence
-    if engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:"):
+    if SqliteFormPresence.can_read(engine):
         return SqliteFormPresence(engine)
     return None
 
@@ -118,7 +118,7 @@ def create_app(
     app.state.form_checks = BatchedFormChecks(forms, clock) if forms is not None else None
     app.state.responder = Responder(
         settings, clock, sessions, build_ledger(settings), Dispatcher(ROUTERS if routers is None else routers),
-        forms=forms, activity=activity,
+        activity=activity, forms=forms,
     )
     app.router.routes.insert(0, push_route)
     app.include_router(webhook_router)

@@ -128,8 +128,8 @@ class Responder:
         ledger: ReplyLedger,
         dispatcher: Dispatcher,
         *,
+        activity: ActivityRecorder,
         forms: FormPresence | None = None,
-        activity: ActivityRecorder | None = None,
     ) -> None:
         self.settings = settings
         self.clock = clock
@@ -138,7 +138,7 @@ class Responder:
         self.dispatcher = dispatcher
         # No presence check, no content path: every message takes the database path.
         self.forms = forms
-        self.activity = activity or ActivityRecorder(sessions)
+        self.activity = activity
         self.recent_answers = RecentAnswers()
         self.keywords = KeywordIndex(settings.content.keywords)
         self.rules = RuleMatcher(settings.content.rules)
@@ -154,11 +154,12 @@ class Responder:
 
     def answer_from_content(self, message, *, checked_outside_form: bool = False) -> Response | None:
         """The reply when no handler on the way needs the database, else None. Cheap enough to run on
-        the event loop: no transaction, and a presence read unless the caller already checked."""
+        the event loop: no transaction. ``checked_outside_form``: the caller already learnt that
+        ``may_answer_from_content`` holds and that the follower is outside any form."""
         now = self.clock.now()
-        if not self.may_answer_from_content(message):
-            return None
-        if not checked_outside_form and self.forms.may_be_open(message.source, now):
+        if not checked_outside_form and (
+            not self.may_answer_from_content(message) or self.forms.may_be_open(message.source, now)
+        ):
             return None
         question = what_was_asked(message)
         answer = self.recent_answers.get(question, now)

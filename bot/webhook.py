@@ -1,7 +1,8 @@
 """The ``/wechat`` endpoint: HTTP in, verified and parsed message to the responder, XML out.
 
 The reply budget: WeChat drops a reply slower than 5 s. A question answered from content alone is
-answered on the event loop; anything that needs the database runs in a worker thread, and if it overruns the budget the endpoint answers ``success`` and lets it finish: its reply is stored in the
+answered on the event loop; anything that needs the database runs in a worker thread, and if it overruns
+the budget the endpoint answers ``success`` and lets it finish: its reply is stored in the
 ledger (WeChat's retry gets it) and handed to the late-reply sink (customer-service message).
 """
 

@@ -55,11 +55,15 @@ class SqliteFormPresence(FormPresence):
     in WAL mode waits for no writer.
     """
 
+    @staticmethod
+    def can_read(engine: Engine) -> bool:
+        """Whether ``engine`` is a SQLite file (an in-memory database cannot be read from another connection)."""
+        return engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:")
+
     def __init__(self, engine: Engine) -> None:
-        database = engine.url.database
-        if not database or database == ":memory:":
-            raise ValueError("an in-memory SQLite database cannot be read from another connection")
-        self._database = database
+        if not self.can_read(engine):
+            raise ValueError("not a SQLite file another connection can read")
+        self._database = engine.url.database
         self._sql = str(_OPEN_FORM.compile(dialect=engine.dialect))
         self._time_to_column = _FORMS.c.expires_at.type.bind_processor(engine.dialect)
         self._connections = threading.local()
