@@ -30,6 +30,10 @@ from bot.clock import ShiftedClock
 CUSTOMER_SERVICE_WINDOW = timedelta(hours=48)
 TOKEN_LIFETIME_SECONDS = 7200
 TOKEN_PATHS = ("/cgi-bin/token", "/cgi-bin/stable_token")
+# The fake closes a kept-alive connection idle this long, as uvicorn does by default: a client must let go
+# of idle connections sooner (``bot.wechat_client.IDLE_CONNECTION_SECONDS``), or a call it writes as the
+# fake closes the connection is lost.
+KEEP_ALIVE_SECONDS = 5.0
 
 
 @dataclass
@@ -408,8 +412,19 @@ def create_fake_app(fake: FakeWeChat) -> FastAPI:
 class LoopbackServer:
     """An ASGI app served by uvicorn in a background thread on a free loopback port (tests, local runs)."""
 
-    def __init__(self, app, host: str = "127.0.0.1", port: int = 0, *, name: str = "loopback-server", lifespan: str = "auto") -> None:
-        config = uvicorn.Config(app, host=host, port=port, log_level="critical", lifespan=lifespan)
+    def __init__(
+        self,
+        app,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        name: str = "loopback-server",
+        lifespan: str = "auto",
+        keep_alive_seconds: float = KEEP_ALIVE_SECONDS,
+    ) -> None:
+        config = uvicorn.Config(
+            app, host=host, port=port, log_level="critical", lifespan=lifespan, timeout_keep_alive=keep_alive_seconds
+        )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, name=name, daemon=True)
 

@@ -27,6 +27,7 @@ import redis
 import requests
 from requests.adapters import HTTPAdapter
 from sqlalchemy.orm import Session, sessionmaker
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import NewConnectionError
 from wechatpy import WeChatClient
 from wechatpy.exceptions import WeChatClientException
@@ -44,6 +45,11 @@ DEFAULT_CONNECTIONS = 10
 EXPIRY_MARGIN = timedelta(minutes=5)
 # How long one process reuses the token it last read from the shared store (well within EXPIRY_MARGIN).
 TOKEN_REUSE_SECONDS = 60.0
+# A kept-alive connection idle longer than this is closed rather than reused. Servers close idle
+# connections on their own clock (gunicorn after 2 s, uvicorn and Apache 5 s, nginx 75 s); a POST written
+# on a connection at the moment its server closes it gets no answer, and may have been delivered, so the
+# sender must mark it unknown. Letting go well before any such server does rules that race out.
+IDLE_CONNECTION_SECONDS = 1.0
 
 INVALID_CREDENTIAL = 40001
 INVALID_ACCESS_TOKEN = 40014
@@ -223,6 +229,57 @@ class EnvironmentReadOnceSession(requests.Session):
         return {**settings, "proxies": dict(settings["proxies"])}
 
 
+class _IdleLimitedPool(HTTPConnectionPool):
+    """urllib3's pool, but a connection idle longer than IDLE_CONNECTION_SECONDS is closed, not reused.
+
+    urllib3 only checks that a pooled connection is still open, which its server may stop being a moment
+    later (an idle limit is proposed in urllib3/urllib3#3184 and #3275, not released).
+    """
+
+    def _put_conn(self, conn) -> None:
+        if conn is not None:
+            conn.idle_since = time.monotonic()
+        super()._put_conn(conn)
+
+    def _get_conn(self, timeout: float | None = None):
+        conn = super()._get_conn(timeout)
+        idle_since = getattr(conn, "idle_since", None)
+        if idle_since is not None and time.monotonic() - idle_since > IDLE_CONNECTION_SECONDS:
+            conn.close()  # as urllib3 does with a dropped one: the request opens it again
+        return conn
+
+
+class _IdleLimitedHTTPSPool(_IdleLimitedPool, HTTPSConnectionPool):
+    pass
+
+
+IDLE_LIMITED_POOLS = {"http": _IdleLimitedPool, "https": _IdleLimitedHTTPSPool}
+
+
+class IdleLimitedAdapter(HTTPAdapter):
+    """requests' adapter whose connection pools (proxied ones too) close connections left idle too long."""
+
+    def init_poolmanager(self, *args, **kwargs) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = IDLE_LIMITED_POOLS
+
+    def proxy_manager_for(self, proxy, **proxy_kwargs):
+        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        manager.pool_classes_by_scheme = IDLE_LIMITED_POOLS
+        return manager
+
+
+def wechat_http_session(connections: int) -> requests.Session:
+    """The HTTP session of WeChat calls: ``connections`` kept-alive connections, none reused once stale."""
+    session = EnvironmentReadOnceSession()
+    # One kept-alive connection per thread calling at once: beyond requests' default pool of 10, every
+    # call opened and dropped a connection of its own.
+    adapter = IdleLimitedAdapter(pool_maxsize=connections)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
+
+
 class EventbotWeChatClient(WeChatClient):
     """wechatpy's client on the configured base URL, with a shared token and one bounded refresh per call."""
 
@@ -237,12 +294,7 @@ class EventbotWeChatClient(WeChatClient):
         connections: int = DEFAULT_CONNECTIONS,
     ) -> None:
         super().__init__(app_id, secret, timeout=timeout, auto_retry=False)
-        self._http = EnvironmentReadOnceSession()
-        # One kept-alive connection per thread calling at once: beyond requests' default pool of 10, every
-        # call opened and dropped a connection of its own.
-        adapter = HTTPAdapter(pool_maxsize=connections)
-        self._http.mount("http://", adapter)
-        self._http.mount("https://", adapter)
+        self._http = wechat_http_session(connections)
         self.base_url = base_url.rstrip("/")
         self.API_BASE_URL = f"{self.base_url}/cgi-bin/"
         self.tokens = tokens

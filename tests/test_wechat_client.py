@@ -4,12 +4,22 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 
 import pytest
 import requests
 from wechatpy.exceptions import WeChatClientException
 
-from bot.wechat_client import EnvironmentReadOnceSession, Outcome, TokenUnavailable, build_client, classify
+from bot.fake_wechat import LoopbackServer
+from bot.wechat_client import (
+    IDLE_CONNECTION_SECONDS,
+    EnvironmentReadOnceSession,
+    Outcome,
+    TokenUnavailable,
+    build_client,
+    classify,
+    wechat_http_session,
+)
 from tests.conftest import FAKE_APP_ID, FAKE_APP_SECRET, REPO_ROOT
 from tests.outbound import outbound_environment
 
@@ -197,3 +207,22 @@ def test_the_http_session_honours_the_environment_read_once_per_host(monkeypatch
     first["proxies"].clear()  # what a redirect may do to the copy it got
     monkeypatch.setenv("HTTPS_PROXY", "http://other.invalid:3128")  # read once: the process's environment
     assert session.merge_environment_settings("https://api.weixin.qq.com/cgi-bin/y", {}, None, None, None) == expected
+
+
+async def answer_with_the_client_port(scope, receive, send) -> None:
+    """A bare ASGI app: the port the request came from, which tells one connection from another."""
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+    await send({"type": "http.response.body", "body": str(scope["client"][1]).encode()})
+
+
+def test_a_connection_left_idle_is_closed_before_the_server_would_close_it():
+    # A server closing an idle connection as the client writes a call on it loses that call; the client
+    # lets go first. This server keeps connections for longer than the client's limit.
+    server = LoopbackServer(answer_with_the_client_port, lifespan="off", keep_alive_seconds=IDLE_CONNECTION_SECONDS + 10)
+    with server, wechat_http_session(connections=1) as session:
+        first = session.get(server.base_url).text
+        assert session.get(server.base_url).text == first  # kept alive while in use
+
+        time.sleep(IDLE_CONNECTION_SECONDS + 0.5)
+
+        assert session.get(server.base_url).text != first
