@@ -11,9 +11,9 @@ Each delivery goes pending → claimed → sending → sent | failed | unknown (
    there are threads free to call at once (at most ``[delivery] concurrency``): from here on WeChat may
    have those messages.
 3. **outcome**: as calls finish, the next rows are marked ``sending`` for the threads they freed (once a
-   quarter of the threads is free), then what became of the finished calls is committed, all that
-   finished meanwhile at once: sent with msgid, failed with errcode/errmsg, back to pending for a
-   transient error (bounded backoff) or an account-wide pause.
+   quarter of the threads is free), while what became of the finished calls is committed beside them
+   (in the claiming thread), all that finished meanwhile at once: sent with msgid, failed with
+   errcode/errmsg, back to pending for a transient error (bounded backoff) or an account-wide pause.
 
 Crash recovery, when a sender died at any instant (``recover``, run at start and on every poll, for
 rows older than ``stale_after`` so a live peer's rows are left alone):
@@ -42,12 +42,10 @@ import logging
 import queue
 import threading
 import uuid
-from collections import defaultdict, deque
+from collections import Counter, defaultdict, deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from itertools import groupby
-from operator import itemgetter
 from datetime import datetime, timedelta
 
 from sqlalchemy import Update, bindparam, or_, select, update
@@ -141,6 +139,9 @@ class Sender:
         self.app_id = settings.wechat_app_id
         self.run_id = uuid.uuid4().hex
         self._pause_seen = threading.Event()
+        # The sending marks and outcomes go through Core connections of the session factory's engine: an
+        # ORM session per commit cost the sender's loop as much as its statements (py-spy).
+        self._engine = sessions.kw["bind"]
         # The sending marks and outcomes: Core statements on the table (the ORM's bulk machinery cost more
         # time than the database here), built once rather than per commit (py-spy: coercions, cache keys).
         this_run = DELIVERY_ROWS.c.attempt_id == self.run_id
@@ -152,10 +153,10 @@ class Sender:
             attempts=DELIVERY_ROWS.c.attempts + 1,
         ).returning(DELIVERY_ROWS.c.id)
         self._release = claimed.values(status=PENDING, attempt_id=None)
-        self._sending_row = update(DELIVERY_ROWS).where(
-            this_run, DELIVERY_ROWS.c.status == SENDING, DELIVERY_ROWS.c.id == bindparam("delivery_id")
-        )
-        self._outcome_statements: dict[tuple[str, ...], Update] = {}
+        sending = update(DELIVERY_ROWS).where(this_run, DELIVERY_ROWS.c.status == SENDING)
+        self._sending_row = sending.where(DELIVERY_ROWS.c.id == bindparam("delivery_id"))
+        self._sending_rows = sending.where(ids)
+        self._outcome_statements: dict[tuple[tuple[str, ...], bool], Update] = {}
         # A claim reads only the columns it needs (the router reads ``openid`` and ``text``), and marks rows
         # with a statement per channel.
         self._claimed_columns = [DELIVERY_ROWS.c[name] for name in ("id", "campaign_id", "openid", "text", "attempts")]
@@ -295,19 +296,23 @@ class Sender:
     def _send(self, jobs: list[Job], stop: threading.Event) -> int:
         """Send ``jobs`` and the batches claimed meanwhile; the number of further rows those batches held.
 
-        As calls finish, the next rows are marked sending for the threads they freed (``_start``) and the
-        finished calls are recorded; the next batch is claimed in a thread of its own. This loop sleeps until
-        a call or a claim finishes. After an account-wide pause or ``stop`` no further call starts.
+        As calls finish, the next rows are marked sending for the threads they freed (``_start``); the
+        finished calls are recorded and the next batch is claimed in a thread of their own, one at a time,
+        so this loop waits on no database work but the sending marks. It sleeps until a call or a claim
+        finishes. After an account-wide pause or ``stop`` no further call starts.
         """
         claimed = deque(jobs)
         finished: queue.SimpleQueue[Future] = queue.SimpleQueue()  # calls and batch claims, as they end
         next_batch: Future[tuple[list[Job], int]] | None = None
+        recording: Future[None] | None = None
         more_due = True
         handled = in_flight = 0
         results: list[CallResult] = []
         with (
             ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="sender") as pool,
-            ThreadPoolExecutor(max_workers=1, thread_name_prefix="sender-claim") as claimer,
+            # Claims and outcome records, beside the calls: on PostgreSQL their round trips overlap the
+            # sending marks' rather than adding to them.
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="sender-db") as background,
         ):
             while True:
                 halted = stop.is_set() or self._pause_seen.is_set()
@@ -318,7 +323,7 @@ class Sender:
                     handled += len(batch) + unreachable
                     more_due = bool(batch or unreachable)
                 if next_batch is None and more_due and not halted and len(claimed) < self.batch_size // 2:
-                    next_batch = claimer.submit(self._claim)
+                    next_batch = background.submit(self._claim)
                     next_batch.add_done_callback(finished.put)
                 free = self.concurrency - in_flight
                 if halted:
@@ -331,12 +336,16 @@ class Sender:
                 for job in self._start(chunk, unsent):
                     pool.submit(self._attempt, job, stop).add_done_callback(finished.put)
                     in_flight += 1
-                # Outcomes are recorded once the next calls are on their way (their rows' sending marks
-                # are never committed together with an outcome), or once the last calls ended.
-                if results and (chunk or not in_flight):
-                    self._record(results)
-                    results = []
+                # One record at a time: the results that finish while one is written go in the next.
+                if results and (recording is None or recording.done()):
+                    if recording is not None:
+                        recording.result()  # a failed record ends the run; its rows stay sending
+                    recording, results = background.submit(self._record, results), []
                 if not (in_flight or claimed or next_batch):
+                    if recording is not None:
+                        recording.result()
+                    if results:
+                        self._record(results)
                     return handled
                 ended = [finished.get()]
                 while not finished.empty():
@@ -353,38 +362,53 @@ class Sender:
         """
         if not (chunk or unsent):
             return []
-        with self.sessions.begin() as session:
+        with self._engine.begin() as connection:
             if unsent:
-                session.execute(self._release, {"ids": [job.delivery_id for job in unsent]})
+                connection.execute(self._release, {"ids": [job.delivery_id for job in unsent]})
             if not chunk:
                 return []
             started = set(
-                session.scalars(self._mark_sending, {"ids": [job.delivery_id for job in chunk], "now": self.clock.now()})
+                connection.scalars(
+                    self._mark_sending, {"ids": [job.delivery_id for job in chunk], "now": self.clock.now()}
+                )
             )
         return [job for job in chunk if job.delivery_id in started]
 
     def _record(self, results: list[CallResult]) -> None:
-        """Record how ``results``' calls ended, in one commit; only rows still this run's and sending move."""
-        now = self.clock.now()
-        outcomes = [self._outcome(result, now) for result in results]
-        by_columns = itemgetter(1)
-        with self.sessions.begin() as session:
-            # One executemany per set of changed columns.
-            for columns, group in groupby(sorted(outcomes, key=by_columns), key=by_columns):
-                session.execute(
-                    self._outcome_statement(columns),
-                    [
-                        {"delivery_id": delivery_id, **{f"new_{column}": value for column, value in values.items()}}
-                        for delivery_id, _, values in group
-                    ],
-                )
+        """Record how ``results``' calls ended, in one commit; only rows still this run's and sending move.
 
-    def _outcome_statement(self, columns: tuple[str, ...]) -> Update:
-        """The update of a sending row of this run that sets ``columns``, built once per set of columns."""
-        statement = self._outcome_statements.get(columns)
+        Rows that end the same way (every customer-service message sent, say) are one statement; the
+        others (a template message's own msgid) one executemany per set of changed columns.
+        """
+        now = self.clock.now()
+        rows_by_change: dict[tuple, list[int]] = defaultdict(list)
+        counted: Counter[tuple[str, str]] = Counter()
+        for result in results:
+            values, outcome = self._new_values(result, now)
+            rows_by_change[tuple(sorted(values.items()))].append(result.job.delivery_id)
+            if outcome is not None:
+                counted[outcome] += 1
+        single_rows: dict[tuple[str, ...], list[dict]] = defaultdict(list)
+        with self._engine.begin() as connection:
+            for change, delivery_ids in rows_by_change.items():
+                columns = tuple(column for column, _ in change)
+                # Bind names differ from the columns': SQLAlchemy reserves those for the SET clause.
+                new_values = {f"new_{column}": value for column, value in change}
+                if len(delivery_ids) > 1:
+                    connection.execute(self._outcome_statement(columns, one_row=False), {"ids": delivery_ids, **new_values})
+                else:
+                    single_rows[columns].append({"delivery_id": delivery_ids[0], **new_values})
+            for columns, parameters in single_rows.items():
+                connection.execute(self._outcome_statement(columns, one_row=True), parameters)
+        for (outcome, errcode), count in counted.items():
+            DELIVERIES.labels(outcome=outcome, errcode=errcode).inc(count)
+
+    def _outcome_statement(self, columns: tuple[str, ...], *, one_row: bool) -> Update:
+        """The update that sets ``columns`` of one sending row of this run (or of several), built once."""
+        statement = self._outcome_statements.get((columns, one_row))
         if statement is None:
-            # Bind names differ from the columns': SQLAlchemy reserves those for the SET clause.
-            statement = self._outcome_statements[columns] = self._sending_row.values(
+            rows = self._sending_row if one_row else self._sending_rows
+            statement = self._outcome_statements[columns, one_row] = rows.values(
                 {column: bindparam(f"new_{column}", type_=DELIVERY_ROWS.c[column].type) for column in columns}
             )
         return statement
@@ -413,19 +437,14 @@ class Sender:
             return self.client.message.send_subscribe_message(job.openid, route.template_id, route.data)
         raise ValueError(f"unknown channel {route.channel!r}")
 
-    def _outcome(self, result: CallResult, now: datetime) -> tuple[int, tuple[str, ...], dict]:
-        """The row's id, changed columns and new values after ``result``; counts and logs the outcome."""
-        values = self._new_values(result, now)
-        return result.job.delivery_id, tuple(sorted(values)), values
-
-    def _new_values(self, result: CallResult, now: datetime) -> dict:
+    def _new_values(self, result: CallResult, now: datetime) -> tuple[dict, tuple[str, str] | None]:
+        """The row's new values after ``result`` and the outcome to count (None: not called); logs it."""
         job, error = result.job, result.error
         if not result.called:
             # Its worker saw an account-wide pause first: it never left, so it waits like a claimed row.
-            return {"status": PENDING, "attempt_id": None, "attempts": job.attempt - 1}
+            return {"status": PENDING, "attempt_id": None, "attempts": job.attempt - 1}, None
         if error is None:
-            DELIVERIES.labels(outcome=SENT, errcode="0").inc()
-            return {"status": SENT, "msgid": result.msgid, "errcode": None, "errmsg": None, "finished_at": now}
+            return {"status": SENT, "msgid": result.msgid, "errcode": None, "errmsg": None, "finished_at": now}, (SENT, "0")
         recorded = {"errcode": error.errcode, "errmsg": error.errmsg[:255]}
         if error.outcome is Outcome.ACCOUNT:
             # Not this follower's fault and not sent: back to pending, tried again once resumed.
@@ -446,8 +465,7 @@ class Sender:
             )
         else:  # a follower's error, or a transient one that outlived its attempts
             outcome, values = FAILED, {"status": FAILED, "finished_at": now}
-        DELIVERIES.labels(outcome=outcome, errcode=str(error.errcode)).inc()
-        return recorded | values
+        return recorded | values, (outcome, str(error.errcode))
 
 
 def start_background_sender(sender: Sender) -> Callable[[], None]:
