@@ -209,6 +209,22 @@ def test_the_http_session_honours_the_environment_read_once_per_host(monkeypatch
     assert session.merge_environment_settings("https://api.weixin.qq.com/cgi-bin/y", {}, None, None, None) == expected
 
 
+def test_the_http_session_sends_a_hosts_netrc_credentials_read_once(monkeypatch, tmp_path):
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine proxy.internal.invalid login bot password s3cret\n")
+    monkeypatch.setenv("NETRC", str(netrc))
+    session = EnvironmentReadOnceSession()
+
+    def authorization(url: str) -> str | None:
+        return session.prepare_request(requests.Request("GET", url)).headers.get("Authorization")
+
+    expected = requests.Session().prepare_request(requests.Request("GET", "https://proxy.internal.invalid/x"))
+    assert authorization("https://proxy.internal.invalid/x") == expected.headers["Authorization"]
+    assert authorization("https://api.weixin.qq.com/cgi-bin/x") is None
+    netrc.unlink()  # read once: the process's environment
+    assert authorization("https://proxy.internal.invalid/y") == expected.headers["Authorization"]
+
+
 async def answer_with_the_client_port(scope, receive, send) -> None:
     """A bare ASGI app: the port the request came from, which tells one connection from another."""
     await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
