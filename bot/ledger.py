@@ -15,11 +15,12 @@ from datetime import datetime, timedelta, timezone
 from typing import Protocol
 
 import redis
-from sqlalchemy import event, select, update
+from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from models import InboundMessage
+from models.commit_writes import CommitWrites
 
 STALE_CLAIM = timedelta(seconds=60)
 ANSWER_KEPT = timedelta(days=1)
@@ -105,28 +106,30 @@ class RedisLedger:
     _PENDING = "pending"
     _ANSWER_PREFIX = "reply:"
 
-    def __init__(self, client: redis.Redis, namespace: str) -> None:
+    def __init__(self, client: redis.Redis, namespace: str, commit_writes: CommitWrites) -> None:
         self._redis = client
         self._prefix = f"{namespace}:inbound:"
+        self._commit_writes = commit_writes
 
     def claim(self, session: Session, key: str) -> Claim:
-        name = self._prefix + key
-        # The pending marker expires by itself, so a claim whose process died is taken over.
-        if self._redis.set(name, self._PENDING, nx=True, ex=int(STALE_CLAIM.total_seconds())):
+        # SET NX GET: the claim and, when someone was first, what they left, in one round trip. The
+        # pending marker expires by itself, so a claim whose process died is taken over.
+        previous = self._redis.set(self._prefix + key, self._PENDING, nx=True, get=True,
+                                   ex=int(STALE_CLAIM.total_seconds()))
+        if previous is None:
             return Claim(ClaimState.NEW)
-        value = self._redis.get(name)
-        if value is None:  # expired or released in between: ask again
-            return self.claim(session, key)
-        text = value.decode()
+        text = previous.decode()
         if text.startswith(self._ANSWER_PREFIX):
             return Claim(ClaimState.ANSWERED, text.removeprefix(self._ANSWER_PREFIX))
         return Claim(ClaimState.IN_PROGRESS)
 
     def record(self, session: Session, key: str, reply_xml: str) -> None:
-        def store(_session: Session) -> None:
-            self._redis.set(self._prefix + key, self._ANSWER_PREFIX + reply_xml, ex=int(ANSWER_KEPT.total_seconds()))
-
-        event.listen(session, "after_commit", store, once=True)
+        self._commit_writes.add(
+            session,
+            lambda pipeline: pipeline.set(
+                self._prefix + key, self._ANSWER_PREFIX + reply_xml, ex=int(ANSWER_KEPT.total_seconds())
+            ),
+        )
 
     def release(self, key: str) -> None:
         name = self._prefix + key

@@ -27,6 +27,7 @@ from handlers.rules import RuleMatcher
 from models import Follower
 from models.follower import get_or_create_follower
 from models.form_presence import FormPresence
+from models.form_store import FormStore
 
 logger = logging.getLogger(__name__)
 
@@ -129,15 +130,17 @@ class Responder:
         dispatcher: Dispatcher,
         *,
         activity: ActivityRecorder,
-        forms: FormPresence | None = None,
+        forms: FormStore,
+        presence: FormPresence | None = None,
     ) -> None:
         self.settings = settings
         self.clock = clock
         self.sessions = sessions
         self.ledger = ledger
         self.dispatcher = dispatcher
-        # No presence check, no content path: every message takes the database path.
         self.forms = forms
+        # No presence check, no content path: every message takes the database path.
+        self.presence = presence
         self.activity = activity
         self.recent_answers = RecentAnswers()
         self.keywords = KeywordIndex(settings.content.keywords)
@@ -150,7 +153,7 @@ class Responder:
     def may_answer_from_content(self, message) -> bool:
         """Whether the content path may be tried: the follower's form presence can be checked, and the
         sender is no organizer (their words may be commands, which depend on who asks)."""
-        return self.forms is not None and message.source not in self.settings.admin_openids
+        return self.presence is not None and message.source not in self.settings.admin_openids
 
     def answer_from_content(self, message, *, checked_outside_form: bool = False) -> Response | None:
         """The reply when no handler on the way needs the database, else None. Cheap enough to run on
@@ -158,7 +161,7 @@ class Responder:
         ``may_answer_from_content`` holds and that the follower is outside any form."""
         now = self.clock.now()
         if not checked_outside_form and (
-            not self.may_answer_from_content(message) or self.forms.may_be_open(message.source, now)
+            not self.may_answer_from_content(message) or self.presence.may_be_open(message.source, now)
         ):
             return None
         question = what_was_asked(message)
@@ -236,6 +239,7 @@ class Responder:
             "activity": activity,
             # The content path runs only for followers known to be outside any form.
             "outside_form": session is None,
+            "forms": self.forms,
         }
         lazy = {"requested_topics": requested_topics}
         if session is None:

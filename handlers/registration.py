@@ -3,8 +3,8 @@
 The form is data, in the manner of python-telegram-bot's ConversationHandler: ``form_steps`` lists the
 states in order, each with its question and what it accepts; ``FALLBACKS`` (取消/退出, 修改) apply at every
 step of the form, and a Q&A question asked mid-form is answered before the pending question is asked
-again. Progress lives in ``FormState`` rows keyed by openid, so any worker continues any conversation and
-a restart loses nothing. Every reply that follows an effect is remembered with the message's dedup key:
+again. Progress lives in a ``FormStore`` (Redis on the production path, else ``form_states`` rows) keyed
+by openid, so any worker continues any conversation and a restart loses nothing. Every reply that follows an effect is remembered with the message's dedup key:
 a retry that gets past the reply ledger (a Redis ledger stores the reply only after the commit) gets the
 same reply and changes nothing.
 """
@@ -28,12 +28,12 @@ from bot.settings import Event, Settings
 from handlers import texts
 from handlers.matching import AsksAbout, KeywordIndex, MessageType, checkin_scene, normalise
 from models import Follower
+from models.form_store import Form, FormStore
 from models.registration import (
     ONLINE,
     ONSITE,
     WAITLISTED,
     AlreadyRegistered,
-    FormState,
     Registration,
     active_registration,
     cancel,
@@ -79,7 +79,7 @@ class Turn:
     settings: Settings
     event: Event
     now: datetime
-    form: FormState
+    form: Form
     key: str
 
     @property
@@ -193,7 +193,7 @@ FALLBACKS: tuple[tuple[frozenset[str], Callable[[Turn, list[Step]], Text]], ...]
 )
 
 
-def _close(form: FormState) -> None:
+def _close(form: Form) -> None:
     """End the flow without a trace of its answers (the last reply stays, for retries)."""
     form.state, form.answers, form.event_id, form.expires_at = None, {}, None, None
 
@@ -220,24 +220,13 @@ def notify_promoted(session: Session, event: Event, promoted: list[Registration]
         )
 
 
-def _locked_form(session: Session, openid: str) -> FormState | None:
-    # FOR UPDATE: two messages of one follower handled at once take turns on their form (PostgreSQL).
-    return session.get(FormState, openid, with_for_update=True)
-
-
-def _form_for_update(session: Session, openid: str) -> FormState:
-    form = _locked_form(session, openid)
-    if form is None:
-        form = FormState(openid=openid, answers={})
-        session.add(form)
-    return form
-
-
-def _form_of_sender(context: Context) -> FormState | None:
+def _form_of_sender(context: Context) -> Form | None:
     if context.get("outside_form"):
         return None
-    # Both filters below look at the same locked row: one query per message, not one per filter.
-    return context.remember("locked_form", lambda ctx: _locked_form(ctx.get("session"), ctx.get("openid")))
+    # Both filters below look at the same held form: one read per message, not one per filter.
+    return context.remember(
+        "held_form", lambda ctx: ctx.get("forms").held(ctx.get("session"), ctx.get("openid"))
+    )
 
 
 def replay_of_last(context: Context) -> FilterResult:
@@ -269,13 +258,13 @@ FORM_INPUT = MessageType("text", "voice")
 
 
 @registration_router.handler(FORM_INPUT, replay_of_last, topic="retry")
-def handle_replayed_message(form: FormState) -> Text:
+def handle_replayed_message(form: Form) -> Text:
     return Text(form.last_reply)
 
 
 @registration_router.handler(FORM_INPUT, open_form)
 def handle_form_message(
-    form: FormState, message, raw_text: str, text: str, keywords: KeywordIndex, session: Session,
+    form: Form, message, raw_text: str, text: str, keywords: KeywordIndex, session: Session,
     settings: Settings, now: datetime,
 ) -> Text:
     event = settings.content.event_by_id(form.event_id)
@@ -362,9 +351,11 @@ def _refusal_to_change(registration: Registration | None, event: Event, now: dat
     return None
 
 
-def _open_flow(state: str, message, event: Event, session: Session, settings: Settings, now: datetime) -> Turn:
+def _open_flow(
+    state: str, message, event: Event, session: Session, forms: FormStore, settings: Settings, now: datetime
+) -> Turn:
     """Put the follower at ``state`` of a fresh flow (the form, or the cancel confirmation)."""
-    form = _form_for_update(session, message.source)
+    form = forms.held(session, message.source, create=True)
     form.state, form.event_id, form.answers = state, event.id, {}
     form.expires_at = now + settings.content.registration.form_lifetime
     return Turn(session, settings, event, now, form, dedup_key(message))
@@ -372,19 +363,20 @@ def _open_flow(state: str, message, event: Event, session: Session, settings: Se
 
 @registration_router.handler(AsksAbout("cancel_registration"))
 def handle_cancel_request(
-    message, event: Event, openid: str, session: Session, settings: Settings, now: datetime
+    message, event: Event, openid: str, session: Session, forms: FormStore, settings: Settings, now: datetime
 ) -> Text:
     registration = active_registration(session, event.id, openid)
     refusal = _refusal_to_change(registration, event, now)
     if refusal is not None:
         return Text(refusal)
-    turn = _open_flow(CANCEL_STATE, message, event, session, settings, now)
+    turn = _open_flow(CANCEL_STATE, message, event, session, forms, settings, now)
     return turn.reply(f"{texts.registration_record(event, registration, settings.tz)}\n\n{texts.CANCEL_CONFIRM_PROMPT}")
 
 
 @registration_router.handler(asks_for_attendance)
 def handle_attendance_change(
-    attendance: str, message, event: Event, openid: str, session: Session, settings: Settings, now: datetime,
+    attendance: str, message, event: Event, openid: str, session: Session, forms: FormStore, settings: Settings,
+    now: datetime,
 ) -> Text:
     registration = active_registration(session, event.id, openid)
     refusal = _refusal_to_change(registration, event, now)
@@ -392,8 +384,8 @@ def handle_attendance_change(
         return Text(refusal)
     if not event.offers_attendance_choice or registration.attendance == attendance:
         return Text(texts.attendance_unchanged(registration.attendance))
-    # The follower's form row before the event lock, in the order every other path takes them.
-    turn = Turn(session, settings, event, now, _form_for_update(session, openid), dedup_key(message))
+    # The follower's form before the event lock, in the order every other path takes them.
+    turn = Turn(session, settings, event, now, forms.held(session, openid, create=True), dedup_key(message))
     change = change_attendance(session, registration, attendance, capacity=event.capacity, now=now)
     notify_promoted(session, event, change.promoted, settings)
     return turn.reply(texts.attendance_changed(event, change.registration, settings.tz))
@@ -409,7 +401,7 @@ def handle_my_registration(event: Event, openid: str, session: Session, settings
 
 @registration_router.handler(AsksAbout("register"))
 def handle_register(
-    message, event: Event, openid: str, session: Session, settings: Settings, now: datetime
+    message, event: Event, openid: str, session: Session, forms: FormStore, settings: Settings, now: datetime
 ) -> Text:
     registration = active_registration(session, event.id, openid)
     if registration is not None:
@@ -417,7 +409,7 @@ def handle_register(
     if not registration_open(event, now):
         return Text(texts.registration_closed(event, now, settings.tz))
     first = form_steps(settings, event)[0]
-    turn = _open_flow(first.state, message, event, session, settings, now)
+    turn = _open_flow(first.state, message, event, session, forms, settings, now)
     return turn.reply(f"{texts.form_intro(event)}\n{first.ask(turn)}")
 
 

@@ -5,29 +5,23 @@ only followers certainly outside one can be answered without the database transa
 say "maybe" when no form is open (then the full path decides), never "no" while one is.
 
 - On SQLite the question is one indexed read of ``form_states``, in-process.
-- With Redis, a marker key per open form, set whenever a form is written open (after the flush, so
-  before its transaction commits) and expiring with the form; it is never deleted early, so a closed
-  form only means "maybe" until then. PostgreSQL itself is not asked: a round trip per message is what
-  the content-only path exists to avoid.
+- With Redis, a marker key per open form, which ``models.form_store.RedisForms`` writes with the form
+  (expiring with it, deleted when it closes). PostgreSQL itself is not asked: a round trip per message is
+  what the content-only path exists to avoid.
 """
 
 from __future__ import annotations
 
-import math
 import sqlite3
 import threading
 from collections.abc import Sequence
 from datetime import datetime
 
 import redis
-from sqlalchemy import Engine, bindparam, event, select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import Engine, bindparam, select
 
-from bot.clock import Clock
+from models.form_store import open_form_prefix
 from models.registration import FormState
-
-# Added to the marker's life: the form's expiry is computed on the event clock, the marker's in Redis.
-MARKER_MARGIN_SECONDS = 60
 
 _FORMS = FormState.__table__
 _OPEN_FORM = select(_FORMS.c.openid).where(
@@ -77,12 +71,11 @@ class SqliteFormPresence(FormPresence):
 
 
 class RedisFormPresence(FormPresence):
-    """A Redis key per open form, kept by ``track``; shared by every process and replica."""
+    """The open-form markers ``RedisForms`` keeps in Redis; shared by every process and replica."""
 
-    def __init__(self, client: redis.Redis, namespace: str, clock: Clock) -> None:
+    def __init__(self, client: redis.Redis, namespace: str) -> None:
         self._redis = client
-        self._prefix = f"{namespace}:open-form:"
-        self._clock = clock
+        self._prefix = open_form_prefix(namespace)
         self._connections = threading.local()
 
     def maybe_open_among(self, openids: Sequence[str], now: datetime) -> set[str]:
@@ -99,15 +92,3 @@ class RedisFormPresence(FormPresence):
             connection.disconnect()
             return set(openids)
         return {openid for openid, marker in zip(openids, markers) if marker is not None}
-
-    def track(self, sessions: sessionmaker[Session]) -> None:
-        """Mark every form written open through ``sessions``, before its transaction commits."""
-        event.listen(sessions, "after_flush", self._mark_open_forms)
-
-    def _mark_open_forms(self, session: Session, _flush_context) -> None:
-        now = self._clock.now()
-        for instance in (*session.new, *session.dirty):
-            if isinstance(instance, FormState) and instance.state is not None and instance.expires_at is not None:
-                seconds = (instance.expires_at - now).total_seconds()
-                if seconds > 0:
-                    self._redis.set(self._prefix + instance.openid, "1", ex=math.ceil(seconds) + MARKER_MARGIN_SECONDS)

@@ -9,7 +9,8 @@ from sqlalchemy import select
 
 from bot.settings import Settings
 from bot.simulator import Reply, WeChatSimulator
-from models import FormState, Registration
+from models import Registration
+from models.form_store import Form
 
 EVENT_ID = "meetup-10"
 ANSWERS = {"name": "张三", "phone": "138 1234 5678", "company": "火山引擎", "title": "工程师", "attendance": "现场"}
@@ -46,9 +47,9 @@ def registration_of(app: FastAPI, openid: str) -> Registration | None:
     return next((r for r in registrations(app) if r.openid == openid and r.status != "cancelled"), None)
 
 
-def form_state(app: FastAPI, openid: str) -> FormState | None:
-    with app.state.sessions() as session:
-        return session.get(FormState, openid)
+def form_state(app: FastAPI, openid: str) -> Form | None:
+    """The follower's form progress as kept (a row on SQLite, a Redis value with Redis)."""
+    return app.state.forms.peek(openid)
 
 
 def settings_with_event(make_settings: Callable[..., Settings], **changes) -> Settings:

@@ -19,7 +19,8 @@ from bot.simulator import WeChatSimulator
 from handlers.matching import has_text
 from models import Follower, InboundMessage
 from models.db import create_db_engine, session_factory
-from models.form_presence import MARKER_MARGIN_SECONDS, RedisFormPresence
+from models.form_presence import RedisFormPresence
+from models.form_store import MARKER_MARGIN_SECONDS
 from tests.conftest import TOKEN
 
 
@@ -164,7 +165,7 @@ def test_a_failed_flush_keeps_the_activity_for_the_next_one(tmp_path, clock):
     assert recorder.take("o-kept") == Activity("o-kept", clock.now(), "agenda")
 
 
-def test_redis_presence_marks_an_opened_form_until_it_expires(app, wechat, settings):
+def test_redis_presence_marks_a_form_while_it_is_open(app, wechat, settings):
     if not settings.redis_url:
         pytest.skip("the Redis marker is the production path's")
     client = redis.Redis.from_url(settings.redis_url)
@@ -174,12 +175,14 @@ def test_redis_presence_marks_an_opened_form_until_it_expires(app, wechat, setti
         wechat.send_text("o-marked", "报名")
         lifetime = settings.content.registration.form_lifetime.total_seconds()
         assert lifetime < client.ttl(marker) <= lifetime + MARKER_MARGIN_SECONDS
+        wechat.send_text("o-marked", "退出")
+        assert not client.exists(marker)
     finally:
         client.close()
 
 
 def test_an_unreachable_redis_means_maybe_so_the_database_path_answers(clock):
-    presence = RedisFormPresence(redis.Redis.from_url("redis://127.0.0.1:1/0"), "nowhere", clock)
+    presence = RedisFormPresence(redis.Redis.from_url("redis://127.0.0.1:1/0"), "nowhere")
     assert presence.may_be_open("o-anyone", clock.now()) is True
 
 
@@ -207,7 +210,7 @@ def test_a_question_that_needs_the_database_is_tried_from_content_once(make_app,
 def test_presence_names_exactly_the_followers_inside_a_form(app, wechat, clock):
     wechat.send_text("o-inside", "报名")
     wechat.send_text("o-outside", "议程")
-    presence = app.state.responder.forms
+    presence = app.state.responder.presence
     assert presence.maybe_open_among(["o-inside", "o-outside", "o-stranger"], clock.now()) == {"o-inside"}
 
 

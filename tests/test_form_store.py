@@ -1,0 +1,75 @@
+"""Form progress: in Redis on the production path (no database statement for a form step), else in rows."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from sqlalchemy import event
+
+from models.form_store import DatabaseForms, RedisForms
+from tests.registration_steps import form_state
+
+
+def statements_of_handler_threads(app):
+    """Record the SQL the app's handler threads run (not the activity recorder's flushes)."""
+    statements: list[str] = []
+
+    def record(_connection, _cursor, statement, *_rest) -> None:
+        if threading.current_thread().name.startswith("handler"):
+            statements.append(" ".join(statement.split())[:60])
+
+    event.listen(app.state.engine, "before_cursor_execute", record)
+    return statements
+
+
+def test_the_store_follows_the_backend(app, settings):
+    assert isinstance(app.state.forms, RedisForms if settings.redis_url else DatabaseForms)
+
+
+def test_with_redis_only_the_deciding_step_reaches_the_database(app, wechat, settings):
+    if not settings.redis_url:
+        pytest.skip("form progress lives in the database without Redis")
+    statements = statements_of_handler_threads(app)
+    wechat.send_text("o-quick", "报名")
+    opened = list(statements)
+    for answer in ("张三", "13812345678", "火山引擎", "工程师", "现场"):
+        wechat.send_text("o-quick", answer)
+    assert statements == opened  # five steps, not one statement
+    assert form_state(app, "o-quick").state == "confirm"
+    wechat.send_text("o-quick", "确认")
+    assert any(statement.startswith("INSERT INTO registrations") for statement in statements)
+    assert form_state(app, "o-quick").state is None
+
+
+def test_a_failed_message_keeps_nothing_and_frees_the_form(app, wechat):
+    wechat.send_text("o-failing", "报名")
+    forms, sessions = app.state.forms, app.state.sessions
+    with pytest.raises(RuntimeError), sessions.begin() as session:
+        forms.held(session, "o-failing").state = "phone"
+        raise RuntimeError("the handler failed")
+    assert form_state(app, "o-failing").state == "name"
+    with sessions.begin() as session:  # not left held: the next message gets it at once
+        forms.held(session, "o-failing").answers = {"name": "李四"}
+    assert form_state(app, "o-failing").answers == {"name": "李四"}
+
+
+def test_two_messages_of_one_follower_take_turns_on_the_form(app, wechat):
+    wechat.send_text("o-twice", "报名")
+    forms, sessions = app.state.forms, app.state.sessions
+    first_holds, seen_by_second = threading.Event(), []
+
+    def second_message() -> None:
+        first_holds.wait()
+        with sessions.begin() as session:
+            seen_by_second.append(forms.held(session, "o-twice").state)
+
+    second = threading.Thread(target=second_message)
+    second.start()
+    with sessions.begin() as session:
+        forms.held(session, "o-twice").state = "phone"
+        first_holds.set()
+        second.join(timeout=0.5)
+        assert second.is_alive()  # waiting for the form, not reading it under the first message
+    second.join()
+    assert seen_by_second == ["phone"]
