@@ -18,24 +18,25 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cache
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     CheckConstraint,
     Index,
     Integer,
     String,
     Text,
     UniqueConstraint,
+    bindparam,
     case,
     exists,
     func,
     insert,
-    literal,
     null,
     select,
     text,
-    true,
     update,
 )
 from sqlalchemy import event as orm_event
@@ -188,20 +189,15 @@ def seats_taken(session: Session, event_id: str) -> int:
     )
 
 
-def _new_checkin_code(session: Session, event_id: str) -> str:
-    # Checked before the event lock, so a concurrent registration could still take the same code before
-    # the insert: with 31**6 codes that is a one-in-billions chance per pair, and the unique constraint
-    # refuses it (the message fails and WeChat's retry registers afresh).
-    while True:
-        code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
-        taken = session.scalar(
-            select(Registration.id).where(Registration.event_id == event_id, Registration.checkin_code == code)
-        )
-        if taken is None:
-            return code
+def _new_checkin_code() -> str:
+    # Not looked up first: with 31**6 (887 million) codes and a few thousand per event, a clash is about a
+    # one-in-200,000 chance per registration, and the unique constraint refuses it (the message fails with
+    # an apology, the form stays at 确认, and the follower's next 确认 draws again). The lookup cost a
+    # round trip in every confirmation, in a burst the one step that queues.
+    return "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
 
 
-def _place(event_id: str, capacity: int):
+def _place(event_id, capacity):
     """Where a newcomer on site goes: ``seat_free`` (a seat is free) and ``next_position`` (the end of the
     waitlist), from one pass over the event's rows. A one-row subquery, so it can also feed an insert."""
     on_site = (Registration.status == CONFIRMED) & (Registration.attendance == ONSITE)
@@ -265,34 +261,52 @@ def _fill_free_seats(session: Session, event_id: str, capacity: int, now: dateti
     return promoted
 
 
-def _insert_placed(
-    session: Session, *, event_id: str, openid: str, answers: dict[str, str], attendance: str, capacity: int,
-    checkin_code: str, now: datetime,
-) -> Registration | None:
-    """Insert the registration where ``_placement`` would put it, deciding and inserting in one statement;
-    None (and nothing inserted) when the follower already holds an active registration for the event."""
-    place = _place(event_id, capacity)
-    takes_seat = true() if attendance == ONLINE else place.c.seat_free
-    moment = literal(now, Registration.created_at.type)
+@cache
+def _insert_placed_statement():
+    """The insert that places a newcomer where ``_placement`` would and inserts in one statement, or
+    inserts nothing when the follower already holds an active registration for the event.
+
+    Built once with bound parameters: building it per registration cost more CPU than running it, and
+    ran while the event was locked.
+    """
+    event_id, openid = bindparam("event_id", type_=String), bindparam("openid", type_=String)
+    place = _place(event_id, bindparam("capacity", type_=Integer))
+    takes_seat = bindparam("online", type_=Boolean) | place.c.seat_free
+    moment = bindparam("now", type_=Registration.created_at.type)
     values = {
-        "event_id": literal(event_id),
-        "openid": literal(openid),
-        "attendance": literal(attendance),
+        "event_id": event_id,
+        "openid": openid,
+        "attendance": bindparam("attendance", type_=String),
         "status": case((takes_seat, CONFIRMED), else_=WAITLISTED),
         "position": case((takes_seat, null()), else_=place.c.next_position),
-        "checkin_code": literal(checkin_code),
+        "checkin_code": bindparam("checkin_code", type_=String),
         "created_at": moment,
         "updated_at": moment,
         # What ``_stamp_confirmation`` does for the ORM's updates: a bulk insert does not run it.
         "confirmed_at": case((takes_seat, moment), else_=null()),
-        **{name: literal(answers.get(name), Registration.__table__.c[name].type) for name in FIELD_COLUMNS},
+        **{name: bindparam(name, type_=Registration.__table__.c[name].type) for name in FIELD_COLUMNS},
     }
     already_active = exists().where(
         Registration.event_id == event_id, Registration.openid == openid, Registration.status != CANCELLED
     )
     rows = select(*(value.label(name) for name, value in values.items())).select_from(place).where(~already_active)
-    statement = insert(Registration).from_select(list(values), rows).returning(Registration)
-    return session.scalars(statement).one_or_none()
+    # A Core insert read back as ORM rows: passing parameters to an ORM insert would make it a bulk insert.
+    placed = insert(Registration.__table__).from_select(list(values), rows).returning(*Registration.__table__.c)
+    return select(Registration).from_statement(placed)
+
+
+def _insert_placed(
+    session: Session, *, event_id: str, openid: str, answers: dict[str, str], attendance: str, capacity: int,
+    checkin_code: str, now: datetime,
+) -> Registration | None:
+    """Insert the registration where ``_placement`` would put it; None (and nothing inserted) when the
+    follower already holds an active registration for the event."""
+    parameters = {
+        "event_id": event_id, "openid": openid, "capacity": capacity, "online": attendance == ONLINE,
+        "attendance": attendance, "checkin_code": checkin_code, "now": now,
+        **{name: answers.get(name) for name in FIELD_COLUMNS},
+    }
+    return session.scalars(_insert_placed_statement(), parameters).one_or_none()
 
 
 def register(
@@ -305,7 +319,7 @@ def register(
     Everything but the deciding insert happens before the event lock, so that only the insert and the
     caller's commit run under it.
     """
-    checkin_code = _new_checkin_code(session, event_id)
+    checkin_code = _new_checkin_code()
     lock_event(session, event_id)
     registration = _insert_placed(
         session, event_id=event_id, openid=openid, answers=answers, attendance=attendance, capacity=capacity,

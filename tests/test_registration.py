@@ -4,6 +4,7 @@ expiry, restarts, retries, my registration, cancelling and the registration dead
 from __future__ import annotations
 
 import re
+import secrets
 from datetime import datetime, timedelta
 
 import pytest
@@ -344,3 +345,17 @@ def test_cancel_registration_inside_the_form_leaves_the_form(wechat, app, words)
     fill_form(wechat, OPENID)
     assert wechat.send_text(OPENID, words).content == texts.FORM_LEFT
     assert registrations(app) == []
+
+
+def test_a_checkin_code_already_taken_fails_once_and_the_next_confirmation_draws_again(app, wechat, monkeypatch):
+    register_via_chat(wechat, "o-first")
+    taken = registration_of(app, "o-first").checkin_code
+    fill_form(wechat, OPENID)
+    # The random source, controlled: the next six draws spell the code o-first already holds.
+    draws, random_choice = iter(taken), secrets.choice
+    monkeypatch.setattr(secrets, "choice", lambda alphabet: next(draws, None) or random_choice(alphabet))
+
+    assert wechat.send_text(OPENID, "确认").content == texts.HANDLER_FAILED
+    assert registration_of(app, OPENID) is None and form_state(app, OPENID).state == "confirm"
+    assert "报名成功" in wechat.send_text(OPENID, "确认").content
+    assert registration_of(app, OPENID).checkin_code != taken
