@@ -43,12 +43,13 @@ import queue
 import threading
 import uuid
 from collections import Counter, defaultdict, deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Update, bindparam, or_, select, update
+from sqlalchemy import Connection, Update, bindparam, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.clock import Clock
@@ -309,6 +310,7 @@ class Sender:
         handled = in_flight = 0
         results: list[CallResult] = []
         with (
+            self._marks_connection() as marks,
             ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="sender") as pool,
             # Claims and outcome records, beside the calls: on PostgreSQL their round trips overlap the
             # sending marks' rather than adding to them.
@@ -333,7 +335,7 @@ class Sender:
                     unsent, chunk = [], [claimed.popleft() for _ in range(min(free, len(claimed)))]
                 else:
                     unsent = chunk = []
-                for job in self._start(chunk, unsent):
+                for job in self._start(chunk, unsent, marks):
                     pool.submit(self._attempt, job, stop).add_done_callback(finished.put)
                     in_flight += 1
                 # One record at a time: the results that finish while one is written go in the next.
@@ -355,14 +357,40 @@ class Sender:
                         results.append(future.result())
                         in_flight -= 1
 
-    def _start(self, chunk: list[Job], unsent: list[Job]) -> list[Job]:
+    @contextmanager
+    def _marks_connection(self) -> Iterator[Connection | None]:
+        """The connection that one run's sending marks go through; None: a transaction of its own each.
+
+        On PostgreSQL, one connection in autocommit: a mark is a single UPDATE, atomic and committed by
+        itself, so it is one round trip instead of four (the pool's ping, BEGIN, UPDATE, COMMIT), which the
+        loop waited on while the threads it freed idled (py-spy). On SQLite each mark stays a transaction:
+        the process's writer turn (``models.db``) passes on only when a connection is checked in.
+        """
+        if self._engine.dialect.name != "postgresql":
+            yield None
+            return
+        with self._engine.connect() as connection:
+            yield connection.execution_options(isolation_level="AUTOCOMMIT")
+
+    @contextmanager
+    def _mark_transaction(self, marks: Connection | None) -> Iterator[Connection]:
+        if marks is None:
+            with self._engine.begin() as connection:
+                yield connection
+        else:
+            with marks.begin():  # in autocommit: no BEGIN or COMMIT goes to the database
+                yield marks
+
+    def _start(self, chunk: list[Job], unsent: list[Job], marks: Connection | None) -> list[Job]:
         """Commit ``chunk`` as sending and ``unsent`` back to pending; the jobs whose calls may start now.
 
-        Only rows still this run's and claimed move (recovery may have taken one).
+        Only rows still this run's and claimed move (recovery may have taken one). The two lists are
+        never both given (unsent rows are put back only once nothing more starts), so on an autocommit
+        connection each is still one atomic statement.
         """
         if not (chunk or unsent):
             return []
-        with self._engine.begin() as connection:
+        with self._mark_transaction(marks) as connection:
             if unsent:
                 connection.execute(self._release, {"ids": [job.delivery_id for job in unsent]})
             if not chunk:
