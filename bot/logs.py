@@ -12,6 +12,7 @@ import hashlib
 import json
 import logging
 import re
+import threading
 import time
 
 request_logger = logging.getLogger("eventbot.requests")
@@ -74,6 +75,68 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(line, ensure_ascii=False)
 
 
+class BatchedStreamHandler(logging.StreamHandler):
+    """A ``StreamHandler`` that writes lines in batches: every ``interval`` seconds, when a batch nears
+    ``PIPE_BUF``, and at once for warnings and errors.
+
+    Why not ``StreamHandler``: it flushes after every record, one ``write`` system call per request, and
+    on the event loop that write was the largest single cost of the request log line (Q&A benchmark on a
+    loaded machine: 1.10× the thin baseline without the line, 0.56× with it). Why not ``QueueHandler``
+    and ``MemoryHandler``: both hand the stream one record at a time, each flushed. A batch stays at most
+    4 KiB of whole lines so that each write to a pipe shared by several worker processes (a container's
+    stdout) is atomic and lines never interleave.
+    """
+
+    BATCH_BYTES = 4096  # PIPE_BUF on Linux: the largest write a pipe keeps whole
+
+    def __init__(self, stream=None, interval: float = 0.2) -> None:
+        super().__init__(stream)
+        self._interval = interval
+        self._batch: list[str] = []
+        self._batch_bytes = 0
+        self._flusher: threading.Thread | None = None
+        self._closed = threading.Event()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        # Called under the handler's lock (``Handler.handle``).
+        try:
+            line = self.format(record) + self.terminator
+            size = len(line.encode())
+            if self._batch_bytes + size > self.BATCH_BYTES:
+                self._write_batch()
+            self._batch.append(line)
+            self._batch_bytes += size
+            if record.levelno >= logging.WARNING:
+                self._write_batch()
+            elif self._flusher is None:
+                self._flusher = threading.Thread(target=self._flush_every_interval, name="log-flush", daemon=True)
+                self._flusher.start()
+        except RecursionError:
+            raise
+        except Exception:  # logging's contract: a failing handler reports and never raises
+            self.handleError(record)
+
+    def flush(self) -> None:
+        with self.lock:
+            self._write_batch()
+
+    def _write_batch(self) -> None:
+        if self._batch:
+            self.stream.write("".join(self._batch))
+            self._batch, self._batch_bytes = [], 0
+        if self.stream and hasattr(self.stream, "flush"):
+            self.stream.flush()
+
+    def close(self) -> None:
+        self._closed.set()
+        super().close()
+
+    def _flush_every_interval(self) -> None:
+        # A daemon thread: at exit, logging.shutdown() flushes what the last interval left.
+        while not self._closed.wait(self._interval):
+            self.flush()
+
+
 def log_request(*, message=None, topic: str, latency_seconds: float, status: int = 200, reason: str = "") -> None:
     """The one line logged per ``/wechat`` push; ``message`` is None when the push was rejected."""
     fields: dict[str, object] = {"topic": topic, "latency_ms": round(latency_seconds * 1000, 2), "status": status}
@@ -91,7 +154,7 @@ LOG_CONFIG: dict = {
     "formatters": {"json": {"()": JsonFormatter}},
     "handlers": {
         "stdout": {
-            "class": "logging.StreamHandler",
+            "()": BatchedStreamHandler,
             "stream": "ext://sys.stdout",
             "formatter": "json",
             "filters": ["mask_phone_numbers"],

@@ -36,8 +36,15 @@ def log_output() -> Iterator[io.StringIO]:
     root.setLevel(saved_level)
 
 
+def written(output: io.StringIO) -> str:
+    """What the handlers have written, once they have written what they batched."""
+    for handler in logging.getLogger().handlers:
+        handler.flush()
+    return output.getvalue()
+
+
 def json_lines(output: io.StringIO) -> list[dict]:
-    return [json.loads(line) for line in output.getvalue().splitlines()]
+    return [json.loads(line) for line in written(output).splitlines()]
 
 
 def request_lines(output: io.StringIO) -> list[dict]:
@@ -72,10 +79,10 @@ def test_the_raw_openid_and_the_token_never_reach_the_log(wechat, log_output):
     wechat.send_text(OPENID, "议程")
     wechat.send_event(OPENID, "subscribe")
 
-    written = log_output.getvalue()
-    assert written
-    assert OPENID not in written
-    assert wechat.token not in written
+    text = written(log_output)
+    assert text
+    assert OPENID not in text
+    assert wechat.token not in text
 
 
 def test_a_rejected_push_logs_its_status_and_reason_without_a_follower(client, log_output):
@@ -100,9 +107,9 @@ def test_mobile_numbers_are_masked_in_messages_and_tracebacks(log_output):
     except ValueError:
         logger.exception("could not save +86 17712345678")
 
-    written = log_output.getvalue()
+    text = written(log_output)
     for number in ("13812345678", "15900001111", "17712345678"):
-        assert number not in written
+        assert number not in text
     assert [line["message"] for line in json_lines(log_output)] == [
         "follower gave 138****5678 as contact",
         "could not save +86 177****5678",
@@ -115,3 +122,49 @@ def test_other_digit_runs_are_not_masked(log_output):
 
     (line,) = json_lines(log_output)
     assert line["message"] == "MsgId 23456789012345678 at 1679644800, code 12345678901"
+
+
+class RecordingStream(io.StringIO):
+    """A stream that remembers the size of every write, as a pipe would receive them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes: list[int] = []
+
+    def write(self, text: str) -> int:
+        self.writes.append(len(text.encode()))
+        return super().write(text)
+
+
+def test_lines_leave_in_batches_of_whole_lines_that_a_pipe_keeps_whole(log_output):
+    handler = logging.getLogger().handlers[0]
+    handler.setStream(stream := RecordingStream())
+    requests = logging.getLogger("eventbot.requests")
+    for n in range(200):
+        requests.info("wechat push", extra={"topic": "agenda", "msg_id": n})
+    handler.flush()
+
+    assert [json.loads(line)["msg_id"] for line in stream.getvalue().splitlines()] == list(range(200))
+    assert 1 < len(stream.writes) < 200  # batched, not one write per line
+    assert max(stream.writes) <= handler.BATCH_BYTES
+
+
+def test_a_warning_is_written_at_once_with_what_was_batched_before_it(log_output):
+    handler = logging.getLogger().handlers[0]
+    handler.setStream(stream := RecordingStream())
+    logging.getLogger("eventbot.requests").info("wechat push", extra={"topic": "agenda"})
+    logging.getLogger("eventbot.anywhere").error("the database is unreachable")
+
+    assert [json.loads(line)["message"] for line in stream.getvalue().splitlines()] == [
+        "wechat push", "the database is unreachable",
+    ]
+
+
+def test_batched_lines_are_written_within_the_interval_without_further_logging(log_output):
+    handler = logging.getLogger().handlers[0]
+    handler.setStream(stream := RecordingStream())
+    logging.getLogger("eventbot.requests").info("wechat push", extra={"topic": "agenda"})
+    deadline = time.monotonic() + 5
+    while not stream.getvalue() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert json.loads(stream.getvalue())["topic"] == "agenda"
