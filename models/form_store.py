@@ -37,6 +37,8 @@ MARKER_MARGIN_SECONDS = 60
 # How long a closed form's last reply is kept for a retry of its message (WeChat retries within seconds).
 PROGRESS_KEPT = timedelta(days=1)
 # Longer than any message takes (the reply budget is 4 s); a holder that died frees the follower by then.
+# A holder still alive after that (a database stalled for half a minute) keeps its form over the next
+# message's: the follower is asked a question again, nothing else.
 HOLD_SECONDS = 30
 # How often a message waiting for the follower's form (their previous message still in hand) asks again.
 LOCK_RETRY_SECONDS = 0.005
