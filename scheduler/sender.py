@@ -140,11 +140,10 @@ class Sender:
         self.app_id = settings.wechat_app_id
         self.run_id = uuid.uuid4().hex
         self._pause_seen = threading.Event()
-        # The sending marks and outcomes go through Core connections of the session factory's engine: an
-        # ORM session per commit cost the sender's loop as much as its statements (py-spy).
-        self._engine = sessions.kw["bind"]
         # The sending marks and outcomes: Core statements on the table (the ORM's bulk machinery cost more
-        # time than the database here), built once rather than per commit (py-spy: coercions, cache keys).
+        # time than the database here), built once rather than per commit (py-spy: coercions, cache keys),
+        # on Core connections of the sessions' engine (an ORM session per commit cost as much again).
+        self._engine = sessions.kw["bind"]
         this_run = DELIVERY_ROWS.c.attempt_id == self.run_id
         ids = DELIVERY_ROWS.c.id.in_(bindparam("ids", expanding=True))
         claimed = update(DELIVERY_ROWS).where(this_run, DELIVERY_ROWS.c.status == CLAIMED, ids)
