@@ -24,7 +24,7 @@ from bot.ledger import DatabaseLedger, RedisLedger, ReplyLedger
 from bot.metrics import exposition
 from bot.responder import Responder
 from bot.settings import Settings
-from bot.webhook import push_route, webhook_router
+from bot.webhook import WebhookFirst, webhook_router
 from bot.wechat import SafeModeCrypto
 from bot.wechat_client import outbound_configured
 from handlers import ROUTERS
@@ -132,7 +132,7 @@ def create_app(
         settings, clock, sessions, ledger, Dispatcher(ROUTERS if routers is None else routers),
         activity=activity, forms=app.state.forms, presence=presence,
     )
-    app.router.routes.insert(0, push_route)
+    app.add_middleware(WebhookFirst)
     app.include_router(webhook_router)
     app.include_router(admin_api_router)
     app.include_router(calendar_router)
