@@ -5,8 +5,9 @@ open), serves the fake WeChat API in this process with a 20 ms latency on every 
 ``eventbot worker`` at one minute past the event's first reminder. Reports the time until the fake has
 received every reminder, the fake's count (exactly one per registrant expected) and the sender's rate.
 
-Run: ``.venv/bin/python bench/reminder_fanout.py [--registrants 10000] [--latency 0.02]`` (PostgreSQL + Redis;
-``--sqlite`` for the embedded database).
+Run: ``.venv/bin/python bench/reminder_fanout.py [--registrants 10000] [--latency 0.02] [--senders 2]``
+(PostgreSQL + Redis; ``--sqlite`` for the embedded database too; ``--senders N``: the worker and N-1
+``eventbot send`` processes share the outbox, as the webhook workers and the worker do in production).
 """
 
 from __future__ import annotations
@@ -89,29 +90,37 @@ def fan_out(backend: str, database_url: str, redis_url: str, args, scratch: Path
         env |= {"WECHAT_APP_ID": APP_ID, "WECHAT_APP_SECRET": APP_SECRET, "WECHAT_API_BASE_URL": server.base_url,
                 "EVENTBOT_NOW": now.isoformat()}
         log = OUT_DIR / f"fanout-{backend}.log"
+        # The worker sends too; each further sender is an ``eventbot send`` beside it (in production the
+        # webhook workers send as well: senders share the outbox through SKIP LOCKED claims).
+        commands = [[str(EVENTBOT), "worker", "--tick-seconds", "0.5"]]
+        commands += [[str(EVENTBOT), "send"]] * (args.senders - 1)
         with log.open("wb") as output:
             started = time.perf_counter()
-            worker = subprocess.Popen([str(EVENTBOT), "worker", "--tick-seconds", "0.5"], env=env,
-                                      stdout=output, stderr=subprocess.STDOUT)
+            processes = [subprocess.Popen(command, env=env, stdout=output, stderr=subprocess.STDOUT)
+                         for command in commands]
             try:
                 first_at = cpu_at_first = None
                 deadline = started + args.timeout
                 while len(fake.messages) < args.registrants and time.perf_counter() < deadline:
                     if first_at is None and fake.messages:
-                        first_at, cpu_at_first = time.perf_counter(), cpu_seconds(worker.pid)
-                    if worker.poll() is not None:
-                        raise SystemExit(f"eventbot worker exited with {worker.returncode}; see {log}")
+                        first_at, cpu_at_first = time.perf_counter(), sum(cpu_seconds(p.pid) for p in processes)
+                    for process in processes:
+                        if process.poll() is not None:
+                            raise SystemExit(f"{process.args[1]} exited with {process.returncode}; see {log}")
                     time.sleep(0.05)
                 done_at = time.perf_counter()
-                # The worker's CPU per message while sending: steadier than seconds on a shared machine.
-                sending_cpu = cpu_seconds(worker.pid) - (cpu_at_first or 0)
+                # The senders' CPU per message while sending: steadier than seconds on a shared machine.
+                sending_cpu = sum(cpu_seconds(p.pid) for p in processes) - (cpu_at_first or 0)
                 time.sleep(args.settle)  # anything sent twice would arrive now
             finally:
-                worker.terminate()
-                worker.wait(timeout=30)
+                for process in processes:
+                    process.terminate()
+                for process in processes:
+                    process.wait(timeout=30)
     recipients = Counter(message["touser"] for message in fake.messages)
     result = {
         "backend": backend,
+        "senders": args.senders,
         "received": len(fake.messages),
         "distinct": len(recipients),
         "twice": sum(1 for count in recipients.values() if count > 1),
@@ -128,13 +137,13 @@ def fan_out(backend: str, database_url: str, redis_url: str, args, scratch: Path
 
 
 def report(results: list[dict], args) -> str:
-    rows = ["| backend | received by the fake | distinct followers | received twice | seconds from worker start | "
-            "seconds first → last | messages/s | worker CPU ms/message | token fetches |",
-            "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    rows = ["| backend | sender processes | received by the fake | distinct followers | received twice | "
+            "seconds from worker start | seconds first → last | messages/s | senders' CPU ms/message | token fetches |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     verdicts = []
     for r in results:
         rate = r["received"] / r["sending_seconds"] if r["sending_seconds"] else float("nan")
-        rows.append(f"| {r['backend']} | {r['received']} | {r['distinct']} | {r['twice']} | {r['total_seconds']:.1f} | "
+        rows.append(f"| {r['backend']} | {r['senders']} | {r['received']} | {r['distinct']} | {r['twice']} | {r['total_seconds']:.1f} | "
                     f"{r['sending_seconds']:.1f} | {rate:.0f} | {r['cpu_ms_per_message']:.2f} | {r['token_fetches']} |")
         exact = r["received"] == r["distinct"] == args.registrants
         fast = r["total_seconds"] <= TARGET_SECONDS
@@ -143,8 +152,8 @@ def report(results: list[dict], args) -> str:
     return f"""## Reminder fan-out (benchmark 4: `bench/reminder_fanout.py`)
 
 {args.registrants} confirmed registrants; the fake WeChat API (in the benchmark's process) adds
-{args.latency * 1000:.0f} ms to every message call; `eventbot worker` started one minute after the first reminder
-is due (`[delivery] concurrency = {results[0]['concurrency']}` from config.toml: customer-service messages, everyone
+{args.latency * 1000:.0f} ms to every message call; `eventbot worker` (and, with more than one sender process,
+`eventbot send` beside it) started one minute after the first reminder is due (`[delivery] concurrency = {results[0]['concurrency']}` from config.toml: customer-service messages, everyone
 wrote within 48 h).
 
 {chr(10).join(rows)}
@@ -160,6 +169,7 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=180)
     parser.add_argument("--settle", type=float, default=3, help="seconds to watch for duplicates afterwards")
     parser.add_argument("--sqlite", action="store_true", help="also on SQLite")
+    parser.add_argument("--senders", type=int, default=1, help="sender processes: the worker, plus `eventbot send`s")
     args = parser.parse_args()
     OUT_DIR.mkdir(parents=True, exist_ok=True)
     results = run_on_backends(
