@@ -9,15 +9,16 @@ registration per (event, openid), a duplicate check-in code per event and a dupl
 
 The lock is held until the caller commits, so in a burst every confirmation waits for the one before it
 to commit: ``lock_event`` first writes what the session has pending, and ``register`` does all it can
-before taking the lock, then decides the place and inserts the row in one statement. What is left under
-the lock is that statement and what the caller writes after it (the reply kept for a retry) and commits.
+before taking the lock, then decides the place and inserts the row in one statement (on PostgreSQL sent
+together with the lock, in one round trip). What is left under the lock is that statement and what the
+caller writes after it (the reply kept for a retry) and commits.
 """
 
 from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from functools import cache
 
 from sqlalchemy import (
@@ -41,7 +42,7 @@ from sqlalchemy import (
 )
 from sqlalchemy import event as orm_event
 from sqlalchemy import inspect as inspect_instance
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.orm import Mapped, Session, make_transient_to_detached, mapped_column
 
 from models.base import AwareDateTime, Base
 
@@ -158,6 +159,13 @@ class SeatChange:
     promoted: list[Registration] = field(default_factory=list)
 
 
+_LOCK_SQL = "SELECT pg_advisory_xact_lock(hashtext(%s))"
+
+
+def _lock_key(event_id: str) -> str:
+    return f"registrations:{event_id}"
+
+
 def lock_event(session: Session, event_id: str) -> None:
     """Serialise seat decisions for ``event_id`` until the caller's transaction ends.
 
@@ -166,9 +174,7 @@ def lock_event(session: Session, event_id: str) -> None:
     """
     session.flush()
     if session.get_bind().dialect.name == "postgresql":
-        session.execute(
-            text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": f"registrations:{event_id}"}
-        )
+        session.connection().exec_driver_sql(_LOCK_SQL, (_lock_key(event_id),))
     # SQLite: every transaction already holds the database's write lock (BEGIN IMMEDIATE).
 
 
@@ -290,23 +296,57 @@ def _insert_placed_statement():
         Registration.event_id == event_id, Registration.openid == openid, Registration.status != CANCELLED
     )
     rows = select(*(value.label(name) for name, value in values.items())).select_from(place).where(~already_active)
-    # A Core insert read back as ORM rows: passing parameters to an ORM insert would make it a bulk insert.
-    placed = insert(Registration.__table__).from_select(list(values), rows).returning(*Registration.__table__.c)
-    return select(Registration).from_statement(placed)
+    return insert(Registration.__table__).from_select(list(values), rows).returning(*Registration.__table__.c)
 
 
-def _insert_placed(
-    session: Session, *, event_id: str, openid: str, answers: dict[str, str], attendance: str, capacity: int,
-    checkin_code: str, now: datetime,
-) -> Registration | None:
+@cache
+def _compiled_for_psycopg(dialect):
+    return _insert_placed_statement().compile(dialect=dialect)
+
+
+def _insert_placed(session: Session, parameters: dict) -> Registration | None:
     """Insert the registration where ``_placement`` would put it; None (and nothing inserted) when the
-    follower already holds an active registration for the event."""
-    parameters = {
-        "event_id": event_id, "openid": openid, "capacity": capacity, "online": attendance == ONLINE,
-        "attendance": attendance, "checkin_code": checkin_code, "now": now,
-        **{name: answers.get(name) for name in FIELD_COLUMNS},
+    follower already holds an active registration for the event. The caller holds the event's lock."""
+    # A Core insert read back as ORM rows: passing parameters to an ORM insert would make it a bulk insert.
+    statement = select(Registration).from_statement(_insert_placed_statement())
+    return session.scalars(statement, parameters).one_or_none()
+
+
+def _lock_and_insert_placed(session: Session, event_id: str, parameters: dict) -> Registration | None:
+    """PostgreSQL: take the event's lock and insert as ``_insert_placed`` does, in one round trip.
+
+    By hand on psycopg's pipeline mode, because SQLAlchemy reads each statement's result before sending
+    the next. Under a burst every confirmation queues on the lock, and each round trip made under it cost
+    a return to Python that waited for the GIL; now the lock is granted and the insert runs inside
+    PostgreSQL before anything comes back. Both statements read fresh snapshots in order (READ
+    COMMITTED), so the insert sees every seat decided before the lock was granted.
+    """
+    session.flush()  # what the transaction wrote before goes first, outside the lock
+    connection = session.connection()
+    compiled = _compiled_for_psycopg(connection.dialect)
+    values = compiled.construct_params(parameters | {"now": parameters["now"].astimezone(timezone.utc)})
+    driver = connection.connection.driver_connection
+    with driver.pipeline():
+        driver.execute(_LOCK_SQL, [_lock_key(event_id)])
+        cursor = driver.execute(str(compiled), values)
+    row = cursor.fetchone()
+    if row is None:
+        return None
+    columns = Registration.__table__.c
+    loaded = {
+        description.name: _result_value(columns[description.name], value, connection.dialect)
+        for description, value in zip(cursor.description, row)
     }
-    return session.scalars(_insert_placed_statement(), parameters).one_or_none()
+    registration = Registration(**loaded)
+    # The row exists already: the session takes the object as loaded, with no INSERT of its own.
+    make_transient_to_detached(registration)
+    session.add(registration)
+    return registration
+
+
+def _result_value(column, value, dialect):
+    processor = column.type.result_processor(dialect, None)
+    return processor(value) if processor else value
 
 
 def register(
@@ -319,12 +359,16 @@ def register(
     Everything but the deciding insert happens before the event lock, so that only the insert and the
     caller's commit run under it.
     """
-    checkin_code = _new_checkin_code()
-    lock_event(session, event_id)
-    registration = _insert_placed(
-        session, event_id=event_id, openid=openid, answers=answers, attendance=attendance, capacity=capacity,
-        checkin_code=checkin_code, now=now,
-    )
+    parameters = {
+        "event_id": event_id, "openid": openid, "capacity": capacity, "online": attendance == ONLINE,
+        "attendance": attendance, "checkin_code": _new_checkin_code(), "now": now,
+        **{name: answers.get(name) for name in FIELD_COLUMNS},
+    }
+    if session.get_bind().dialect.name == "postgresql":
+        registration = _lock_and_insert_placed(session, event_id, parameters)
+    else:
+        lock_event(session, event_id)
+        registration = _insert_placed(session, parameters)
     if registration is None:
         raise AlreadyRegistered(active_registration(session, event_id, openid))
     return registration
