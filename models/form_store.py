@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.clock import Clock
 from models.commit_writes import CommitWrites
-from models.registration import FormState
+from models.registration import FormState, OpenUntilExpiry
 
 # Added to the open-form marker's life: the form's expiry is computed on the event clock, the marker's in Redis.
 MARKER_MARGIN_SECONDS = 60
@@ -52,7 +52,7 @@ def open_form_prefix(namespace: str) -> str:
 
 
 @dataclass
-class FormProgress:
+class FormProgress(OpenUntilExpiry):
     """A follower's form as kept in Redis: the fields and meaning of a ``FormState`` row."""
 
     openid: str
@@ -62,9 +62,6 @@ class FormProgress:
     expires_at: datetime | None = None
     last_dedup_key: str | None = None
     last_reply: str | None = None
-
-    def is_open(self, now: datetime) -> bool:
-        return self.state is not None and self.expires_at is not None and now < self.expires_at
 
     def to_json(self) -> str:
         values = asdict(self)

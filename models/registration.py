@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from functools import cache
 
 from sqlalchemy import (
@@ -122,7 +122,18 @@ def _stamp_confirmation(_mapper, _connection, registration: Registration) -> Non
         registration.confirmed_at = registration.updated_at
 
 
-class FormState(Base):
+class OpenUntilExpiry:
+    """What makes a form open, shared by the ``FormState`` row and its Redis counterpart: a state, and an
+    expiry not yet reached."""
+
+    state: str | None
+    expires_at: datetime | None
+
+    def is_open(self, now: datetime) -> bool:
+        return self.state is not None and self.expires_at is not None and now < self.expires_at
+
+
+class FormState(OpenUntilExpiry, Base):
     """A follower's conversation with the registration flow, and the last message it answered.
 
     ``state`` is None when no form is open. The last dedup key and reply stay after the form ends, so a
@@ -138,9 +149,6 @@ class FormState(Base):
     expires_at: Mapped[datetime | None] = mapped_column(AwareDateTime())
     last_dedup_key: Mapped[str | None] = mapped_column(String(255))
     last_reply: Mapped[str | None] = mapped_column(Text)
-
-    def is_open(self, now: datetime) -> bool:
-        return self.state is not None and self.expires_at is not None and now < self.expires_at
 
 
 class AlreadyRegistered(Exception):
@@ -301,7 +309,10 @@ def _insert_placed_statement():
 
 @cache
 def _compiled_for_psycopg(dialect):
-    return _insert_placed_statement().compile(dialect=dialect)
+    """The placing insert as psycopg's SQL, and each parameter's bind processor (None: passed as is)."""
+    compiled = _insert_placed_statement().compile(dialect=dialect)
+    processors = {name: bind.type.bind_processor(dialect) for name, bind in compiled.binds.items()}
+    return compiled, processors
 
 
 def _insert_placed(session: Session, parameters: dict) -> Registration | None:
@@ -323,8 +334,12 @@ def _lock_and_insert_placed(session: Session, event_id: str, parameters: dict) -
     """
     session.flush()  # what the transaction wrote before goes first, outside the lock
     connection = session.connection()
-    compiled = _compiled_for_psycopg(connection.dialect)
-    values = compiled.construct_params(parameters | {"now": parameters["now"].astimezone(timezone.utc)})
+    compiled, processors = _compiled_for_psycopg(connection.dialect)
+    # What SQLAlchemy would do to each value on its way to the driver (AwareDateTime: refuse naive, to UTC).
+    values = {
+        name: processors[name](value) if processors.get(name) else value
+        for name, value in compiled.construct_params(parameters).items()
+    }
     driver = connection.connection.driver_connection
     with driver.pipeline():
         driver.execute(_LOCK_SQL, [_lock_key(event_id)])
