@@ -29,8 +29,8 @@ from bot.wechat import SafeModeCrypto
 from bot.wechat_client import outbound_configured
 from handlers import ROUTERS
 from models.db import create_db_engine, session_factory
-from models.form_presence import FormPresence, RedisFormPresence, SqliteFormPresence
 from models.commit_writes import CommitWrites
+from models.form_presence import FormPresence, RedisFormPresence, SqliteFormPresence
 from models.form_store import DatabaseForms, FormStore, RedisForms
 from scheduler.sender import build_sender, start_background_sender
 from scheduler.worker import start_worker_thread
@@ -43,25 +43,24 @@ HANDLER_THREADS = 8
 
 
 def build_message_state(
-    settings: Settings, sessions: sessionmaker[Session], clock: Clock
+    settings: Settings, client: redis.Redis | None, sessions: sessionmaker[Session], clock: Clock
 ) -> tuple[ReplyLedger, FormStore]:
     """The reply ledger and the form store: in Redis when there is one (a form step then takes no
     database round trip, and their writes at commit share one), else in the database."""
-    if not settings.redis_url:
+    if client is None:
         return DatabaseLedger(), DatabaseForms(sessions)
-    client = redis.Redis.from_url(settings.redis_url)
     commit_writes = CommitWrites(client, sessions)
     forms = RedisForms(client, settings.redis_namespace, commit_writes, sessions, clock,
                        wait_seconds=settings.reply_budget_seconds)
     return RedisLedger(client, settings.redis_namespace, commit_writes), forms
 
 
-def build_form_presence(settings: Settings, engine: Engine) -> FormPresence | None:
+def build_form_presence(settings: Settings, client: redis.Redis | None, engine: Engine) -> FormPresence | None:
     """How the content-only path learns that a follower is outside any form; None disables that path
     (PostgreSQL without Redis: asking PostgreSQL on every message is the cost the path avoids; an
     in-memory SQLite database, which no other connection can read)."""
-    if settings.redis_url:
-        return RedisFormPresence(redis.Redis.from_url(settings.redis_url), settings.redis_namespace)
+    if client is not None:
+        return RedisFormPresence(client, settings.redis_namespace)
     if SqliteFormPresence.can_read(engine):
         return SqliteFormPresence(engine)
     return None
@@ -125,9 +124,10 @@ def create_app(
         late_replies = OutboxLateReplySink(sessions) if outbound_configured(settings) else LedgerOnlySink()
     app.state.late_replies = late_replies
     app.state.activity = activity
-    presence = build_form_presence(settings, engine)
+    redis_client = redis.Redis.from_url(settings.redis_url) if settings.redis_url else None
+    presence = build_form_presence(settings, redis_client, engine)
     app.state.form_checks = BatchedFormChecks(presence, clock) if presence is not None else None
-    ledger, app.state.forms = build_message_state(settings, sessions, clock)
+    ledger, app.state.forms = build_message_state(settings, redis_client, sessions, clock)
     app.state.responder = Responder(
         settings, clock, sessions, ledger, Dispatcher(ROUTERS if routers is None else routers),
         activity=activity, forms=app.state.forms, presence=presence,

@@ -4,9 +4,9 @@ The form is data, in the manner of python-telegram-bot's ConversationHandler: ``
 states in order, each with its question and what it accepts; ``FALLBACKS`` (取消/退出, 修改) apply at every
 step of the form, and a Q&A question asked mid-form is answered before the pending question is asked
 again. Progress lives in a ``FormStore`` (Redis on the production path, else ``form_states`` rows) keyed
-by openid, so any worker continues any conversation and a restart loses nothing. Every reply that follows an effect is remembered with the message's dedup key:
-a retry that gets past the reply ledger (a Redis ledger stores the reply only after the commit) gets the
-same reply and changes nothing.
+by openid, so any worker continues any conversation and a restart loses nothing. Every reply that
+follows an effect is remembered with the message's dedup key: a retry that gets past the reply ledger (a
+Redis ledger stores the reply only after the commit) gets the same reply and changes nothing.
 """
 
 from __future__ import annotations
