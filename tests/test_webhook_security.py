@@ -3,6 +3,7 @@
 import time
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from bot.simulator import push_xml
@@ -96,3 +97,21 @@ def test_a_valid_push_does_touch_the_database(app, wechat):
     """The control case for the tests above: the check for side effects can fail."""
     assert wechat.send_text("o-follower", "报名").status == 200
     assert not database_is_untouched(app)
+
+
+class FailingFormChecks:
+    """Form checks that fail as an unreachable store would, past every handler's own error handling."""
+
+    async def may_be_open(self, openid: str) -> bool:
+        raise RuntimeError("form presence unavailable")
+
+
+def test_an_error_escaping_the_webhook_is_a_500_and_the_rest_of_the_app_still_routes(app):
+    app.state.form_checks = FailingFormChecks()
+    stamp = str(int(time.time()))
+    with TestClient(app, raise_server_exceptions=False) as client:
+        failed = client.post("/wechat", params={"signature": sign(TOKEN, stamp, "n"), "timestamp": stamp, "nonce": "n"},
+                             content=TEXT)
+        echoed = client.get("/wechat", params=params() | {"echostr": "still-here"})
+    assert failed.status_code == 500
+    assert echoed.status_code == 200 and echoed.text == "still-here"
