@@ -36,10 +36,11 @@ from scheduler.sender import build_sender, start_background_sender
 from scheduler.worker import start_worker_thread
 
 # Handlers are short; the pool bounds how many run at once so a burst queues instead of exhausting threads.
-# Few: a handler mostly waits on round trips, and each return from one waits for the GIL; with 32
-# threads those waits (and the futex traffic behind them) cost more than the queueing they avoid
-# (registration burst, PostgreSQL + Redis: 258 form messages/s with 32 threads, 292 with 8; SQLite 140 → 175).
-HANDLER_THREADS = 8
+# Few: a handler mostly waits on round trips, and each return from one waits for the GIL; every extra
+# thread adds to those waits (and the futex traffic behind them) more than it saves in queueing
+# (registration burst, PostgreSQL + Redis, form messages/s: 32 threads 258, 8 threads 450, 4 threads 528,
+# 2 threads 515-587, 1 thread 467).
+HANDLER_THREADS = 2
 
 
 def build_message_state(
