@@ -17,7 +17,7 @@ import json
 import math
 import secrets
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Protocol
@@ -64,7 +64,8 @@ class FormProgress(OpenUntilExpiry):
     last_reply: str | None = None
 
     def to_json(self) -> str:
-        values = asdict(self)
+        # Not dataclasses.asdict: it deep-copies the answers first, a tenth of a form step's CPU.
+        values = {name: getattr(self, name) for name in _PROGRESS_FIELDS}
         values["expires_at"] = self.expires_at.isoformat() if self.expires_at else None
         return json.dumps(values, ensure_ascii=False)
 
@@ -76,6 +77,7 @@ class FormProgress(OpenUntilExpiry):
         return cls(**values)
 
 
+_PROGRESS_FIELDS = tuple(progress_field.name for progress_field in fields(FormProgress))
 Form = FormState | FormProgress
 
 
