@@ -53,7 +53,7 @@ def build_message_state(
     commit_writes = CommitWrites(client, sessions)
     forms = RedisForms(client, settings.redis_namespace, commit_writes, sessions, clock,
                        wait_seconds=settings.reply_budget_seconds)
-    return RedisLedger(client, settings.redis_namespace, commit_writes), forms
+    return RedisLedger(client, settings.redis_namespace, commit_writes, forms), forms
 
 
 def build_form_presence(settings: Settings, client: redis.Redis | None, engine: Engine) -> FormPresence | None:

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from models import InboundMessage
 from models.commit_writes import CommitWrites
+from models.form_store import RedisForms
 
 STALE_CLAIM = timedelta(seconds=60)
 ANSWER_KEPT = timedelta(days=1)
@@ -54,8 +55,8 @@ def _utcnow() -> datetime:
 
 
 class ReplyLedger(Protocol):
-    def claim(self, session: Session, key: str) -> Claim:
-        """Claim ``key`` as part of ``session``'s transaction, or say who answered it."""
+    def claim(self, session: Session, key: str, openid: str) -> Claim:
+        """Claim ``key`` (a message of ``openid``) as part of ``session``'s transaction, or say who answered it."""
 
     def record(self, session: Session, key: str, reply_xml: str) -> None:
         """Store the reply so that it becomes visible when ``session`` commits."""
@@ -79,7 +80,7 @@ class DatabaseLedger:
     answered rows are ever visible to other transactions, so no claim can be left stale.
     """
 
-    def claim(self, session: Session, key: str) -> Claim:
+    def claim(self, session: Session, key: str, openid: str) -> Claim:
         connection = session.connection()
         statement = _INSERT_IGNORING_CONFLICT[connection.dialect.name](_LEDGER)
         # RETURNING, not rowcount: psycopg reports -1 for an INSERT ... ON CONFLICT through SQLAlchemy.
@@ -101,21 +102,30 @@ class DatabaseLedger:
 
 
 class RedisLedger:
-    """Ledger entries in Redis (``SET NX EX``): shared by every process, expiring by themselves."""
+    """Ledger entries in Redis (``SET NX EX``): shared by every process, expiring by themselves.
+
+    The claim's round trip also holds the sender's form (``RedisForms.hold_along``): nearly every
+    message that gets this far is a step of a form, and the step needs its form first.
+    """
 
     _PENDING = "pending"
     _ANSWER_PREFIX = "reply:"
 
-    def __init__(self, client: redis.Redis, namespace: str, commit_writes: CommitWrites) -> None:
+    def __init__(self, client: redis.Redis, namespace: str, commit_writes: CommitWrites, forms: RedisForms) -> None:
         self._redis = client
         self._prefix = f"{namespace}:inbound:"
         self._commit_writes = commit_writes
+        self._forms = forms
 
-    def claim(self, session: Session, key: str) -> Claim:
+    def claim(self, session: Session, key: str, openid: str) -> Claim:
         # SET NX GET: the claim and, when someone was first, what they left, in one round trip. The
-        # pending marker expires by itself, so a claim whose process died is taken over.
-        previous = self._redis.set(self._prefix + key, self._PENDING, nx=True, get=True,
-                                   ex=int(STALE_CLAIM.total_seconds()))
+        # pending marker expires by itself, so a claim whose process died is taken over. A form held
+        # for a message that is not new is freed when its transaction ends, as any other.
+        with self._redis.pipeline(transaction=False) as pipeline:
+            pipeline.set(self._prefix + key, self._PENDING, nx=True, get=True, ex=int(STALE_CLAIM.total_seconds()))
+            take_form = self._forms.hold_along(pipeline, openid)
+            previous, *form_results = pipeline.execute()
+        take_form(session, form_results)
         if previous is None:
             return Claim(ClaimState.NEW)
         text = previous.decode()

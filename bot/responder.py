@@ -188,7 +188,7 @@ class Responder:
         key = dedup_key(message)
         try:
             with self.sessions.begin() as session:
-                claim = self.ledger.claim(session, key)
+                claim = self.ledger.claim(session, key, message.source)
                 if claim.state is ClaimState.ANSWERED:
                     return Response(claim.reply_xml, None, "retry", message.source)
                 if claim.state is ClaimState.IN_PROGRESS:

@@ -17,6 +17,7 @@ import json
 import math
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from functools import partial
@@ -78,6 +79,11 @@ class FormProgress(OpenUntilExpiry):
 
 
 _PROGRESS_FIELDS = tuple(progress_field.name for progress_field in fields(FormProgress))
+
+
+def _progress(stored: bytes | None) -> FormProgress | None:
+    return FormProgress.from_json(stored) if stored is not None else None
+
 Form = FormState | FormProgress
 
 
@@ -112,10 +118,11 @@ class DatabaseForms:
 class RedisForms:
     """Progress as a JSON value per follower in Redis, shared by every process and replica.
 
-    Two round trips per message, because on loopback the round trips, not Redis, are what a form step
-    costs: ``held`` takes the follower's lock and reads the progress in one pipeline; the commit writes
-    every held form with its open-form marker and frees the locks, in the ``MULTI`` of ``CommitWrites``;
-    a rollback only frees them. The lock is redis-py's protocol, hand-driven so that it rides in those
+    No round trip of its own in the usual case, because on loopback the round trips, not Redis, are what
+    a form step costs: taking the follower's lock and reading the progress ride on the ledger's claim
+    (``hold_along``; ``held`` sends them itself only when the form was busy then, or for another
+    follower); the commit writes every held form with its open-form marker and frees the locks, in the
+    ``MULTI`` of ``CommitWrites``; a rollback only frees them. The lock is redis-py's protocol, hand-driven so that it rides in those
     pipelines: a random token set with ``NX`` and an expiry, freed by redis-py's own compare-and-delete
     script, so a holder whose lock expired cannot free another's.
     """
@@ -132,10 +139,7 @@ class RedisForms:
         event.listen(sessions, "after_soft_rollback", self._drop_held)
 
     def held(self, session: Session, openid: str, *, create: bool = False) -> FormProgress | None:
-        holding = session.info.get(_HELD)
-        if holding is None:
-            holding = session.info[_HELD] = {}
-            self._commit_writes.add(session, partial(self._keep_held, holding))
+        holding = self._holding(session)
         if openid in holding:
             token, form = holding[openid]
         else:
@@ -146,19 +150,45 @@ class RedisForms:
         return form
 
     def peek(self, openid: str) -> FormProgress | None:
-        stored = self._redis.get(self._prefix + openid)
-        return FormProgress.from_json(stored) if stored is not None else None
+        return _progress(self._redis.get(self._prefix + openid))
+
+    def hold_along(self, pipeline: Pipeline, openid: str) -> Callable[[Session, list], None]:
+        """Try to hold ``openid``'s form with the commands of another round trip (the ledger's claim).
+
+        Queues the hold on ``pipeline`` and returns what takes its two results: when the form was free
+        it is held for the session, and ``held`` then costs no round trip; when another message had it,
+        ``held`` waits for it as usual.
+        """
+        token = secrets.token_hex(8)
+        self._queue_hold(pipeline, openid, token)
+
+        def take(session: Session, results: list) -> None:
+            acquired, stored = results
+            if acquired:
+                self._holding(session)[openid] = (token, _progress(stored))
+
+        return take
+
+    def _holding(self, session: Session) -> dict:
+        holding = session.info.get(_HELD)
+        if holding is None:
+            holding = session.info[_HELD] = {}
+            self._commit_writes.add(session, partial(self._keep_held, holding))
+        return holding
+
+    def _queue_hold(self, pipeline: Pipeline, openid: str, token: str) -> None:
+        pipeline.set(self._lock_prefix + openid, token, nx=True, ex=HOLD_SECONDS)
+        pipeline.get(self._prefix + openid)
 
     def _hold(self, openid: str) -> tuple[str, FormProgress | None]:
         token = secrets.token_hex(8)
         give_up_at = time.monotonic() + self._wait_seconds
         while True:
             with self._redis.pipeline(transaction=False) as pipeline:
-                pipeline.set(self._lock_prefix + openid, token, nx=True, ex=HOLD_SECONDS)
-                pipeline.get(self._prefix + openid)
+                self._queue_hold(pipeline, openid, token)
                 acquired, stored = pipeline.execute()
             if acquired:
-                return token, FormProgress.from_json(stored) if stored is not None else None
+                return token, _progress(stored)
             if time.monotonic() >= give_up_at:
                 raise TimeoutError(f"form of {openid[:6]}… held by another message for {self._wait_seconds} s")
             time.sleep(LOCK_RETRY_SECONDS)

@@ -5,8 +5,11 @@ from __future__ import annotations
 import threading
 
 import pytest
+import redis
 from sqlalchemy import event
 
+from bot.simulator import push_xml
+from bot.wechat import parse_push
 from models.form_store import DatabaseForms, RedisForms
 from tests.registration_steps import form_state, registration_of
 
@@ -75,3 +78,47 @@ def test_two_messages_of_one_follower_take_turns_on_the_form(app, wechat):
         assert second.is_alive()  # waiting for the form, not reading it under the first message
     second.join()
     assert seen_by_second == ["phone"]
+
+
+def redis_round_trips(monkeypatch) -> list[int]:
+    """Count what redis-py sends to Redis (one entry per round trip: a command, or a whole pipeline)."""
+    sent: list[int] = []
+    send = redis.connection.AbstractConnection.send_packed_command
+
+    def counting(connection, command, *args, **kwargs):
+        sent.append(1)
+        return send(connection, command, *args, **kwargs)
+
+    monkeypatch.setattr(redis.connection.AbstractConnection, "send_packed_command", counting)
+    return sent
+
+
+def test_with_redis_a_form_step_is_three_round_trips(app, wechat, settings, monkeypatch):
+    if not settings.redis_url:
+        pytest.skip("form progress lives in the database without Redis")
+    wechat.send_text("o-trips", "报名")
+    sent = redis_round_trips(monkeypatch)
+    reply = wechat.send_text("o-trips", "张三")
+    assert "手机" in reply.content
+    # Is the follower in a form (the webhook, before choosing the path); the claim, which also holds the
+    # form; the commit, which keeps the form and the reply and frees the form.
+    assert len(sent) == 3
+
+
+def test_a_message_whose_form_is_busy_at_its_claim_waits_for_it(app, wechat):
+    wechat.send_text("o-busy", "报名")
+    forms, sessions = app.state.forms, app.state.sessions
+    replies = []
+    second = threading.Thread(
+        target=lambda: replies.append(app.state.responder.respond_with_database(parse_push(
+            push_xml("o-busy", "text", {"Content": "张三", "MsgId": 4242})
+        )))
+    )
+    with sessions.begin() as session:
+        forms.held(session, "o-busy").answers = {"note": "kept by the first message"}
+        second.start()
+        second.join(timeout=0.5)
+        assert second.is_alive()  # claimed, and waiting for the form
+    second.join()
+    assert "手机" in replies[0].reply.content  # the name step, on the form the first message kept
+    assert form_state(app, "o-busy").answers == {"note": "kept by the first message", "name": "张三"}

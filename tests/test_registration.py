@@ -231,7 +231,7 @@ def test_a_retry_at_any_step_gets_the_first_reply_and_moves_nothing(wechat, app)
 class ForgetfulLedger:
     """A ledger that lost every reply, as when a process dies between the commit and the Redis write."""
 
-    def claim(self, session, key: str) -> Claim:
+    def claim(self, session, key: str, openid: str) -> Claim:
         return Claim(ClaimState.NEW)
 
     def record(self, session, key: str, reply_xml: str) -> None:
