@@ -156,6 +156,26 @@ def test_activity_merges_newest_first_and_keeps_rows_written_meanwhile(sessions,
     assert row.last_interaction_at == now + timedelta(minutes=2) and row.last_list == "help"
 
 
+def test_a_flush_writes_every_queued_follower_new_and_known(sessions, clock):
+    recorder = ActivityRecorder(sessions)
+    now = clock.now()
+    with sessions.begin() as session:
+        session.add(Follower(openid="o-known", first_seen_at=now - timedelta(days=1),
+                             last_interaction_at=now - timedelta(days=1), last_list="agenda"))
+    recorder.record(Activity("o-new-1", now, "agenda"))
+    recorder.record(Activity("o-new-2", now + timedelta(seconds=1)))
+    recorder.record(Activity("o-known", now))
+
+    assert recorder.flush() == 3
+    with sessions() as session:
+        rows = {row.openid: row for row in session.scalars(select(Follower))}
+    assert (rows["o-new-1"].first_seen_at, rows["o-new-1"].last_list) == (now, "agenda")
+    assert (rows["o-new-2"].last_interaction_at, rows["o-new-2"].last_list) == (now + timedelta(seconds=1), None)
+    assert rows["o-new-2"].subscribed
+    known = rows["o-known"]
+    assert (known.first_seen_at, known.last_interaction_at, known.last_list) == (now - timedelta(days=1), now, "agenda")
+
+
 def test_a_failed_flush_keeps_the_activity_for_the_next_one(tmp_path, clock):
     # A database never migrated: it has no followers table, so every flush fails.
     recorder = ActivityRecorder(session_factory(create_db_engine(f"sqlite:///{tmp_path}/empty.db")))
