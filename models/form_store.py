@@ -84,6 +84,7 @@ _PROGRESS_FIELDS = tuple(progress_field.name for progress_field in fields(FormPr
 def _progress(stored: bytes | None) -> FormProgress | None:
     return FormProgress.from_json(stored) if stored is not None else None
 
+
 Form = FormState | FormProgress
 
 
@@ -122,9 +123,9 @@ class RedisForms:
     a form step costs: taking the follower's lock and reading the progress ride on the ledger's claim
     (``hold_along``; ``held`` sends them itself only when the form was busy then, or for another
     follower); the commit writes every held form with its open-form marker and frees the locks, in the
-    ``MULTI`` of ``CommitWrites``; a rollback only frees them. The lock is redis-py's protocol, hand-driven so that it rides in those
-    pipelines: a random token set with ``NX`` and an expiry, freed by redis-py's own compare-and-delete
-    script, so a holder whose lock expired cannot free another's.
+    ``MULTI`` of ``CommitWrites``; a rollback only frees them. The lock is redis-py's protocol,
+    hand-driven so that it rides in those pipelines: a random token set with ``NX`` and an expiry, freed
+    by redis-py's own compare-and-delete script, so a holder whose lock expired cannot free another's.
     """
 
     def __init__(self, client: redis.Redis, namespace: str, commit_writes: CommitWrites,
