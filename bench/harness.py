@@ -122,6 +122,19 @@ def rss_mb(pid: int) -> float:
     raise LookupError(f"no VmRSS for {pid}")
 
 
+def process_tree_cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) that process ``pid`` and its children (uvicorn's workers) have used so far."""
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the process ended meanwhile
+            continue
+        if stat.parent.name == str(pid) or fields[1] == str(pid):
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
 @contextlib.contextmanager
 def running(name: str, command: list[str], *, port: int, env: dict[str, str], ready_path: str, log: Path,
             cwd: Path = REPO_ROOT, workers: int = 2) -> Iterator[Server]:

@@ -15,7 +15,6 @@ docker-compose and deploy/kubernetes run them (each webhook worker sends too; al
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import subprocess
 import sys
@@ -38,6 +37,7 @@ from bench.harness import (  # noqa: E402
     config_with_capacity,
     eventbot_environment,
     free_port,
+    process_tree_cpu_seconds,
 )
 from bot.fake_wechat import FakeWeChat, FakeWeChatServer, Fault, FollowerActivity  # noqa: E402
 from bot.settings import load_content  # noqa: E402
@@ -71,19 +71,6 @@ def seed(database_url: str, event_id: str, count: int, wrote_at: datetime, confi
     finally:
         engine.dispose()
     return openids
-
-
-def cpu_seconds(pid: int) -> float:
-    """CPU time (user + system) the process and its children (uvicorn's workers) have used so far."""
-    total = 0.0
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:  # the process ended meanwhile
-            continue
-        if stat.parent.name == str(pid) or fields[1] == str(pid):
-            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return total
 
 
 def reminder_started_at(log: Path) -> float:
@@ -139,14 +126,14 @@ def fan_out(backend: str, database_url: str, redis_url: str, args, scratch: Path
                 deadline = started + args.timeout
                 while len(fake.messages) < args.registrants and time.time() < deadline:
                     if first_at is None and fake.messages:
-                        first_at, cpu_at_first = time.time(), sum(cpu_seconds(p.pid) for p in processes)
+                        first_at, cpu_at_first = time.time(), sum(process_tree_cpu_seconds(p.pid) for p in processes)
                     for process in processes:
                         if process.poll() is not None:
                             raise SystemExit(f"{process.args[1]} exited with {process.returncode}; see {log}")
                     time.sleep(0.05)
                 done_at = time.time()
                 # The senders' CPU per message while sending: steadier than seconds on a shared machine.
-                sending_cpu = sum(cpu_seconds(p.pid) for p in processes) - (cpu_at_first or 0)
+                sending_cpu = sum(process_tree_cpu_seconds(p.pid) for p in processes) - (cpu_at_first or 0)
                 time.sleep(args.settle)  # anything sent twice would arrive now
             finally:
                 for process in processes:
