@@ -318,9 +318,13 @@ def _compiled_for_psycopg(dialect):
 def _insert_placed(session: Session, parameters: dict) -> Registration | None:
     """Insert the registration where ``_placement`` would put it; None (and nothing inserted) when the
     follower already holds an active registration for the event. The caller holds the event's lock."""
+    return session.scalars(_insert_placed_as_rows(), parameters).one_or_none()
+
+
+@cache
+def _insert_placed_as_rows():
     # A Core insert read back as ORM rows: passing parameters to an ORM insert would make it a bulk insert.
-    statement = select(Registration).from_statement(_insert_placed_statement())
-    return session.scalars(statement, parameters).one_or_none()
+    return select(Registration).from_statement(_insert_placed_statement())
 
 
 def _lock_and_insert_placed(session: Session, event_id: str, parameters: dict) -> Registration | None:
