@@ -159,8 +159,8 @@ def _keeping_the_newest(insert):
 _SQLITE_UPSERT = _keeping_the_newest(sqlite.insert(_FOLLOWERS))
 
 # On PostgreSQL the batch travels as three arrays, unnested into rows by the server: one parameter set
-# instead of one per follower, which cost 54 ms of the flushing thread's CPU per 1,500 followers (time
-# the event loop waits for the GIL: the Q&A benchmark's slowest replies); this costs 20 ms.
+# instead of one per follower, each of which SQLAlchemy and psycopg processed in Python on the flushing
+# thread (time the event loop waits for the GIL: the Q&A benchmark's slowest replies).
 _BATCH = func.unnest(
     bindparam("openids", type_=ARRAY(String)),
     bindparam("ats", type_=ARRAY(DateTime(timezone=True))),
