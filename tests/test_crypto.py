@@ -77,6 +77,20 @@ def test_the_reply_envelope_is_encrypted_and_signed(aes_wechat):
     assert "14:00–17:00" in crypto.decrypt(response.text.encode(), envelope.findtext("MsgSignature"), envelope.findtext("TimeStamp"), envelope.findtext("Nonce"))
 
 
+def test_an_encrypted_reply_opens_with_wechatpy_and_differs_each_time():
+    """The envelope is assembled here, not by wechatpy: wechatpy's own decryption is the independent check."""
+    from wechatpy.crypto import WeChatCrypto
+
+    crypto = SafeModeCrypto(TOKEN, AES_KEY, APP_ID)
+    reply = render_reply(Text("议程：14:00 签到"), to_user="o-secure", from_user="gh_meetup", create_time=1679810400)
+    first, second = (crypto.encrypt(reply, "nonce-1", "1679810400") for _ in range(2))
+    opened = WeChatCrypto(TOKEN, AES_KEY, APP_ID).decrypt_message(
+        first, parse_xml_safely(first).findtext("MsgSignature"), "1679810400", "nonce-1")
+    assert opened == reply
+    # The 16 leading bytes are random, so the same reply never encrypts the same way twice.
+    assert parse_xml_safely(first).findtext("Encrypt") != parse_xml_safely(second).findtext("Encrypt")
+
+
 def test_a_bad_msg_signature_is_refused_before_decrypting(aes_wechat):
     params = aes_wechat.signed_params()
     outer = parse_xml_safely(aes_wechat.crypto.encrypt(push_xml("o-x", "text", {"Content": "a", "MsgId": 1}), params["nonce"], params["timestamp"]))
