@@ -39,6 +39,7 @@ from models.registration import (
     cancel,
     change_attendance,
     check_in,
+    holds_active_registration,
     register,
     register_walk_in,
 )
@@ -403,7 +404,9 @@ def handle_my_registration(event: Event, openid: str, session: Session, settings
 def handle_register(
     message, event: Event, openid: str, session: Session, forms: FormStore, settings: Settings, now: datetime
 ) -> Text:
-    registration = active_registration(session, event.id, openid)
+    # Most who write 报名 hold no registration: a cheap yes/no first, the row only for those who do.
+    registration = active_registration(session, event.id, openid) if holds_active_registration(
+        session, event.id, openid) else None
     if registration is not None:
         return Text(texts.already_registered(event, registration, settings.tz))
     if not registration_open(event, now):

@@ -186,6 +186,30 @@ def lock_event(session: Session, event_id: str) -> None:
     # SQLite: every transaction already holds the database's write lock (BEGIN IMMEDIATE).
 
 
+_ACTIVE_REGISTRATION_ID = (
+    select(Registration.id)
+    .where(Registration.event_id == bindparam("event_id"), Registration.openid == bindparam("openid"),
+           Registration.status != CANCELLED)
+    .limit(1)
+)
+
+
+def holds_active_registration(session: Session, event_id: str, openid: str) -> bool:
+    """Whether the follower has a registration for the event that is not cancelled.
+
+    On PostgreSQL read on a connection of its own in autocommit: one statement needs no transaction, and
+    报名 (every registration's first message, which writes nothing to the database) then costs the ping
+    and the SELECT instead of also BEGIN and COMMIT. It only decides what to answer: the seat decision
+    at 确认 checks again, atomically. SQLite reads in the session, since each of its transactions takes
+    the writer's turn that the session may already hold.
+    """
+    bind = session.get_bind()
+    if bind.dialect.name != "postgresql":
+        return active_registration(session, event_id, openid) is not None
+    with bind.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        return connection.execute(_ACTIVE_REGISTRATION_ID, {"event_id": event_id, "openid": openid}).first() is not None
+
+
 def active_registration(session: Session, event_id: str, openid: str) -> Registration | None:
     """The follower's registration for the event that is not cancelled, if any."""
     return session.scalar(
