@@ -1,16 +1,20 @@
 """The inbound WeChat adapter: verify, decrypt and parse what WeChat POSTs, and encrypt what goes back.
 
-wechatpy does the cryptography, the signing and the message classes. Two things are done here on top of it:
-signatures are compared with ``hmac.compare_digest`` (wechatpy uses ``!=``, which leaks timing), and
-XML is parsed here with any DTD refused (wechatpy's parser would accept one), once.
+wechatpy does the cipher, the padding and the message classes. Done here on top of it: signatures are
+compared with ``hmac.compare_digest`` (wechatpy uses ``!=``, which leaks timing); XML is parsed here with
+any DTD refused (wechatpy's parser would accept one), once; and the signature and the encrypted reply are
+assembled here, because wechatpy's own cost a third of a safe-mode request's CPU (see ``sign`` and
+``SafeModeCrypto.encrypt``).
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import hmac
-import secrets
+import os
 import struct
+import threading
 import time
 from xml.etree.ElementTree import ParseError, TreeBuilder, XMLParser
 from wechatpy.events import EVENT_TYPES
@@ -18,7 +22,6 @@ from wechatpy.messages import MESSAGE_TYPES, UnknownMessage
 from wechatpy.crypto import PrpCrypto, WeChatCrypto
 from wechatpy.crypto.pkcs7 import PKCS7Encoder
 from wechatpy.exceptions import InvalidAppIdException
-from wechatpy.utils import WeChatSigner
 
 MAX_BODY_BYTES = 64 * 1024
 MAX_CLOCK_SKEW_SECONDS = 300
@@ -51,10 +54,13 @@ class MalformedMessage(WebhookRejected):
 
 
 def sign(*parts: str) -> str:
-    """WeChat's signature: SHA-1 over the sorted parts."""
-    signer = WeChatSigner()
-    signer.add_data(*parts)
-    return signer.signature
+    """WeChat's signature: SHA-1 over the sorted parts.
+
+    wechatpy's ``WeChatSigner`` in one line: it converted and sorted each part as bytes (4 µs a signature,
+    three signatures per safe-mode request). Sorting the strings gives the same order, since UTF-8
+    preserves the order of code points; ``tests/test_crypto.py`` checks both against WeChat's sample.
+    """
+    return hashlib.sha1("".join(sorted(parts)).encode()).hexdigest()
 
 
 def check_signature(expected_parts: tuple[str, ...], signature: str | None) -> None:
@@ -168,6 +174,11 @@ class SafeModeCrypto:
         self._app_id = app_id
         self._app_id_bytes = app_id.encode()
         self._prp = PrpCrypto(WeChatCrypto(token, encoding_aes_key, app_id).key)
+        # Random bytes for the replies' prefixes, drawn from the OS 4 KiB at a time: ``os.urandom`` is a
+        # system call, 5 µs on this machine (a quarter of an encryption) when drawn per reply.
+        self._random_lock = threading.Lock()
+        self._random_bytes = b""
+        self._random_used = 0
 
     def decrypt(self, body: bytes, msg_signature: str | None, timestamp: str, nonce: str) -> str:
         """The plaintext XML inside an encrypted push."""
@@ -192,7 +203,15 @@ class SafeModeCrypto:
         draw them.
         """
         xml = reply_xml.encode()
-        block = secrets.token_hex(8).encode() + struct.pack(">I", len(xml)) + xml + self._app_id_bytes
+        block = self._random_prefix() + struct.pack(">I", len(xml)) + xml + self._app_id_bytes
         encrypted = base64.b64encode(self._prp.cipher.encrypt(PKCS7Encoder.encode(block))).decode()
         return _ENCRYPTED_REPLY.format(encrypt=encrypted, signature=sign(self._token, timestamp, nonce, encrypted),
                                        timestamp=timestamp, nonce=nonce)
+
+    def _random_prefix(self) -> bytes:
+        """16 printable random bytes (8 from the OS, in hex), never the same bytes twice."""
+        with self._random_lock:
+            if self._random_used + 8 > len(self._random_bytes):
+                self._random_bytes, self._random_used = os.urandom(4096), 0
+            start, self._random_used = self._random_used, self._random_used + 8
+        return self._random_bytes[start:start + 8].hex().encode()

@@ -31,6 +31,17 @@ def test_the_official_sample_signatures_match():
     assert sign(VECTOR["token"], VECTOR["timestamp"], VECTOR["nonce"], VECTOR["encrypt"]) == VECTOR["msg_signature"]
 
 
+@pytest.mark.parametrize("parts", [
+    ("token", "1679810400", "nonce"), ("a", "ab", "b", "aa"), ("令牌", "1679810400", "随机", "Zebra"), ("", "x"),
+])
+def test_sign_agrees_with_wechatpys_signer(parts):
+    from wechatpy.utils import WeChatSigner
+
+    signer = WeChatSigner()
+    signer.add_data(*parts)
+    assert sign(*parts) == signer.signature
+
+
 def test_the_official_sample_is_stale_by_the_real_clock():
     """Its timestamp is from 2014: freshness is the one check it cannot pass."""
     with pytest.raises(StaleTimestamp):
