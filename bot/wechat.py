@@ -3,8 +3,7 @@
 wechatpy does the cipher, the padding and the message classes. Done here on top of it: signatures are
 compared with ``hmac.compare_digest`` (wechatpy uses ``!=``, which leaks timing); XML is parsed here with
 any DTD refused (wechatpy's parser would accept one), once; and the signature and the encrypted reply are
-assembled here, because wechatpy's own cost a third of a safe-mode request's CPU (see ``sign`` and
-``SafeModeCrypto.encrypt``).
+assembled here, cheaper than wechatpy's own (see ``sign`` and ``SafeModeCrypto.encrypt``).
 """
 
 from __future__ import annotations
@@ -198,9 +197,8 @@ class SafeModeCrypto:
 
         WeChat's layout (16 random bytes, the length in network order, the XML, the AppID; PKCS#7 to 32
         bytes) with wechatpy's cipher and padding, assembled here: wechatpy's ``encrypt_message`` built a
-        new cipher for every reply and drew the 16 bytes with ``random.sample``, two fifths of a safe-mode
-        reply's crypto (hot spot 30 in bench/RESULTS.md). The 16 bytes stay printable, as WeChat's samples
-        draw them.
+        new cipher for every reply and drew the 16 bytes with ``random.sample`` (hot spot 30 in
+        bench/RESULTS.md). The 16 bytes stay printable, as WeChat's samples draw them.
         """
         xml = reply_xml.encode()
         block = self._random_prefix() + struct.pack(">I", len(xml)) + xml + self._app_id_bytes

@@ -198,8 +198,8 @@ def holds_active_registration(session: Session, event_id: str, openid: str) -> b
     """Whether the follower has a registration for the event that is not cancelled.
 
     On PostgreSQL read on a connection of its own in autocommit: one statement needs no transaction, and
-    报名 (every registration's first message, which writes nothing to the database) then costs the ping
-    and the SELECT instead of also BEGIN and COMMIT. It only decides what to answer: the seat decision
+    报名 (every registration's first message, which with Redis writes nothing to the database) then costs
+    the ping and the SELECT instead of also BEGIN and COMMIT. It only decides what to answer: the seat decision
     at 确认 checks again, atomically. SQLite reads in the session, since each of its transactions takes
     the writer's turn that the session may already hold.
     """
