@@ -36,10 +36,10 @@ from models.registration import (
     AlreadyRegistered,
     Registration,
     active_registration,
+    active_registration_for_signup,
     cancel,
     change_attendance,
     check_in,
-    holds_active_registration,
     register,
     register_walk_in,
 )
@@ -404,9 +404,7 @@ def handle_my_registration(event: Event, openid: str, session: Session, settings
 def handle_register(
     message, event: Event, openid: str, session: Session, forms: FormStore, settings: Settings, now: datetime
 ) -> Text:
-    # Most who write 报名 hold no registration: a cheap yes/no first, the row only for those who do.
-    registration = active_registration(session, event.id, openid) if holds_active_registration(
-        session, event.id, openid) else None
+    registration = active_registration_for_signup(session, event.id, openid)
     if registration is not None:
         return Text(texts.already_registered(event, registration, settings.tz))
     if not registration_open(event, now):

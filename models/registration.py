@@ -30,6 +30,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    and_,
     bindparam,
     case,
     exists,
@@ -186,37 +187,38 @@ def lock_event(session: Session, event_id: str) -> None:
     # SQLite: every transaction already holds the database's write lock (BEGIN IMMEDIATE).
 
 
+def _is_active_registration_of(event_id, openid):
+    """The condition on registrations: ``openid``'s for the event, not cancelled (values or bind parameters)."""
+    return and_(Registration.event_id == event_id, Registration.openid == openid, Registration.status != CANCELLED)
+
+
 _ACTIVE_REGISTRATION_ID = (
     select(Registration.id)
-    .where(Registration.event_id == bindparam("event_id"), Registration.openid == bindparam("openid"),
-           Registration.status != CANCELLED)
+    .where(_is_active_registration_of(bindparam("event_id"), bindparam("openid")))
     .limit(1)
 )
 
 
-def holds_active_registration(session: Session, event_id: str, openid: str) -> bool:
-    """Whether the follower has a registration for the event that is not cancelled.
-
-    On PostgreSQL read on a connection of its own in autocommit: one statement needs no transaction, and
-    报名 (every registration's first message, which with Redis writes nothing to the database) then costs
-    the ping and the SELECT instead of also BEGIN and COMMIT. It only decides what to answer: the seat decision
-    at 确认 checks again, atomically. SQLite reads in the session, since each of its transactions takes
-    the writer's turn that the session may already hold.
-    """
-    bind = session.get_bind()
-    if bind.dialect.name != "postgresql":
-        return active_registration(session, event_id, openid) is not None
-    with bind.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-        return connection.execute(_ACTIVE_REGISTRATION_ID, {"event_id": event_id, "openid": openid}).first() is not None
-
-
 def active_registration(session: Session, event_id: str, openid: str) -> Registration | None:
     """The follower's registration for the event that is not cancelled, if any."""
-    return session.scalar(
-        select(Registration).where(
-            Registration.event_id == event_id, Registration.openid == openid, Registration.status != CANCELLED
-        )
-    )
+    return session.scalar(select(Registration).where(_is_active_registration_of(event_id, openid)))
+
+
+def active_registration_for_signup(session: Session, event_id: str, openid: str) -> Registration | None:
+    """``active_registration``, for 报名, which with Redis writes nothing to the database.
+
+    On PostgreSQL whether there is one is read first, on a connection of its own in autocommit: one
+    statement needs no transaction, so 报名 costs the ping and the SELECT instead of also BEGIN and
+    COMMIT, and the row is loaded in the session only for those who hold one. It only decides what to
+    answer: the seat decision at 确认 checks again, atomically. SQLite reads in the session alone, since
+    each of its transactions takes the writer's turn that the session may already hold.
+    """
+    bind = session.get_bind()
+    if bind.dialect.name == "postgresql":
+        with bind.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            if connection.execute(_ACTIVE_REGISTRATION_ID, {"event_id": event_id, "openid": openid}).first() is None:
+                return None
+    return active_registration(session, event_id, openid)
 
 
 def seats_taken(session: Session, event_id: str) -> int:
@@ -324,9 +326,7 @@ def _insert_placed_statement():
         "confirmed_at": case((takes_seat, moment), else_=null()),
         **{name: bindparam(name, type_=Registration.__table__.c[name].type) for name in FIELD_COLUMNS},
     }
-    already_active = exists().where(
-        Registration.event_id == event_id, Registration.openid == openid, Registration.status != CANCELLED
-    )
+    already_active = exists().where(_is_active_registration_of(event_id, openid))
     rows = select(*(value.label(name) for name, value in values.items())).select_from(place).where(~already_active)
     return insert(Registration.__table__).from_select(list(values), rows).returning(*Registration.__table__.c)
 
