@@ -100,6 +100,23 @@ print(exposition()[0].decode())
 """
 
 
+def test_requests_do_not_look_up_opentelemetry_providers(wechat, monkeypatch):
+    """FastAPI's native OpenTelemetry is off: no request asks for the global providers (eventbot reports
+    through /metrics and its log)."""
+    import opentelemetry._logs
+    import opentelemetry.metrics
+    import opentelemetry.trace
+
+    def looked_up(*_args, **_kwargs):
+        raise AssertionError("an OpenTelemetry provider was looked up during a request")
+
+    for module, getter in ((opentelemetry.trace, "get_tracer_provider"), (opentelemetry.metrics, "get_meter_provider"),
+                           (opentelemetry._logs, "get_logger_provider")):
+        monkeypatch.setattr(module, getter, looked_up)
+    assert "李玉光" in wechat.send_text("o-otel", "议程").content
+    assert wechat.client.get("/healthz").status_code == 200
+
+
 def test_multiprocess_mode_adds_up_every_worker(tmp_path):
     # Each worker is its own interpreter; PROMETHEUS_MULTIPROC_DIR must be set before prometheus_client loads.
     environment = os.environ | {"PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
