@@ -55,9 +55,9 @@ class MalformedMessage(WebhookRejected):
 def sign(*parts: str) -> str:
     """WeChat's signature: SHA-1 over the sorted parts.
 
-    wechatpy's ``WeChatSigner`` in one line: it converted and sorted each part as bytes (4 µs a signature,
-    three signatures per safe-mode request). Sorting the strings gives the same order, since UTF-8
-    preserves the order of code points; ``tests/test_crypto.py`` checks both against WeChat's sample.
+    wechatpy's ``WeChatSigner`` in one line: it converted and sorted each part as bytes, and a safe-mode
+    request needs three signatures. Sorting the strings gives the same order, since UTF-8 preserves the
+    order of code points; ``tests/test_crypto.py`` checks it against WeChatSigner and WeChat's sample.
     """
     return hashlib.sha1("".join(sorted(parts)).encode()).hexdigest()
 
@@ -174,7 +174,7 @@ class SafeModeCrypto:
         self._app_id_bytes = app_id.encode()
         self._prp = PrpCrypto(WeChatCrypto(token, encoding_aes_key, app_id).key)
         # Random bytes for the replies' prefixes, drawn from the OS 4 KiB at a time: ``os.urandom`` is a
-        # system call, 5 µs on this machine (a quarter of an encryption) when drawn per reply.
+        # system call, and one per reply was among the costliest steps of an encryption on this machine.
         self._random_lock = threading.Lock()
         self._random_bytes = b""
         self._random_used = 0
