@@ -21,7 +21,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.harness import BENCH_NOW, REDIS_URL, TOKEN, bench_postgres_database, config_with_capacity  # noqa: E402
+from bench.harness import (  # noqa: E402
+    BENCH_NOW,
+    REDIS_URL,
+    TOKEN,
+    bench_postgres_database,
+    config_with_capacity,
+)
 from models.migrate import upgrade  # noqa: E402
 from tests.registration_steps import form_messages  # noqa: E402
 
@@ -39,12 +45,12 @@ def main() -> None:
                           EVENTBOT_REDIS_NAMESPACE=f"bench-steps-{uuid.uuid4().hex[:8]}",
                           EVENTBOT_CONFIG=str(config_with_capacity(args.followers + 1)), EVENTBOT_NOW=BENCH_NOW)
         from bot.app import create_app
+        from bot.devtools.simulator import push_xml
         from bot.settings import load_settings
-        from bot.simulator import push_xml
         from bot.wechat import parse_push
 
         app = create_app(load_settings())
-        stop_recorder = app.state.activity.start()
+        stop_recorder = app.state.services.activity.start()
         wall: dict[int, float] = defaultdict(float)
         cpu: dict[int, float] = defaultdict(float)
         msg_ids = iter(range(int(time.time() * 1000) * 1000, 2**62))
@@ -55,13 +61,13 @@ def main() -> None:
                 for step, text in enumerate(texts):
                     message = parse_push(push_xml(f"o-steps-{index}", "text", {"Content": text, "MsgId": next(msg_ids)}))
                     started_wall, started_cpu = time.perf_counter(), time.process_time()
-                    app.state.responder.respond_with_database(message)
+                    app.state.services.responder.respond_with_database(message)
                     if index >= 0:
                         wall[step] += time.perf_counter() - started_wall
                         cpu[step] += time.process_time() - started_cpu
         finally:
             stop_recorder()
-            app.state.engine.dispose()
+            app.state.services.engine.dispose()
     print(f"{args.followers} followers, each message through Responder.respond_with_database (PostgreSQL + Redis)")
     print("| step | CPU ms/message | wall ms/message |")
     print("|---|---:|---:|")

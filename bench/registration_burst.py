@@ -29,18 +29,18 @@ from sqlalchemy import create_engine, select  # noqa: E402
 from bench.harness import (  # noqa: E402
     EVENTBOT_SERVE,
     OUT_DIR,
-    publish,
-    run_on_backends,
     TOKEN,
     config_with_capacity,
     eventbot_environment,
     free_port,
     percentile,
     process_tree_cpu_seconds,
+    publish,
     replay_conversations,
+    run_on_backends,
     running,
 )
-from bot.simulator import push_xml  # noqa: E402
+from bot.devtools.simulator import push_xml  # noqa: E402
 from bot.wechat import sign  # noqa: E402
 from models import Registration  # noqa: E402
 from models.migrate import upgrade  # noqa: E402

@@ -32,16 +32,21 @@ from bench.harness import (  # noqa: E402
     EVENTBOT,
     EVENTBOT_SERVE,
     OUT_DIR,
-    publish,
-    run_on_backends,
     config_with_capacity,
     eventbot_environment,
     free_port,
     process_tree_cpu_seconds,
+    publish,
+    run_on_backends,
 )
-from bot.fake_wechat import FakeWeChat, FakeWeChatServer, Fault, FollowerActivity  # noqa: E402
-from bot.settings import load_content  # noqa: E402
+from bot.devtools.fake_wechat import (  # noqa: E402
+    FakeWeChat,
+    FakeWeChatServer,
+    Fault,
+    FollowerActivity,
+)
 from models import Follower, Registration  # noqa: E402
+from models.content import load_content  # noqa: E402
 from models.migrate import upgrade  # noqa: E402
 
 APP_ID, APP_SECRET = "wx-bench-app", "bench-app-secret"

@@ -30,11 +30,11 @@ from zoneinfo import ZoneInfo
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bot.app import create_app  # noqa: E402
-from bot.clock import ManualClock  # noqa: E402
-from bot.settings import Content, load_content, load_settings  # noqa: E402
-from bot.simulator import push_xml  # noqa: E402
+from bot.devtools.simulator import push_xml  # noqa: E402
 from bot.wechat import parse_push  # noqa: E402
 from handlers.rules import RuleMatcher  # noqa: E402
+from models.clock import ManualClock  # noqa: E402
+from models.content import Content, load_content, load_settings  # noqa: E402
 from models.db import create_db_engine  # noqa: E402
 from models.migrate import upgrade  # noqa: E402
 
@@ -92,7 +92,7 @@ def responder_figures(configurations: dict[str, Content], messages: int, rounds:
             settings = load_settings(content=content, database_url=url, redis_url="", wechat_token="bench-token")
             engine = create_db_engine(url)
             engines.callback(engine.dispose)
-            responders[label] = create_app(settings, clock=ManualClock(NOW), engine=engine).state.responder
+            responders[label] = create_app(settings, clock=ManualClock(NOW), engine=engine).state.services.responder
         msg_ids = itertools.count(1)
         for _ in range(rounds):
             for label, responder in responders.items():

@@ -12,27 +12,28 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.activity import ActivityRecorder
 from bot.admin import admin_api_router
 from bot.admin.dashboard import mount_dashboard
 from bot.calendar import calendar_router
-from bot.clock import Clock, clock_for
-from bot.dispatch import Dispatcher, Router
 from bot.form_checks import BatchedFormChecks
 from bot.late_replies import LateReplySink, LedgerOnlySink, OutboxLateReplySink
-from bot.ledger import DatabaseLedger, RedisLedger, ReplyLedger
-from bot.metrics import exposition
 from bot.responder import Responder
+from bot.services import Services
 from bot.settings import Settings
 from bot.webhook import WebhookFirst, webhook_router
 from bot.wechat import SafeModeCrypto
-from bot.wechat_client import outbound_configured
 from handlers import ROUTERS
-from models.db import create_db_engine, session_factory
+from handlers.dispatch import Dispatcher, Router
+from models.activity import ActivityRecorder
+from models.clock import Clock, clock_for
 from models.commit_writes import CommitWrites
+from models.db import create_db_engine, session_factory
 from models.form_presence import FormPresence, RedisFormPresence, SqliteFormPresence
 from models.form_store import DatabaseForms, FormStore, RedisForms
+from models.ledger import DatabaseLedger, RedisLedger, ReplyLedger
+from models.metrics import exposition
 from scheduler.sender import build_sender, start_background_sender
+from scheduler.wechat_client import outbound_configured
 from scheduler.worker import start_worker_thread
 
 # Handlers are short; the pool bounds how many run at once so a burst queues instead of exhausting threads.
@@ -113,27 +114,30 @@ def create_app(
     # FastAPI's native OpenTelemetry looks up three global providers on every request only to find them
     # unconfigured: eventbot's observability is /metrics and the JSON log.
     app = FastAPI(title="eventbot", lifespan=lifespan, telemetry={"tracing": False, "metrics": False, "logs": False})
-    app.state.settings = settings
-    app.state.clock = clock
-    app.state.engine = engine
-    app.state.sessions = sessions
-    app.state.executor = executor
-    app.state.crypto = (
-        SafeModeCrypto(settings.wechat_token, settings.wechat_encoding_aes_key, settings.wechat_app_id)
-        if settings.aes_enabled
-        else None
-    )
     if late_replies is None:
         late_replies = OutboxLateReplySink(sessions) if outbound_configured(settings) else LedgerOnlySink()
-    app.state.late_replies = late_replies
-    app.state.activity = activity
     redis_client = redis.Redis.from_url(settings.redis_url) if settings.redis_url else None
     presence = build_form_presence(settings, redis_client, engine)
-    app.state.form_checks = BatchedFormChecks(presence, clock) if presence is not None else None
-    ledger, app.state.forms = build_message_state(settings, redis_client, sessions, clock)
-    app.state.responder = Responder(
-        settings, clock, sessions, ledger, Dispatcher(ROUTERS if routers is None else routers),
-        activity=activity, forms=app.state.forms, presence=presence,
+    ledger, forms = build_message_state(settings, redis_client, sessions, clock)
+    app.state.services = Services(
+        settings=settings,
+        clock=clock,
+        engine=engine,
+        sessions=sessions,
+        executor=executor,
+        crypto=(
+            SafeModeCrypto(settings.wechat_token, settings.wechat_encoding_aes_key, settings.wechat_app_id)
+            if settings.aes_enabled
+            else None
+        ),
+        late_replies=late_replies,
+        activity=activity,
+        form_checks=BatchedFormChecks(presence, clock) if presence is not None else None,
+        forms=forms,
+        responder=Responder(
+            settings, clock, sessions, ledger, Dispatcher(ROUTERS if routers is None else routers),
+            activity=activity, forms=forms, presence=presence,
+        ),
     )
     app.add_middleware(WebhookFirst)
     app.include_router(webhook_router)

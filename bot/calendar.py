@@ -10,11 +10,13 @@ from datetime import timedelta, timezone
 
 from fastapi import APIRouter, HTTPException, status
 from fastapi.responses import Response
-from icalendar import Calendar, Event as CalendarEntry, Timezone
+from icalendar import Calendar, Timezone
+from icalendar import Event as CalendarEntry
 
 from bot.deps import SettingsDep
-from bot.settings import Event, Settings
+from bot.settings import Settings
 from handlers.registration import CALENDAR_PATH
+from models.content import Event
 
 calendar_router = APIRouter(tags=["calendar"])
 

@@ -13,10 +13,11 @@ import typer
 
 from bot import organizer_cli
 from bot.logs import LOG_CONFIG
-from bot.settings import ConfigError, Settings, load_settings
+from bot.settings import Settings, load_settings
+from models.content import ConfigError
 
 if TYPE_CHECKING:
-    from bot.wechat_client import EventbotWeChatClient
+    from scheduler.wechat_client import EventbotWeChatClient
 
 app = typer.Typer(help="eventbot: the WeChat Official Account assistant for meetups.", no_args_is_help=True)
 
@@ -44,7 +45,7 @@ def serve(
     """Run the bot: apply migrations, then serve the webhook with uvicorn."""
     import uvicorn
 
-    from bot.metrics import clear_multiprocess_directory
+    from models.metrics import clear_multiprocess_directory
     from models.migrate import upgrade
 
     settings = _settings()
@@ -107,8 +108,8 @@ def rules_test(
     now: Annotated[datetime | None, typer.Option(help="Pretend it is this time (ISO 8601), for time windows.")] = None,
 ) -> None:
     """Show which rule or topic answers TEXT, and the reply (on a throw-away database)."""
-    from bot.clock import clock_for
     from bot.dry_run import answer_offline
+    from models.clock import clock_for
 
     settings = _settings(wechat_token=os.environ.get("WECHAT_TOKEN") or SIMULATOR_TOKEN)
     try:
@@ -128,9 +129,13 @@ def _wechat_api(settings: Settings) -> Iterator[EventbotWeChatClient]:
     from requests import RequestException
     from wechatpy.exceptions import WeChatClientException
 
-    from bot.clock import clock_for
-    from bot.wechat_client import TokenUnavailable, build_client, outbound_configured
+    from models.clock import clock_for
     from models.db import create_db_engine, session_factory
+    from scheduler.wechat_client import (
+        TokenUnavailable,
+        build_client,
+        outbound_configured,
+    )
 
     if not outbound_configured(settings):
         typer.secho("WECHAT_APP_ID and WECHAT_APP_SECRET must be set to call WeChat's API.", fg=typer.colors.RED, err=True)
@@ -190,7 +195,7 @@ def chat(
     url: Annotated[str | None, typer.Option(help="Talk to a running server instead (needs WECHAT_TOKEN).")] = None,
 ) -> None:
     """Talk to the bot as a follower. Commands: /follow, /click KEY, /scan SCENE, /quit."""
-    from bot.simulator import WeChatSimulator, describe
+    from bot.devtools.simulator import WeChatSimulator, describe
 
     if url:
         import httpx
@@ -250,10 +255,10 @@ def send(
     import threading
     from datetime import timedelta
 
-    from bot.clock import clock_for
-    from bot.wechat_client import outbound_configured
+    from models.clock import clock_for
     from models.db import create_db_engine, session_factory
     from scheduler.sender import build_sender
+    from scheduler.wechat_client import outbound_configured
 
     settings = _settings()
     if not outbound_configured(settings):
@@ -290,7 +295,7 @@ def worker(
     import threading
     from datetime import timedelta
 
-    from bot.clock import clock_for
+    from models.clock import clock_for
     from models.db import create_db_engine
     from scheduler.worker import run_worker
 
@@ -319,7 +324,7 @@ def reminders(
     event: Annotated[str | None, typer.Option(help="Only this event's reminders (its id in config.toml).")] = None,
 ) -> None:
     """List each event's reminders: when they fall due and what became of them."""
-    from bot.clock import clock_for
+    from models.clock import clock_for
     from models.db import create_db_engine, session_factory
     from scheduler.reminders import reminder_statuses
 
@@ -361,7 +366,7 @@ def fake_wechat(
     """Serve a local fake of WeChat's API; point WECHAT_API_BASE_URL at it and read GET /_fake/messages."""
     import uvicorn
 
-    from bot.fake_wechat import FakeWeChat, create_fake_app
+    from bot.devtools.fake_wechat import FakeWeChat, create_fake_app
 
     app_id = os.environ.get("WECHAT_APP_ID") or "wx-fake-app"
     secret = os.environ.get("WECHAT_APP_SECRET") or "fake-app-secret"

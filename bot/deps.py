@@ -11,18 +11,18 @@ from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
-from bot.clock import Clock
 from bot.settings import Settings
+from models.clock import Clock
 
 _bearer = HTTPBearer(auto_error=False)
 
 
 def get_settings(request: Request) -> Settings:
-    return request.app.state.settings
+    return request.app.state.services.settings
 
 
 def get_clock(request: Request) -> Clock:
-    return request.app.state.clock
+    return request.app.state.services.clock
 
 
 def get_now(clock: Annotated[Clock, Depends(get_clock)]) -> datetime:
@@ -31,7 +31,7 @@ def get_now(clock: Annotated[Clock, Depends(get_clock)]) -> datetime:
 
 def get_session(request: Request) -> Iterator[Session]:
     """A session whose transaction commits when the route returns without error."""
-    with request.app.state.sessions.begin() as session:
+    with request.app.state.services.sessions.begin() as session:
         yield session
 
 

@@ -11,12 +11,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot.app import create_app
-from bot.clock import Clock
+from bot.devtools.simulator import Reply, describe, parse_reply, push_xml
 from bot.responder import Response
 from bot.settings import Settings
-from bot.simulator import Reply, describe, parse_reply, push_xml
 from bot.wechat import parse_push
 from handlers.rules import RuleMatch
+from models.clock import Clock
 from models.db import create_db_engine
 from models.migrate import upgrade
 
@@ -53,7 +53,7 @@ def answer_offline(settings: Settings, text: str, clock: Clock) -> DryRun:
         settings = settings.model_copy(update={"database_url": url, "redis_url": ""})
         engine = create_db_engine(url)
         try:
-            responder = create_app(settings, clock=clock, engine=engine).state.responder
+            responder = create_app(settings, clock=clock, engine=engine).state.services.responder
             message = parse_push(push_xml(DRY_RUN_OPENID, "text", {"Content": text, "MsgId": 1}))
             response = responder.respond(message)
         finally:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from bot.clock import Clock
+from models.clock import Clock
 from models.form_presence import FormPresence
 
 logger = logging.getLogger(__name__)

@@ -13,9 +13,9 @@ from typing import Protocol
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.replies import News, Reply, Text
 from bot.responder import Response
-from scheduler.outbox import enqueue_message
+from handlers.replies import News, Reply, Text
+from models.deliveries import enqueue_message
 
 logger = logging.getLogger(__name__)
 

@@ -8,12 +8,12 @@ its own lines and ours share the format.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
-import re
 import threading
 import time
+
+from models.redact import hash_openid, mask_phone_numbers
 
 request_logger = logging.getLogger("eventbot.requests")
 
@@ -26,20 +26,6 @@ logging._srcfile = None  # documented way to skip findCaller  # noqa: SLF001
 
 # Extra fields a log call may carry (``extra={...}``) that the formatter copies into the JSON line.
 REQUEST_FIELDS = ("openid_hash", "msg_id", "msg_type", "topic", "latency_ms", "status", "reason")
-
-_MOBILE_NUMBER = re.compile(r"(?<!\d)(1[3-9]\d)\d{4}(\d{4})(?!\d)")
-OPENID_HASH_LENGTH = 16
-
-
-def hash_openid(openid: str) -> str:
-    """A stable pseudonym for a follower in logs: SHA-256 of the openid, truncated."""
-    return hashlib.sha256(openid.encode()).hexdigest()[:OPENID_HASH_LENGTH]
-
-
-def mask_phone_numbers(text: str) -> str:
-    """``13812345678`` → ``138****5678``; other digit runs are left alone."""
-    return _MOBILE_NUMBER.sub(r"\1****\2", text)
-
 
 class PhoneNumberMask(logging.Filter):
     """Masks mobile numbers in a record's message and traceback before any handler formats it."""

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from wechatpy import WeChatClient
 
-from bot.settings import MenuButton, MenuConfig, TopMenuButton
+from models.content import MenuButton, MenuConfig, TopMenuButton
+
 
 class NoMenuConfigured(Exception):
     """config.toml describes no buttons, so there is nothing to push."""

@@ -17,12 +17,13 @@ from typing import Annotated
 import typer
 from sqlalchemy.orm import Session
 
-from bot import organizer
 from bot.admin.export import registrations_csv
-from bot.clock import clock_for
-from bot.logs import mask_phone_numbers
-from bot.settings import Event, Settings
+from bot.settings import Settings
+from models import organizer
+from models.clock import clock_for
+from models.content import Event
 from models.db import create_db_engine, session_factory
+from models.redact import mask_phone_numbers
 
 EventOption = Annotated[
     str | None, typer.Option("--event", help="Event id from config.toml (default: the current event).")
@@ -48,7 +49,7 @@ def install(app: typer.Typer, load_settings: Callable[[], Settings]) -> None:
         settings = load_settings()
         now = clock_for(settings.now_override, settings.tz).now()
         try:
-            event = organizer.require_event(settings, event_id) if event_id else settings.content.current_event(now)
+            event = organizer.require_event(settings.content, event_id) if event_id else settings.content.current_event(now)
         except organizer.NotFound as error:
             typer.secho(str(error), fg=typer.colors.RED, err=True)
             raise typer.Exit(2) from None
@@ -117,7 +118,7 @@ def install(app: typer.Typer, load_settings: Callable[[], Settings]) -> None:
     def stats(event: EventOption = None) -> None:
         """Registration counts of an event."""
         with workspace(event) as work:
-            figures = organizer.event_stats(work.session, work.settings, work.event, work.now)
+            figures = organizer.event_stats(work.session, work.settings.content, work.event, work.now)
         typer.echo(f"{work.event.id}: {work.event.name}")
         typer.echo(f"confirmed {figures.confirmed}/{work.event.capacity}, waitlisted {figures.waitlisted}, "
                    f"cancelled {figures.cancelled}, checked in {figures.checked_in}, today {figures.registered_today}")

@@ -14,20 +14,19 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.activity import Activity, ActivityRecorder
-from bot.clock import Clock
-from bot.dispatch import Context, Dispatcher, Outcome, Unavailable
-from bot.ledger import ClaimState, ReplyLedger, dedup_key
-from bot.logs import hash_openid
-from bot.replies import Reply, Text, render_reply
 from bot.settings import Settings
-from handlers import texts
+from handlers.dispatch import Context, Dispatcher, Outcome, Unavailable
 from handlers.matching import KeywordIndex, normalise, requested_topics
+from handlers.replies import Reply, Text, render_reply
 from handlers.rules import RuleMatcher
-from models import Follower
+from models import Follower, texts
+from models.activity import Activity, ActivityRecorder
+from models.clock import Clock
 from models.follower import get_or_create_follower
 from models.form_presence import FormPresence
 from models.form_store import FormStore
+from models.ledger import ClaimState, ReplyLedger, dedup_key
+from models.redact import hash_openid
 
 logger = logging.getLogger(__name__)
 
@@ -230,7 +229,8 @@ class Responder:
             "openid": message.source,
             "raw_text": words,
             "text": normalise(words),
-            "settings": self.settings,
+            "content": self.settings.content,
+            "admin_openids": self.settings.admin_openids,
             "keywords": self.keywords,
             "rules": self.rules,
             "now": now,

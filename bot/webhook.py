@@ -20,8 +20,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bot.late_replies import follow_up
 from bot.logs import log_request
-from bot.metrics import REJECTED_REQUESTS, observe_reply
 from bot.responder import Response as BotResponse
+from bot.services import services_of
 from bot.wechat import (
     MAX_BODY_BYTES,
     BodyTooLarge,
@@ -31,6 +31,7 @@ from bot.wechat import (
     check_signature,
     parse_push,
 )
+from models.metrics import REJECTED_REQUESTS, observe_reply
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +65,7 @@ async def verify_server(
     echostr: QueryParam = None,
 ) -> PlainTextResponse:
     """WeChat's server verification: echo ``echostr`` when the signature is right, else 403."""
-    token = request.app.state.settings.wechat_token
+    token = services_of(request.app).settings.wechat_token
     try:
         if echostr is None:
             raise MalformedMessage("echostr missing")
@@ -74,27 +75,28 @@ async def verify_server(
     return PlainTextResponse(echostr)
 
 
+# Declared so the route table shows it; ``WebhookFirst`` serves it before routing (the fast path).
+@webhook_router.post(WEBHOOK_PATH, response_class=PlainTextResponse)
 async def receive_push(request: Request) -> Response:
     """A message or event pushed by WeChat: verified, answered within the budget.
 
-    Served by ``WebhookFirst``, not a FastAPI path operation: FastAPI's dependency solving and parameter
-    validation cost more CPU than answering a question does, and every query parameter (signature,
-    timestamp, nonce, encrypt_type, msg_signature) is checked below anyway.
+    ``WebhookFirst`` calls this ahead of FastAPI's routing: dependency solving and parameter validation
+    cost more CPU than answering a question does, and every query parameter is checked below anyway.
     """
     started = time.perf_counter()
-    state = request.app.state
+    services = services_of(request.app)
     query = request.query_params
     signature, timestamp, nonce = query.get("signature"), query.get("timestamp"), query.get("nonce")
     encrypt_type, msg_signature = query.get("encrypt_type"), query.get("msg_signature")
     try:
         body = await read_limited_body(request)
-        check_signature((state.settings.wechat_token, timestamp or "", nonce or ""), signature)
+        check_signature((services.settings.wechat_token, timestamp or "", nonce or ""), signature)
         check_fresh(timestamp)
         encrypted = (encrypt_type or "raw").lower() == "aes"
         if encrypted:
-            if state.crypto is None:
+            if services.crypto is None:
                 raise MalformedMessage("encrypted message but no EncodingAESKey configured")
-            xml = state.crypto.decrypt(body, msg_signature, timestamp, nonce)
+            xml = services.crypto.decrypt(body, msg_signature, timestamp, nonce)
         else:
             xml = body
         message = parse_push(xml)
@@ -109,7 +111,7 @@ async def receive_push(request: Request) -> Response:
     log_request(message=message, topic=response.topic, latency_seconds=latency)
     if not response.xml:
         return PlainTextResponse("success")
-    payload = state.crypto.encrypt(response.xml, nonce, timestamp) if encrypted else response.xml
+    payload = services.crypto.encrypt(response.xml, nonce, timestamp) if encrypted else response.xml
     return Response(payload, media_type="application/xml")
 
 
@@ -134,19 +136,19 @@ class WebhookFirst:
 
 
 async def answer_within_budget(request: Request, message) -> BotResponse:
-    state = request.app.state
-    responder = state.responder
+    services = services_of(request.app)
+    responder = services.responder
     # A question answered from content alone takes well under a millisecond: answered here, on the event
     # loop, without the hop to a worker thread (which would cost as much as the answer itself).
-    if responder.may_answer_from_content(message) and not await state.form_checks.may_be_open(message.source):
+    if responder.may_answer_from_content(message) and not await services.form_checks.may_be_open(message.source):
         answered = responder.answer_from_content(message, checked_outside_form=True)
         if answered is not None:
             return answered
     loop = asyncio.get_running_loop()
-    work = loop.run_in_executor(state.executor, responder.respond_with_database, message)
+    work = loop.run_in_executor(services.executor, responder.respond_with_database, message)
     try:
-        return await asyncio.wait_for(asyncio.shield(work), timeout=state.settings.reply_budget_seconds)
+        return await asyncio.wait_for(asyncio.shield(work), timeout=services.settings.reply_budget_seconds)
     except TimeoutError:
         logger.warning("reply budget exceeded; answering success and following up", extra={"msg_type": message.type})
-        work.add_done_callback(partial(follow_up, state.late_replies))
+        work.add_done_callback(partial(follow_up, services.late_replies))
         return BotResponse("", None, "late", message.source)

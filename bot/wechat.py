@@ -16,11 +16,12 @@ import struct
 import threading
 import time
 from xml.etree.ElementTree import ParseError, TreeBuilder, XMLParser
-from wechatpy.events import EVENT_TYPES
-from wechatpy.messages import MESSAGE_TYPES, UnknownMessage
+
 from wechatpy.crypto import PrpCrypto, WeChatCrypto
 from wechatpy.crypto.pkcs7 import PKCS7Encoder
+from wechatpy.events import EVENT_TYPES
 from wechatpy.exceptions import InvalidAppIdException
+from wechatpy.messages import MESSAGE_TYPES, UnknownMessage
 
 MAX_BODY_BYTES = 64 * 1024
 MAX_CLOCK_SKEW_SECONDS = 300

@@ -6,9 +6,9 @@ and help catches everything left over. The organisers' own ``[[rules]]`` come be
 topic (after follow events and the registration form, whose answers must reach the form).
 """
 
-from bot.dispatch import Router
 from handlers.admin import admin_router
 from handlers.agenda import agenda_router
+from handlers.dispatch import Router
 from handlers.help import help_router
 from handlers.livestream import livestream_router
 from handlers.materials import materials_router

@@ -13,12 +13,11 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from bot import organizer
-from bot.dispatch import Context, FilterResult, Router
-from bot.logs import mask_phone_numbers
-from bot.replies import Text
-from bot.settings import Event, Settings
-from handlers import texts
+from handlers.dispatch import Context, FilterResult, Router
+from handlers.replies import Text
+from models import organizer, texts
+from models.content import Content, Event
+from models.redact import mask_phone_numbers
 
 admin_router = Router("admin")
 
@@ -27,7 +26,7 @@ QUERY_LIMIT = 10
 
 def from_admin(context: Context) -> bool:
     """The message comes from an organizer's openid."""
-    return context.openid in context.settings.admin_openids
+    return context.openid in context.admin_openids
 
 
 class Command:
@@ -51,8 +50,8 @@ def handle_admin_help() -> Text:
 
 
 @admin_router.handler(from_admin, Command(r"统计"), topic="admin_stats")
-def handle_stats(session: Session, settings: Settings, event: Event, now: datetime) -> Text:
-    return Text(texts.admin_stats(organizer.event_stats(session, settings, event, now)))
+def handle_stats(session: Session, content: Content, event: Event, now: datetime) -> Text:
+    return Text(texts.admin_stats(organizer.event_stats(session, content, event, now)))
 
 
 @admin_router.handler(from_admin, Command(r"查询\s*(?P<query>.*)"), topic="admin_query")
@@ -108,8 +107,3 @@ def handle_broadcast_confirm(session: Session, openid: str, now: datetime) -> Te
 def handle_broadcast_discard(session: Session, openid: str, now: datetime) -> Text:
     draft = organizer.take_draft(session, openid, now)
     return Text(texts.ADMIN_DRAFT_DISCARDED if draft is not None else texts.ADMIN_NO_DRAFT)
-
-
-def broadcast_report(status: organizer.BroadcastStatus) -> str:
-    """The outcome message for an admin who broadcast from the chat (see ``organizer.report_finished_broadcasts``)."""
-    return texts.admin_broadcast_report(status.campaign.id, status.counts, status.errors)

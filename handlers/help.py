@@ -2,40 +2,39 @@
 
 from datetime import datetime
 
-from bot.dispatch import Router
-from bot.replies import Reply, Text
-from bot.settings import Event, Settings
-from handlers import texts
+from handlers.dispatch import Router
 from handlers.matching import AsksAbout, EventType, MessageType, has_text
+from handlers.replies import Reply, Text
 from handlers.rules import configured_reply
-from bot.activity import Activity
-from models import Follower
+from models import Follower, texts
+from models.activity import Activity
+from models.content import Content, Event
 
 help_router = Router("help")
 
 
-def _menu(settings: Settings, event: Event, activity: Activity) -> Text:
+def _menu(content: Content, event: Event, activity: Activity) -> Text:
     activity.last_list = "help"
-    return Text(texts.help_menu(settings.content.bot.account_name, event, settings.content.help.topics))
+    return Text(texts.help_menu(content.bot.account_name, event, content.help.topics))
 
 
 # A menu key the config does not map is answered with the menu too: the follower pressed something.
 @help_router.handler(EventType("click"), topic="unmapped_click")
 @help_router.handler(AsksAbout("help"))
-def handle_help(settings: Settings, event: Event, activity: Activity) -> Text:
-    return _menu(settings, event, activity)
+def handle_help(content: Content, event: Event, activity: Activity) -> Text:
+    return _menu(content, event, activity)
 
 
 @help_router.handler(has_text, topic="unrecognised")
 def handle_unrecognised_text(
-    settings: Settings, event: Event, follower: Follower, activity: Activity, now: datetime
+    content: Content, event: Event, follower: Follower, activity: Activity, now: datetime
 ) -> Reply:
     """The default reply (``[default_reply]``, else the help menu), at most once per follower per interval."""
-    default = settings.content.default_reply
+    default = content.default_reply
     if follower.default_reply_at is not None and now - follower.default_reply_at < default.interval:
         return Text(texts.HELP_POINTER)
     follower.default_reply_at = now
-    return configured_reply(default) or _menu(settings, event, activity)
+    return configured_reply(default) or _menu(content, event, activity)
 
 
 @help_router.handler(MessageType("image", "voice", "video", "shortvideo", "link", "miniprogrampage"), topic="media")

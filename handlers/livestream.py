@@ -2,15 +2,15 @@
 
 from datetime import datetime
 
-from bot.dispatch import Router
-from bot.replies import Text
-from bot.settings import Event, Settings
-from handlers import texts
+from handlers.dispatch import Router
 from handlers.matching import AsksAbout
+from handlers.replies import Text
+from models import texts
+from models.content import Content, Event
 
 livestream_router = Router("livestream")
 
 
 @livestream_router.handler(AsksAbout("livestream"))
-def handle_livestream(event: Event, now: datetime, settings: Settings) -> Text:
-    return Text(texts.livestream_answer(event, now, settings.tz))
+def handle_livestream(event: Event, now: datetime, content: Content) -> Text:
+    return Text(texts.livestream_answer(event, now, content.tz))

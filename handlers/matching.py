@@ -11,8 +11,8 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from bot.dispatch import Context, FilterResult
-from bot.text import normalise  # defined in bot (the settings need it too); handlers import it from here
+from handlers.dispatch import Context, FilterResult
+from models.text import normalise  # defined in models (the content schema needs it too)
 
 _CHINESE_DIGITS = {"一": 1, "二": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9, "十": 10}
 _TALK_ORDINAL = re.compile(r"第([0-9]+|[一二三四五六七八九十])(?:场|个|位|讲|节|个分享|场分享)")
@@ -135,7 +135,7 @@ def has_text(context: Context) -> FilterResult:
 def requested_topics(context: Context) -> frozenset[str]:
     """The topics this message asks about: a mapped menu click, a help-menu number, or keywords."""
     message = context.get("message")
-    content = context.get("settings").content
+    content = context.get("content")
     if message.type == "event":
         if message.event == "click":
             topic = content.menu.click_topics.get(message.key)

@@ -2,17 +2,17 @@
 
 from datetime import datetime
 
-from bot.dispatch import Router
-from bot.replies import Text
-from bot.settings import Event, Settings
-from handlers import texts
+from handlers.dispatch import Router
 from handlers.matching import AsksAbout
+from handlers.replies import Text
+from models import texts
+from models.content import Content, Event
 
 materials_router = Router("materials")
 
 
 @materials_router.handler(AsksAbout("materials"))
-def handle_materials(event: Event, now: datetime, settings: Settings) -> Text:
+def handle_materials(event: Event, now: datetime, content: Content) -> Text:
     # Slides and replay are asked for after an event, even when the next one is already announced.
-    finished = settings.content.latest_ended_event(now)
+    finished = content.latest_ended_event(now)
     return Text(texts.materials_answer(finished or event, now))

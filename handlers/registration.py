@@ -20,15 +20,21 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
-from bot.dispatch import Context, FilterResult, Router
-from bot.ledger import dedup_key
-from bot.logs import mask_phone_numbers
-from bot.replies import Text
-from bot.settings import Event, Settings
-from handlers import texts
-from handlers.matching import AsksAbout, KeywordIndex, MessageType, checkin_scene, normalise
-from models import Follower
+from handlers.dispatch import Context, FilterResult, Router
+from handlers.matching import (
+    AsksAbout,
+    KeywordIndex,
+    MessageType,
+    checkin_scene,
+    normalise,
+)
+from handlers.replies import Text
+from models import Follower, texts
+from models.content import Content, Event
+from models.deliveries import enqueue_message
 from models.form_store import Form, FormStore
+from models.ledger import dedup_key
+from models.redact import mask_phone_numbers
 from models.registration import (
     ONLINE,
     ONSITE,
@@ -43,7 +49,6 @@ from models.registration import (
     register,
     register_walk_in,
 )
-from scheduler.outbox import enqueue_message
 
 registration_router = Router("register")
 
@@ -77,7 +82,7 @@ class Turn:
     """One message inside the form: what the steps need to ask, check and act."""
 
     session: Session
-    settings: Settings
+    content: Content
     event: Event
     now: datetime
     form: Form
@@ -85,7 +90,7 @@ class Turn:
 
     @property
     def tz(self) -> ZoneInfo:
-        return self.settings.tz
+        return self.content.tz
 
     def reply(self, content: str) -> Text:
         """Answer and remember the answer for a retry of this message."""
@@ -136,28 +141,28 @@ def parse_choice(choices: dict[str, str], reason: str) -> Callable[[str], str]:
     return parse
 
 
-def _prompt(settings: Settings, state: str) -> str:
-    return settings.content.registration.prompts.get(state) or texts.FIELD_PROMPTS[state]
+def _prompt(content: Content, state: str) -> str:
+    return content.registration.prompts.get(state) or texts.FIELD_PROMPTS[state]
 
 
 def _summary(turn: Turn) -> str:
     answers = turn.form.answers
     lines = [
         (texts.FIELD_LABELS[field], mask_phone_numbers(answers[field]) if field == "phone" else answers[field])
-        for field in turn.settings.content.registration.fields
+        for field in turn.content.registration.fields
     ]
     if turn.event.offers_attendance_choice:
         lines.append(("参加方式", texts.ATTENDANCE_LABELS[answers[ATTENDANCE_STATE]]))
     return texts.form_summary(lines)
 
 
-def form_steps(settings: Settings, event: Event) -> list[Step]:
+def form_steps(content: Content, event: Event) -> list[Step]:
     """The form's states in order: the configured fields, how to attend (when there is a choice), confirm."""
-    config = settings.content.registration
+    config = content.registration
     steps = [
         Step(
             field,
-            lambda turn, field=field: _prompt(turn.settings, field),
+            lambda turn, field=field: _prompt(turn.content, field),
             parse_phone if field == "phone" else parse_text(texts.FIELD_LABELS[field], config.max_length(field)),
             free_text=field != "phone",
         )
@@ -167,7 +172,7 @@ def form_steps(settings: Settings, event: Event) -> list[Step]:
         steps.append(
             Step(
                 ATTENDANCE_STATE,
-                lambda turn: _prompt(turn.settings, ATTENDANCE_STATE),
+                lambda turn: _prompt(turn.content, ATTENDANCE_STATE),
                 parse_choice(texts.ATTENDANCE_WORDS, texts.ATTENDANCE_INVALID),
             )
         )
@@ -199,9 +204,9 @@ def _close(form: Form) -> None:
     form.state, form.answers, form.event_id, form.expires_at = None, {}, None, None
 
 
-def calendar_url(settings: Settings, event: Event) -> str:
+def calendar_url(content: Content, event: Event) -> str:
     """The link to the event's ``.ics`` file served by the bot, or "" when no public URL is configured."""
-    base = settings.content.bot.public_base_url.rstrip("/")
+    base = content.bot.public_base_url.rstrip("/")
     return base + CALENDAR_PATH.format(event_id=event.id) if base else ""
 
 
@@ -209,13 +214,13 @@ def registration_open(event: Event, now: datetime) -> bool:
     return now < event.registration_deadline and now < event.ends_at
 
 
-def notify_promoted(session: Session, event: Event, promoted: list[Registration], settings: Settings) -> None:
+def notify_promoted(session: Session, event: Event, promoted: list[Registration], content: Content) -> None:
     """Record a customer-service notice for everyone moved from the waitlist to a seat."""
     for registration in promoted:
         enqueue_message(
             session,
             openid=registration.openid,
-            text=texts.promoted_from_waitlist(event, registration, settings.tz),
+            text=texts.promoted_from_waitlist(event, registration, content.tz),
             purpose=PROMOTION_PURPOSE,
             dedup_key=f"{PROMOTION_PURPOSE}:{registration.id}:{registration.updated_at.isoformat()}",
         )
@@ -266,16 +271,16 @@ def handle_replayed_message(form: Form) -> Text:
 @registration_router.handler(FORM_INPUT, open_form)
 def handle_form_message(
     form: Form, message, raw_text: str, text: str, keywords: KeywordIndex, session: Session,
-    settings: Settings, now: datetime,
+    content: Content, now: datetime,
 ) -> Text:
-    event = settings.content.event_by_id(form.event_id)
-    turn = Turn(session, settings, event or settings.content.current_event(now), now, form, dedup_key(message))
+    event = content.event_by_id(form.event_id)
+    turn = Turn(session, content, event or content.current_event(now), now, form, dedup_key(message))
     if event is None:  # the event left the configuration while the form was open
         return _leave(turn, [])
-    form.expires_at = now + settings.content.registration.form_lifetime
+    form.expires_at = now + content.registration.form_lifetime
     if form.state == CANCEL_STATE:
         return _answer_cancel_confirmation(turn, raw_text)
-    steps = form_steps(settings, event)
+    steps = form_steps(content, event)
     by_state = {step.state: step for step in steps}
     step = by_state.get(form.state)
     if step is None:  # the configured fields changed while the form was open
@@ -298,7 +303,7 @@ def handle_form_message(
                 return turn.reply(f"{invalid}\n{step.ask(turn)}")
         else:
             return _advance(turn, steps, step, value)
-    answers = [answer(event, now, settings.tz) for topic, answer in QUESTION_ANSWERS.items() if topic in asked]
+    answers = [answer(event, now, content.tz) for topic, answer in QUESTION_ANSWERS.items() if topic in asked]
     return turn.reply("\n\n".join([*(answers or [texts.FORM_HELP]), step.ask(turn)]))
 
 
@@ -326,7 +331,7 @@ def _commit(turn: Turn) -> Text:
         )
     except AlreadyRegistered as already:
         return turn.reply(texts.already_registered(event, already.registration, turn.tz))
-    return turn.reply(texts.registration_done(event, registration, turn.tz, calendar_url(turn.settings, event)))
+    return turn.reply(texts.registration_done(event, registration, turn.tz, calendar_url(turn.content, event)))
 
 
 def _answer_cancel_confirmation(turn: Turn, raw_text: str) -> Text:
@@ -339,7 +344,7 @@ def _answer_cancel_confirmation(turn: Turn, raw_text: str) -> Text:
     if refusal is not None:
         return turn.reply(refusal)
     change = cancel(turn.session, registration, capacity=event.capacity, now=turn.now)
-    notify_promoted(turn.session, event, change.promoted, turn.settings)
+    notify_promoted(turn.session, event, change.promoted, turn.content)
     return turn.reply(texts.registration_cancelled(event))
 
 
@@ -353,30 +358,30 @@ def _refusal_to_change(registration: Registration | None, event: Event, now: dat
 
 
 def _open_flow(
-    state: str, message, event: Event, session: Session, forms: FormStore, settings: Settings, now: datetime
+    state: str, message, event: Event, session: Session, forms: FormStore, content: Content, now: datetime
 ) -> Turn:
     """Put the follower at ``state`` of a fresh flow (the form, or the cancel confirmation)."""
     form = forms.held(session, message.source, create=True)
     form.state, form.event_id, form.answers = state, event.id, {}
-    form.expires_at = now + settings.content.registration.form_lifetime
-    return Turn(session, settings, event, now, form, dedup_key(message))
+    form.expires_at = now + content.registration.form_lifetime
+    return Turn(session, content, event, now, form, dedup_key(message))
 
 
 @registration_router.handler(AsksAbout("cancel_registration"))
 def handle_cancel_request(
-    message, event: Event, openid: str, session: Session, forms: FormStore, settings: Settings, now: datetime
+    message, event: Event, openid: str, session: Session, forms: FormStore, content: Content, now: datetime
 ) -> Text:
     registration = active_registration(session, event.id, openid)
     refusal = _refusal_to_change(registration, event, now)
     if refusal is not None:
         return Text(refusal)
-    turn = _open_flow(CANCEL_STATE, message, event, session, forms, settings, now)
-    return turn.reply(f"{texts.registration_record(event, registration, settings.tz)}\n\n{texts.CANCEL_CONFIRM_PROMPT}")
+    turn = _open_flow(CANCEL_STATE, message, event, session, forms, content, now)
+    return turn.reply(f"{texts.registration_record(event, registration, content.tz)}\n\n{texts.CANCEL_CONFIRM_PROMPT}")
 
 
 @registration_router.handler(asks_for_attendance)
 def handle_attendance_change(
-    attendance: str, message, event: Event, openid: str, session: Session, forms: FormStore, settings: Settings,
+    attendance: str, message, event: Event, openid: str, session: Session, forms: FormStore, content: Content,
     now: datetime,
 ) -> Text:
     registration = active_registration(session, event.id, openid)
@@ -386,42 +391,42 @@ def handle_attendance_change(
     if not event.offers_attendance_choice or registration.attendance == attendance:
         return Text(texts.attendance_unchanged(registration.attendance))
     # The follower's form before the event lock, in the order every other path takes them.
-    turn = Turn(session, settings, event, now, forms.held(session, openid, create=True), dedup_key(message))
+    turn = Turn(session, content, event, now, forms.held(session, openid, create=True), dedup_key(message))
     change = change_attendance(session, registration, attendance, capacity=event.capacity, now=now)
-    notify_promoted(session, event, change.promoted, settings)
-    return turn.reply(texts.attendance_changed(event, change.registration, settings.tz))
+    notify_promoted(session, event, change.promoted, content)
+    return turn.reply(texts.attendance_changed(event, change.registration, content.tz))
 
 
 @registration_router.handler(AsksAbout("my_registration"))
-def handle_my_registration(event: Event, openid: str, session: Session, settings: Settings) -> Text:
+def handle_my_registration(event: Event, openid: str, session: Session, content: Content) -> Text:
     registration = active_registration(session, event.id, openid)
     if registration is None:
         return Text(texts.NOT_REGISTERED)
-    return Text(texts.registration_record(event, registration, settings.tz, calendar_url(settings, event)))
+    return Text(texts.registration_record(event, registration, content.tz, calendar_url(content, event)))
 
 
 @registration_router.handler(AsksAbout("register"))
 def handle_register(
-    message, event: Event, openid: str, session: Session, forms: FormStore, settings: Settings, now: datetime
+    message, event: Event, openid: str, session: Session, forms: FormStore, content: Content, now: datetime
 ) -> Text:
     registration = active_registration_for_signup(session, event.id, openid)
     if registration is not None:
-        return Text(texts.already_registered(event, registration, settings.tz))
+        return Text(texts.already_registered(event, registration, content.tz))
     if not registration_open(event, now):
-        return Text(texts.registration_closed(event, now, settings.tz))
-    first = form_steps(settings, event)[0]
-    turn = _open_flow(first.state, message, event, session, forms, settings, now)
+        return Text(texts.registration_closed(event, now, content.tz))
+    first = form_steps(content, event)[0]
+    turn = _open_flow(first.state, message, event, session, forms, content, now)
     return turn.reply(f"{texts.form_intro(event)}\n{first.ask(turn)}")
 
 
 @registration_router.handler(checkin_scene, topic="checkin")
 def handle_checkin_scan(
-    checkin_event_id: str, message, openid: str, session: Session, settings: Settings, now: datetime,
+    checkin_event_id: str, message, openid: str, session: Session, content: Content, now: datetime,
     follower: Follower,
 ) -> Text:
     if message.event != "scan":
         follower.subscribed = True
-    event = settings.content.event_by_id(checkin_event_id)
+    event = content.event_by_id(checkin_event_id)
     if event is None:
         return Text(texts.CHECKIN_UNKNOWN)
     registration = active_registration(session, event.id, openid)
@@ -437,4 +442,4 @@ def handle_checkin_scan(
     if registration.status == WAITLISTED:
         return Text(texts.checkin_waitlisted(registration.position))
     check_in(session, registration, now)
-    return Text(texts.checked_in(event, registration, settings.tz))
+    return Text(texts.checked_in(event, registration, content.tz))

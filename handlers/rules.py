@@ -15,10 +15,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from bot.dispatch import Context, FilterResult, Router
-from bot.replies import Article, Image, News, Reply, Text
-from bot.settings import ConfiguredReply, Keyword, Rule, compile_rule_regex
+from handlers.dispatch import Context, FilterResult, Router
 from handlers.matching import normalise
+from handlers.replies import Article, Image, News, Reply, Text
+from models.content import ConfiguredReply, Keyword, Rule, compile_rule_regex
 
 rules_router = Router("rule")
 
@@ -86,7 +86,7 @@ class RuleMatcher:
                 if keyword.mode == "regex":
                     self._regexes.setdefault(index, []).append((compile_rule_regex(keyword.word), keyword))
                     continue
-                # Never empty: the settings refuse keywords that normalise to nothing (``Keyword``).
+                # Never empty: the content schema refuses keywords that normalise to nothing (``Keyword``).
                 table = self._exact if keyword.mode == "exact" else contains
                 table.setdefault(normalise(keyword.word), []).append((index, keyword))
         # At one position the pattern finds only the longest word, so each word also carries the rules of
@@ -143,7 +143,7 @@ def matches_rule(context: Context) -> FilterResult:
     if message.type == "event":
         if message.event != "click":
             return False
-        name = context.get("settings").content.menu.click_rules.get(message.key)
+        name = context.get("content").menu.click_rules.get(message.key)
         found = rules.named(name, now, event_id) if name else None
     else:
         found = rules.match(context.get("raw_text"), now, event_id)

@@ -2,15 +2,15 @@
 
 from datetime import datetime
 
-from bot.dispatch import Router
-from bot.replies import Text
-from bot.settings import Event, Settings
-from handlers import texts
+from handlers.dispatch import Router
 from handlers.matching import AsksAbout
+from handlers.replies import Text
+from models import texts
+from models.content import Content, Event
 
 time_router = Router("time")
 
 
 @time_router.handler(AsksAbout("time"))
-def handle_time(event: Event, now: datetime, settings: Settings) -> Text:
-    return Text(texts.time_answer(event, now, settings.tz))
+def handle_time(event: Event, now: datetime, content: Content) -> Text:
+    return Text(texts.time_answer(event, now, content.tz))

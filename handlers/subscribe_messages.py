@@ -6,7 +6,7 @@ filter and the parsing of its template list are here.
 
 from datetime import datetime
 
-from bot.dispatch import Context, Router
+from handlers.dispatch import Context, Router
 from models.outbox import record_subscribe_acceptances
 
 subscribe_messages_router = Router("subscribe_messages")

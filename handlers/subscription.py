@@ -2,14 +2,13 @@
 
 from datetime import datetime
 
-from bot.dispatch import Router
-from bot.replies import Reply, Text
-from bot.settings import Event, Settings
-from handlers import texts
+from handlers.dispatch import Router
 from handlers.matching import EventType, checkin_scene, qr_scene
+from handlers.replies import Reply, Text
 from handlers.rules import configured_reply
-from bot.activity import Activity
-from models import Follower
+from models import Follower, texts
+from models.activity import Activity
+from models.content import Content, Event
 
 subscription_router = Router("subscribe")
 
@@ -21,7 +20,7 @@ def _not_checkin(context) -> bool:
 
 @subscription_router.handler(EventType("subscribe", "subscribe_scan"), _not_checkin)
 def handle_subscribe(
-    message, event: Event, now: datetime, settings: Settings, follower: Follower, activity: Activity
+    message, event: Event, now: datetime, content: Content, follower: Follower, activity: Activity
 ) -> Reply:
     scene = qr_scene(message)
     if scene and follower.channel is None:
@@ -29,11 +28,11 @@ def handle_subscribe(
     follower.subscribed = True
     activity.last_list = "help"
     # The organisers' own welcome ([welcome] in config.toml) replaces the built-in one.
-    configured = configured_reply(settings.content.welcome)
+    configured = configured_reply(content.welcome)
     if configured is not None:
         return configured
-    welcome = texts.welcome(settings.content.bot.account_name, event, now, settings.tz)
-    menu = texts.help_menu(settings.content.bot.account_name, event, settings.content.help.topics)
+    welcome = texts.welcome(content.bot.account_name, event, now, content.tz)
+    menu = texts.help_menu(content.bot.account_name, event, content.help.topics)
     return Text(f"{welcome}\n\n{menu}")
 
 

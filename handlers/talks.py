@@ -2,11 +2,11 @@
 
 from datetime import datetime
 
-from bot.dispatch import Context, FilterResult, Router
-from bot.replies import Text
-from bot.settings import Event, Settings
-from handlers import texts
+from handlers.dispatch import Context, FilterResult, Router
 from handlers.matching import bare_number, normalise, talk_ordinal
+from handlers.replies import Text
+from models import texts
+from models.content import Content, Event
 
 talk_router = Router("talk")
 
@@ -29,7 +29,7 @@ def mentions_talk(context: Context) -> FilterResult:
 
 
 @talk_router.handler(mentions_talk)
-def handle_talk(talk_number: int, event: Event, now: datetime, settings: Settings) -> Text:
+def handle_talk(talk_number: int, event: Event, now: datetime, content: Content) -> Text:
     if not 1 <= talk_number <= len(event.talks):
         return Text(texts.no_such_talk(len(event.talks)))
-    return Text(texts.talk_detail(talk_number, event.talks[talk_number - 1], event, now, settings.tz))
+    return Text(texts.talk_detail(talk_number, event.talks[talk_number - 1], event, now, content.tz))

@@ -2,20 +2,20 @@
 
 from datetime import datetime
 
-from bot.dispatch import Router
-from bot.replies import Text
-from bot.settings import Event, Settings
-from handlers import texts
+from handlers.dispatch import Router
 from handlers.matching import AsksAbout, MessageType
+from handlers.replies import Text
+from models import texts
+from models.content import Content, Event
 
 venue_router = Router("venue")
 
 
 @venue_router.handler(AsksAbout("venue"))
-def handle_venue(event: Event, now: datetime, settings: Settings) -> Text:
-    return Text(texts.venue_answer(event, now, settings.tz))
+def handle_venue(event: Event, now: datetime, content: Content) -> Text:
+    return Text(texts.venue_answer(event, now, content.tz))
 
 
 @venue_router.handler(MessageType("location"))
-def handle_shared_location(event: Event, now: datetime, settings: Settings) -> Text:
-    return Text(texts.location_answer(event, now, settings.tz))
+def handle_shared_location(event: Event, now: datetime, content: Content) -> Text:
+    return Text(texts.location_answer(event, now, content.tz))

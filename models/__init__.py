@@ -4,7 +4,13 @@ from models.base import Base
 from models.broadcast import BroadcastDraft, BroadcastPlan
 from models.follower import Follower
 from models.inbound import InboundMessage
-from models.outbox import AccessToken, Campaign, Delivery, SenderState, SubscribeAcceptance
+from models.outbox import (
+    AccessToken,
+    Campaign,
+    Delivery,
+    SenderState,
+    SubscribeAcceptance,
+)
 from models.registration import FormState, Registration
 from models.reminder import ReminderRun, SchedulerLease
 

@@ -3,7 +3,7 @@
 The outbox's campaign is the broadcast (its id is the broadcast id everywhere); ``BroadcastPlan`` adds
 when it is to be sent, what became of it, and whom to tell the outcome. A scheduled broadcast is a
 campaign without deliveries until its time: then the scheduler addresses it to its audience as it is at
-that moment (``bot.organizer.start_scheduled_broadcast``), or skips it when it is too late.
+that moment (``models.organizer.start_scheduled_broadcast``), or skips it when it is too late.
 """
 
 from __future__ import annotations

@@ -29,7 +29,7 @@ from redis.lock import Lock
 from sqlalchemy import event
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.clock import Clock
+from models.clock import Clock
 from models.commit_writes import CommitWrites
 from models.registration import FormState, OpenUntilExpiry
 

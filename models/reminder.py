@@ -10,7 +10,16 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Column, Float, Integer, LargeBinary, String, Table, Unicode, UniqueConstraint
+from sqlalchemy import (
+    Column,
+    Float,
+    Integer,
+    LargeBinary,
+    String,
+    Table,
+    Unicode,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import AwareDateTime, Base

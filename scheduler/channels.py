@@ -17,9 +17,18 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from bot.settings import DeliveryConfig, Settings
+from models.content import DeliveryConfig
 from models.follower import Follower
-from models.outbox import CLAIMED, SENDING, SENT, UNKNOWN, Campaign, Delivery, SubscribeAcceptance
+from models.outbox import (
+    CLAIMED,
+    SENDING,
+    SENT,
+    UNKNOWN,
+    Campaign,
+    Delivery,
+    SubscribeAcceptance,
+)
+from scheduler.settings import SchedulerSettings
 
 TEMPLATE = "template"
 SUBSCRIBE = "subscribe"
@@ -40,7 +49,7 @@ class Route:
     reason: str = ""
 
 
-def template_values(settings: Settings, campaign: Campaign, text: str, now: datetime) -> dict[str, str]:
+def template_values(settings: SchedulerSettings, campaign: Campaign, text: str, now: datetime) -> dict[str, str]:
     """What the template placeholders stand for: the message and its event's facts from config."""
     content = settings.content
     event = (campaign.event_id and content.event_by_id(campaign.event_id)) or content.current_event(now)
@@ -64,7 +73,7 @@ class BatchRouter:
     each; a route chosen here counts against the quota of the next delivery to the same follower.
     """
 
-    def __init__(self, session: Session, settings: Settings, now: datetime, openids: Iterable[str]) -> None:
+    def __init__(self, session: Session, settings: SchedulerSettings, now: datetime, openids: Iterable[str]) -> None:
         self.session = session
         self.settings = settings
         self.now = now

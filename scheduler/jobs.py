@@ -16,7 +16,7 @@ Scheduled broadcasts are created by any process (the admin API, the CLI) as data
 leader gives each one a job for its exact time when it starts and at every sweep, and drops the jobs of
 broadcasts cancelled meanwhile. The sweep also starts any broadcast already due, so one whose job was
 never made (created less than a sweep before its time) or missed (every process down) still goes out,
-within the grace rule of ``bot.organizer.BROADCAST_GRACE``.
+within the grace rule of ``models.organizer.BROADCAST_GRACE``.
 
 Times: APScheduler runs on the real time, the bot on its clock (which ``EVENTBOT_NOW`` may shift), so a
 job is set for the real moment at which the bot's clock will read the reminder's time.
@@ -36,18 +36,23 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.clock import Clock, SystemClock
-from bot.organizer import (
+from models.clock import Clock, SystemClock
+from models.content import Content, Event
+from models.db import create_db_engine, session_factory
+from models.organizer import (
     report_finished_broadcasts,
     scheduled_broadcasts,
     start_due_broadcasts,
     start_scheduled_broadcast,
 )
-from bot.settings import Content, Event, Settings
-from handlers.admin import broadcast_report
-from models.db import create_db_engine, session_factory
 from models.reminder import JOBS_TABLE
-from scheduler.reminders import decision_of, fire_due_reminders, reminders_of, run_reminder
+from scheduler.reminders import (
+    decision_of,
+    fire_due_reminders,
+    reminders_of,
+    run_reminder,
+)
+from scheduler.settings import SchedulerSettings
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +75,7 @@ JOB_DEFAULTS = {
 class JobContext:
     """What job functions need, from the ``JobQueue`` that runs them."""
 
-    settings: Settings
+    settings: SchedulerSettings
     sessions: sessionmaker[Session]
     clock: Clock
     queue: JobQueue
@@ -101,7 +106,7 @@ def sweep_job() -> None:
         start_due_broadcasts(session, context.clock.now())
     context.queue.schedule_broadcasts()
     with context.sessions.begin() as session:
-        report_finished_broadcasts(session, context.clock.now(), broadcast_report)
+        report_finished_broadcasts(session, context.clock.now())
 
 
 def broadcast_job(campaign_id: int) -> None:
@@ -124,7 +129,7 @@ class JobQueue:
     """The bot's scheduler. ``start()`` it in the one leader process; ``start(paused=True)`` elsewhere to
     add or cancel jobs without running them."""
 
-    def __init__(self, settings: Settings, engine: Engine, clock: Clock) -> None:
+    def __init__(self, settings: SchedulerSettings, engine: Engine, clock: Clock) -> None:
         self.settings = settings
         self.clock = clock
         # How far the bot's clock runs ahead of real time: fixed for a shifted clock, so measured once.

@@ -21,7 +21,7 @@ from sqlalchemy import Connection, Engine, delete, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from bot.clock import Clock, SystemClock
+from models.clock import Clock, SystemClock
 from models.reminder import SchedulerLease
 
 log = logging.getLogger(__name__)

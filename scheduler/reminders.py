@@ -19,12 +19,13 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.settings import Content, Event, RemindersConfig, Settings, parse_offset
-from handlers import texts
+from models import texts
+from models.content import Content, Event, RemindersConfig, parse_offset
+from models.deliveries import create_campaign
 from models.outbox import Campaign, Delivery
 from models.registration import CONFIRMED, ONLINE, WAITLISTED, Registration
 from models.reminder import SENT, SKIPPED, ReminderRun
-from scheduler.outbox import create_campaign
+from scheduler.settings import SchedulerSettings
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +119,7 @@ def _template(config: RemindersConfig, kind: str) -> str:
     return getattr(config, kind) or texts.DEFAULT_REMINDER_TEMPLATES[kind]
 
 
-def _enqueue(session: Session, reminder: Reminder, settings: Settings, now: datetime) -> int:
+def _enqueue(session: Session, reminder: Reminder, settings: SchedulerSettings, now: datetime) -> int:
     """Hand the reminder to the outbox: one campaign for the confirmed, one for the waitlist if enabled."""
     config, event, tz = settings.content.reminders, reminder.event, settings.tz
     confirmed = _registrants_by(session, reminder, CONFIRMED)
@@ -162,7 +163,7 @@ def _enqueue(session: Session, reminder: Reminder, settings: Settings, now: date
 
 
 def decide_reminder(
-    sessions: sessionmaker[Session], settings: Settings, reminder: Reminder, now: datetime
+    sessions: sessionmaker[Session], settings: SchedulerSettings, reminder: Reminder, now: datetime
 ) -> ReminderRun | None:
     """Send (via the outbox) or skip one due reminder, once; the existing decision if already made.
 
@@ -204,7 +205,7 @@ def decide_reminder(
 
 
 def run_reminder(
-    sessions: sessionmaker[Session], settings: Settings, event_id: str, offset_text: str, now: datetime
+    sessions: sessionmaker[Session], settings: SchedulerSettings, event_id: str, offset_text: str, now: datetime
 ) -> ReminderRun | None:
     """Decide the reminder ``(event_id, offset_text)`` as config.toml now defines it, if it is due at ``now``."""
     reminder = find_reminder(settings.content, event_id, offset_text)
@@ -214,7 +215,7 @@ def run_reminder(
     return decide_reminder(sessions, settings, reminder, now)
 
 
-def fire_due_reminders(sessions: sessionmaker[Session], settings: Settings, now: datetime) -> list[ReminderRun]:
+def fire_due_reminders(sessions: sessionmaker[Session], settings: SchedulerSettings, now: datetime) -> list[ReminderRun]:
     """Decide every configured reminder that is due at ``now`` and not decided yet; the new decisions."""
     decided = []
     for reminder in all_reminders(settings.content):

@@ -52,10 +52,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import Connection, Update, bindparam, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.clock import Clock
-from bot.metrics import DELIVERIES
-from bot.settings import Settings
-from bot.wechat_client import CallError, EventbotWeChatClient, Outcome, build_client, classify
+from models.clock import Clock
+from models.metrics import DELIVERIES
 from models.outbox import (
     CLAIMED,
     FAILED,
@@ -71,6 +69,14 @@ from models.outbox import (
     pause_account,
 )
 from scheduler.channels import CUSTOMER_SERVICE, SUBSCRIBE, TEMPLATE, BatchRouter, Route
+from scheduler.settings import SchedulerSettings
+from scheduler.wechat_client import (
+    CallError,
+    EventbotWeChatClient,
+    Outcome,
+    build_client,
+    classify,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -122,7 +128,7 @@ class Sender:
 
     def __init__(
         self,
-        settings: Settings,
+        settings: SchedulerSettings,
         sessions: sessionmaker[Session],
         client: EventbotWeChatClient,
         clock: Clock,
@@ -509,6 +515,6 @@ def start_background_sender(sender: Sender) -> Callable[[], None]:
 
 
 
-def build_sender(settings: Settings, sessions: sessionmaker[Session], clock: Clock, **options) -> Sender:
+def build_sender(settings: SchedulerSettings, sessions: sessionmaker[Session], clock: Clock, **options) -> Sender:
     """A sender for these settings, with the shared-token WeChat client."""
     return Sender(settings, sessions, build_client(settings, sessions, clock), clock, **options)

@@ -14,13 +14,13 @@ from datetime import timedelta
 
 from sqlalchemy import Engine
 
-from bot.clock import Clock
-from bot.settings import Settings
-from bot.wechat_client import outbound_configured
+from models.clock import Clock
 from models.db import session_factory
 from scheduler.jobs import JobQueue
 from scheduler.leader import LEASE_DURATION, LeaderLock, leader_lock
 from scheduler.sender import build_sender, start_background_sender
+from scheduler.settings import SchedulerSettings
+from scheduler.wechat_client import outbound_configured
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ class SchedulerLeader:
 
 
 def run_worker(
-    settings: Settings,
+    settings: SchedulerSettings,
     engine: Engine,
     clock: Clock,
     stop: threading.Event,
@@ -90,7 +90,7 @@ def run_worker(
             stop_sender()
 
 
-def start_worker_thread(settings: Settings, engine: Engine, clock: Clock, **options) -> Callable[[], None]:
+def start_worker_thread(settings: SchedulerSettings, engine: Engine, clock: Clock, **options) -> Callable[[], None]:
     """Run ``run_worker`` in a daemon thread (the app's lifespan); returns the function that stops it."""
     stop = threading.Event()
     thread = threading.Thread(

@@ -24,11 +24,11 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.app import create_app
-from bot.clock import ManualClock
-from bot.fake_wechat import FakeWeChat, FakeWeChatRemote, FakeWeChatServer
+from bot.devtools.fake_wechat import FakeWeChat, FakeWeChatRemote, FakeWeChatServer
+from bot.devtools.simulator import WeChatSimulator
 from bot.settings import Settings, load_settings
-from bot.simulator import WeChatSimulator
 from models import Base
+from models.clock import ManualClock
 from models.db import create_db_engine, session_factory
 from models.migrate import upgrade
 from scheduler.sender import build_sender
@@ -152,7 +152,7 @@ def make_app(clock: ManualClock) -> Iterator[Callable[..., FastAPI]]:
 
     yield build
     for app in apps:
-        app.state.engine.dispose()
+        app.state.services.engine.dispose()
 
 
 @pytest.fixture

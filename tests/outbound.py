@@ -7,7 +7,7 @@ import re
 from datetime import datetime
 from pathlib import Path
 
-from bot.fake_wechat import FakeWeChatRemote
+from bot.devtools.fake_wechat import FakeWeChatRemote
 from bot.settings import Settings
 from models.follower import get_or_create_follower
 from tests.conftest import FAKE_APP_ID, FAKE_APP_SECRET, REPO_ROOT

@@ -7,8 +7,8 @@ from collections.abc import Callable
 from fastapi import FastAPI
 from sqlalchemy import select
 
+from bot.devtools.simulator import Reply, WeChatSimulator
 from bot.settings import Settings
-from bot.simulator import Reply, WeChatSimulator
 from models import Registration
 from models.form_store import Form
 
@@ -38,7 +38,7 @@ def register_via_chat(wechat: WeChatSimulator, openid: str, **answers: str) -> R
 
 def registrations(app: FastAPI, event_id: str = EVENT_ID) -> list[Registration]:
     """Every registration of the event, oldest first, as committed."""
-    with app.state.sessions() as session:
+    with app.state.services.sessions() as session:
         return list(session.scalars(select(Registration).where(Registration.event_id == event_id).order_by(Registration.id)))
 
 
@@ -49,7 +49,7 @@ def registration_of(app: FastAPI, openid: str) -> Registration | None:
 
 def form_state(app: FastAPI, openid: str) -> Form | None:
     """The follower's form progress as kept (a row on SQLite, a Redis value with Redis)."""
-    return app.state.forms.peek(openid)
+    return app.state.services.forms.peek(openid)
 
 
 def settings_with_event(make_settings: Callable[..., Settings], **changes) -> Settings:

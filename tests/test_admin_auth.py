@@ -31,7 +31,7 @@ def _routes_under(prefix: str) -> list[tuple[str, str]]:
     for route in iter_route_contexts(app.routes):
         if route.path and route.path.startswith(prefix):
             found += [(method, route.path) for method in sorted(route.methods or {"GET"})]
-    app.state.engine.dispose()
+    app.state.services.engine.dispose()
     return found
 
 
@@ -97,7 +97,7 @@ def test_the_right_token_gets_through(guarded_client):
 def test_dashboard_pages_show_nothing_before_login(guarded_client, clock):
     # The page and its assets are a static shell: all data comes from the admin API with the token the
     # organizer types in (kept in sessionStorage), so nothing under /admin outside the API shows any.
-    with guarded_client.app.state.sessions.begin() as session:
+    with guarded_client.app.state.services.sessions.begin() as session:
         add_registration(session, "o-secret", now=clock.now(), name="王秘密", phone="13812345678")
     page = guarded_client.get("/admin")
     assert page.status_code == 200

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from fastapi.testclient import TestClient
 
-from bot import organizer
+from models import organizer
 from scheduler.sender import build_sender
 from tests.organizer_factories import ADMIN_TOKEN, AUTH, EVENT_ID, add_registration
 

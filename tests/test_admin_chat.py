@@ -6,10 +6,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from bot import organizer
-from bot.simulator import WeChatSimulator
-from handlers.admin import broadcast_report
-from models import BroadcastDraft, Campaign, Delivery, Registration
+from bot.devtools.simulator import WeChatSimulator
+from models import BroadcastDraft, Campaign, Delivery, Registration, organizer
 from tests.conftest import TOKEN
 from tests.organizer_factories import add_registration
 
@@ -31,7 +29,7 @@ def chat(chat_app):
 def seeded(chat_app, clock):
     """Two confirmed (one checked in), one waitlisted, one cancelled; capacity 2."""
     now = clock.now()
-    with chat_app.state.sessions.begin() as session:
+    with chat_app.state.services.sessions.begin() as session:
         people = {
             "alice": add_registration(session, "o-alice", now=now, name="王小丽", phone="13812345678", company="字节跳动", capacity=2, channel="poster"),
             "bob": add_registration(session, "o-bob", now=now, name="李雷", phone="13900001111", company="Intel", capacity=2, checked_in=True),
@@ -47,7 +45,7 @@ def test_commands_are_invisible_to_followers(chat, chat_app, seeded, command):
     chat.send_text("o-alice", "随便说点什么")
     reply = chat.send_text("o-alice", command).content
     assert reply == chat.send_text("o-alice", "另一句没人懂的话").content
-    with chat_app.state.sessions() as session:
+    with chat_app.state.services.sessions() as session:
         assert session.scalars(select(Campaign)).all() == []
         assert session.scalars(select(BroadcastDraft)).all() == []
 
@@ -77,7 +75,7 @@ def test_query_finds_by_name_company_code_and_phone_suffix_with_phones_masked(ch
 
 
 def test_query_shows_at_most_ten(chat, chat_app, clock):
-    with chat_app.state.sessions.begin() as session:
+    with chat_app.state.services.sessions.begin() as session:
         for number in range(12):
             add_registration(session, f"o-{number}", now=clock.now(), name=f"测试{number}", phone=f"1380000{number:04d}")
     reply = chat.send_text(ADMIN, "查询 测试").content
@@ -89,7 +87,7 @@ def test_checkin_by_code_marks_arrival_once(chat, chat_app, seeded):
     registration_id, code = seeded["alice"]
     assert "已为 王小丽 签到" in chat.send_text(ADMIN, f"签到 {code.lower()}").content
     assert "之前已经签到过了" in chat.send_text(ADMIN, f"签到 {code}").content
-    with chat_app.state.sessions() as session:
+    with chat_app.state.services.sessions() as session:
         assert session.get(Registration, registration_id).checked_in_at is not None
 
 
@@ -97,12 +95,12 @@ def test_checkin_refuses_unknown_codes_and_the_waitlist(chat, chat_app, seeded):
     assert "没有找到签到码 ZZZZZZ" in chat.send_text(ADMIN, "签到 zzzzzz").content
     registration_id, code = seeded["carol"]
     assert "候补" in chat.send_text(ADMIN, f"签到 {code}").content
-    with chat_app.state.sessions() as session:
+    with chat_app.state.services.sessions() as session:
         assert session.get(Registration, registration_id).checked_in_at is None
 
 
 def deliveries(chat_app):
-    with chat_app.state.sessions() as session:
+    with chat_app.state.services.sessions() as session:
         return sorted(session.scalars(select(Delivery.openid)).all())
 
 
@@ -122,7 +120,7 @@ def test_broadcast_previews_then_sends_only_after_confirmation(chat, chat_app, s
     started = chat.send_text(ADMIN, "确认广播").content
     assert f"已开始发送给 {len(recipients)} 人" in started
     assert deliveries(chat_app) == recipients
-    with chat_app.state.sessions() as session:
+    with chat_app.state.services.sessions() as session:
         [campaign] = session.scalars(select(Campaign)).all()
         assert (campaign.audience, campaign.text) == (audience, command.split()[-1])
     assert "没有待确认的广播" in chat.send_text(ADMIN, "确认广播").content
@@ -146,16 +144,16 @@ def test_a_discarded_or_stale_draft_is_never_sent(chat, chat_app, seeded, clock)
 def test_the_admin_hears_the_outcome_once_every_delivery_is_finished(chat, chat_app, seeded, clock):
     chat.send_text(ADMIN, "广播 明天见")
     chat.send_text(ADMIN, "确认广播")
-    sessions = chat_app.state.sessions
+    sessions = chat_app.state.services.sessions
     with sessions.begin() as session:
-        assert organizer.report_finished_broadcasts(session, clock.now(), broadcast_report) == []
+        assert organizer.report_finished_broadcasts(session, clock.now()) == []
         alice, bob = session.scalars(select(Delivery).order_by(Delivery.openid)).all()
         alice.status = "sent"
         bob.status, bob.errcode = "failed", 45015
     with sessions.begin() as session:
-        [reported] = organizer.report_finished_broadcasts(session, clock.now(), broadcast_report)
+        [reported] = organizer.report_finished_broadcasts(session, clock.now())
     with sessions.begin() as session:
-        assert organizer.report_finished_broadcasts(session, clock.now(), broadcast_report) == []
+        assert organizer.report_finished_broadcasts(session, clock.now()) == []
         report = session.scalars(select(Campaign).where(Campaign.purpose == organizer.REPORT_PURPOSE)).one()
         [to_admin] = session.scalars(select(Delivery).where(Delivery.campaign_id == report.id)).all()
     assert to_admin.openid == ADMIN
@@ -169,15 +167,15 @@ def test_the_scheduler_sweep_sends_the_report(chat, chat_app, seeded, clock):
 
     chat.send_text(ADMIN, "广播 候补 有空位会通知")
     chat.send_text(ADMIN, "确认广播")
-    with chat_app.state.sessions.begin() as session:
+    with chat_app.state.services.sessions.begin() as session:
         session.scalars(select(Delivery)).one().status = "sent"
-    queue = JobQueue(chat_app.state.settings, chat_app.state.engine, clock)
+    queue = JobQueue(chat_app.state.services.settings, chat_app.state.services.engine, clock)
     queue.start(paused=True)  # gives the job functions their context without running any job
     try:
         sweep_job()
     finally:
         queue.shutdown()
-    with chat_app.state.sessions() as session:
+    with chat_app.state.services.sessions() as session:
         report = session.scalars(select(Campaign).where(Campaign.purpose == organizer.REPORT_PURPOSE)).one()
         assert session.scalars(select(Delivery.openid).where(Delivery.campaign_id == report.id)).one() == ADMIN
     assert "已发送 1，失败 0，无法触达 0" in report.text

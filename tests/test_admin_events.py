@@ -35,7 +35,7 @@ def test_events_lists_the_configured_event_with_zero_counts(api):
 def test_events_counts_statuses_days_channels_and_audiences(api, admin_app, clock):
     today = clock.now()
     yesterday = today - timedelta(days=1)
-    with admin_app.state.sessions.begin() as session:
+    with admin_app.state.services.sessions.begin() as session:
         add_registration(session, "o-a", now=yesterday, capacity=2, channel="poster")
         add_registration(session, "o-b", now=today, capacity=2, channel="poster", checked_in=True)
         add_registration(session, "o-c", now=today, capacity=2)  # no seat left: waitlisted
@@ -60,7 +60,7 @@ def test_events_counts_statuses_days_channels_and_audiences(api, admin_app, cloc
 def test_days_are_counted_in_the_bot_timezone(api, admin_app, clock):
     # 2023-03-20 00:30 in Shanghai is still 03-19 in UTC: the day shown must be the organizer's day.
     just_after_midnight = clock.now().replace(hour=0, minute=30)
-    with admin_app.state.sessions.begin() as session:
+    with admin_app.state.services.sessions.begin() as session:
         add_registration(session, "o-early", now=just_after_midnight)
     [event] = api.get("/admin/api/events").json()["items"]
     assert event["registrations_per_day"] == [{"date": "2023-03-20", "count": 1}]
@@ -74,7 +74,7 @@ def test_unknown_event_is_404_on_every_event_route(api):
 
 
 def test_checkin_by_code_returns_the_registration_and_is_idempotent(api, admin_app, clock):
-    with admin_app.state.sessions.begin() as session:
+    with admin_app.state.services.sessions.begin() as session:
         code = add_registration(session, "o-a", now=clock.now(), name="王小丽", channel="poster").checkin_code
     clock.advance(timedelta(minutes=5))
     first = api.post("/admin/api/events/meetup-10/checkin", json={"code": f" {code.lower()} "})
@@ -88,7 +88,7 @@ def test_checkin_by_code_returns_the_registration_and_is_idempotent(api, admin_a
 
 
 def test_checkin_by_code_errors(api, admin_app, clock):
-    with admin_app.state.sessions.begin() as session:
+    with admin_app.state.services.sessions.begin() as session:
         add_registration(session, "o-a", now=clock.now(), capacity=1)
         waiting = add_registration(session, "o-b", now=clock.now(), capacity=1).checkin_code
     assert api.post("/admin/api/events/meetup-10/checkin", json={"code": "ZZZZZZ"}).status_code == 404
@@ -114,12 +114,12 @@ def test_reminders_list_each_configured_reminder_with_its_state(api, admin_app, 
 def test_reminders_show_what_was_sent(api, admin_app, clock, settings):
     from scheduler.reminders import fire_due_reminders
 
-    with admin_app.state.sessions.begin() as session:
+    with admin_app.state.services.sessions.begin() as session:
         add_registration(session, "o-a", now=clock.now())
         add_registration(session, "o-b", now=clock.now())
     day_before = datetime(2023, 3, 25, 14, 0, tzinfo=SHANGHAI)
     clock.set(day_before)
-    fire_due_reminders(admin_app.state.sessions, admin_app.state.settings, day_before)
+    fire_due_reminders(admin_app.state.services.sessions, admin_app.state.services.settings, day_before)
     first, second = api.get("/admin/api/events/meetup-10/reminders").json()["items"]
     assert (first["state"], first["recipients"], first["counts"]["pending"]) == ("sent", 2, 2)
     assert second["state"] == "scheduled"

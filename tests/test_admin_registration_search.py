@@ -37,7 +37,7 @@ def people(admin_app, clock):
         ("o-carol", dict(name="韩梅梅", phone="13700002222", company="火山引擎")),
         ("o-dave", dict(name="赵四", phone="13600003333", company="100%_科技", cancelled=True)),
     ]
-    with admin_app.state.sessions.begin() as session:
+    with admin_app.state.services.sessions.begin() as session:
         made = {openid: add_registration(session, openid, now=now, capacity=3, **fields) for openid, fields in rows}
         return {openid: (registration.id, registration.checkin_code) for openid, registration in made.items()}
 

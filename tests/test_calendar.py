@@ -7,7 +7,7 @@ from datetime import datetime
 from fastapi.testclient import TestClient
 from icalendar import Calendar
 
-from bot.simulator import WeChatSimulator
+from bot.devtools.simulator import WeChatSimulator
 from tests.conftest import SHANGHAI, TOKEN
 from tests.registration_steps import EVENT_ID, register_via_chat, settings_with_bot
 

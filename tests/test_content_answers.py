@@ -12,12 +12,12 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 
-from bot.activity import Activity, ActivityRecorder
-from bot.dispatch import Router
-from bot.replies import Text
-from bot.simulator import WeChatSimulator
+from bot.devtools.simulator import WeChatSimulator
+from handlers.dispatch import Router
 from handlers.matching import has_text
+from handlers.replies import Text
 from models import Follower, InboundMessage
+from models.activity import Activity, ActivityRecorder
 from models.db import create_db_engine, session_factory
 from models.form_presence import RedisFormPresence
 from models.form_store import MARKER_MARGIN_SECONDS
@@ -25,18 +25,18 @@ from tests.conftest import TOKEN
 
 
 def follower(app, openid: str) -> Follower | None:
-    with app.state.sessions() as session:
+    with app.state.services.sessions() as session:
         return session.get(Follower, openid)
 
 
 def count(app, model) -> int:
-    with app.state.sessions() as session:
+    with app.state.services.sessions() as session:
         return session.scalar(select(func.count()).select_from(model))
 
 
 def ledger_entries(app) -> int:
     """Messages the reply ledger holds: only the database path writes there."""
-    settings = app.state.settings
+    settings = app.state.services.settings
     if not settings.redis_url:
         return count(app, InboundMessage)
     client = redis.Redis.from_url(settings.redis_url)
@@ -51,7 +51,7 @@ def test_a_question_writes_nothing_until_the_activity_is_flushed(app, wechat, cl
     assert follower(app, "o-asker") is None
     assert ledger_entries(app) == 0
 
-    assert app.state.activity.flush() == 1
+    assert app.state.services.activity.flush() == 1
 
     row = follower(app, "o-asker")
     assert row.last_interaction_at == clock.now() and row.first_seen_at == clock.now()
@@ -230,14 +230,14 @@ def test_a_question_that_needs_the_database_is_tried_from_content_once(make_app,
 def test_presence_names_exactly_the_followers_inside_a_form(app, wechat, clock):
     wechat.send_text("o-inside", "报名")
     wechat.send_text("o-outside", "议程")
-    presence = app.state.responder.presence
+    presence = app.state.services.responder.presence
     assert presence.maybe_open_among(["o-inside", "o-outside", "o-stranger"], clock.now()) == {"o-inside"}
 
 
 def test_a_form_step_leaves_the_follower_row_to_the_recorder(app, wechat, clock):
     wechat.send_text("o-stepper", "报名")
     assert follower(app, "o-stepper") is None  # no statement for it in the form's transaction
-    app.state.activity.flush()
+    app.state.services.activity.flush()
     assert follower(app, "o-stepper").last_interaction_at == clock.now()
 
 

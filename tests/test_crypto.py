@@ -6,9 +6,16 @@ import time
 import pytest
 from fastapi.testclient import TestClient
 
-from bot.replies import Article, News, Text, cdata, render_reply
-from bot.simulator import WeChatSimulator, push_xml
-from bot.wechat import BadSignature, SafeModeCrypto, StaleTimestamp, check_fresh, parse_xml_safely, sign
+from bot.devtools.simulator import WeChatSimulator, push_xml
+from bot.wechat import (
+    BadSignature,
+    SafeModeCrypto,
+    StaleTimestamp,
+    check_fresh,
+    parse_xml_safely,
+    sign,
+)
+from handlers.replies import Article, News, Text, cdata, render_reply
 from tests.conftest import FIXTURES, TOKEN
 
 VECTOR = json.loads((FIXTURES / "official-crypto-vector.json").read_text(encoding="utf-8"))

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from bot.admin.export import UTF8_BOM
-from bot.fake_wechat import LoopbackServer
+from bot.devtools.fake_wechat import LoopbackServer
 from scheduler.sender import build_sender
 from tests.organizer_factories import ADMIN_TOKEN, add_registration
 
@@ -48,7 +48,7 @@ def browser() -> Iterator:
 def live_app(make_app, outbound_settings, fake_wechat, clock):
     app = make_app(outbound_settings.model_copy(update={"admin_token": ADMIN_TOKEN}))
     now = clock.now()
-    with app.state.sessions.begin() as session:
+    with app.state.services.sessions.begin() as session:
         add_registration(session, "o-alice", now=now, name="王小丽", phone="13812345678", company="字节跳动", channel="poster")
         add_registration(session, "o-bob", now=now, name="李雷", phone="13900001111", company="Intel", checked_in=True)
         add_registration(session, "o-eve", now=now, name="=1+1", phone="13700009999", company="@公司 🚀")
@@ -129,7 +129,7 @@ def test_organizer_broadcasts_and_watches_the_report(page, live_app, outbound_se
     expect(page.locator("#report-pending")).to_have_text("3")
 
     # The outbox sender delivers through the fake WeChat API while the page keeps polling the report.
-    build_sender(outbound_settings, app.state.sessions, clock).run_until_idle()
+    build_sender(outbound_settings, app.state.services.sessions, clock).run_until_idle()
     expect(page.locator("#report-status")).to_contain_text("已完成")
     expect(page.locator("#report-sent")).to_have_text("3")
     expect(page.locator("#report-pending")).to_have_text("0")
@@ -152,7 +152,7 @@ def test_organizer_schedules_a_broadcast_and_cancels_it(page, live_app, outbound
     page.get_by_role("button", name="取消这次群发").click()
     expect(page.locator("#report-status")).to_contain_text("已取消")
     expect(page.get_by_role("button", name="取消这次群发")).to_be_hidden()
-    build_sender(outbound_settings, app.state.sessions, clock).run_until_idle()
+    build_sender(outbound_settings, app.state.services.sessions, clock).run_until_idle()
     assert fake_wechat.messages() == []
 
 
@@ -166,7 +166,7 @@ def test_a_paused_sender_shows_in_the_report_with_wechats_code(page, live_app, o
     page.get_by_role("button", name="预览并发送").click()
     page.get_by_role("button", name="确认发送").click()
     expect(page.locator("#report-pending")).to_have_text("3")
-    build_sender(outbound_settings, app.state.sessions, clock).run_until_idle()
+    build_sender(outbound_settings, app.state.services.sessions, clock).run_until_idle()
     expect(page.locator("#report-status")).to_contain_text("已暂停")
     expect(page.locator("#report-errors")).to_contain_text("微信错误码 45009")
 

@@ -19,7 +19,7 @@ from typer.main import get_command
 from typer.testing import CliRunner
 
 from bot.cli import app as cli
-from bot.settings import load_content
+from models.content import load_content
 from models.migrate import alembic_config
 from tests.conftest import REPO_ROOT
 

@@ -13,7 +13,7 @@ from tests.organizer_factories import ADMIN_TOKEN, add_registration
 
 def test_a_write_is_committed_before_the_response_starts(make_app, make_settings, clock):
     app = make_app(make_settings(admin_token=ADMIN_TOKEN))
-    with app.state.sessions.begin() as session:
+    with app.state.services.sessions.begin() as session:
         add_registration(session, "o-alice", now=clock.now())
     body = json.dumps({"event_id": "meetup-10", "audience": "confirmed", "text": "hi"}).encode()
     seen_at_response_start: list[int] = []
@@ -24,7 +24,7 @@ def test_a_write_is_committed_before_the_response_starts(make_app, make_settings
     async def send(message):
         if message["type"] == "http.response.start":
             # Another connection, as the client's next request would use: it sees only committed rows.
-            with app.state.sessions() as reader:
+            with app.state.services.sessions() as reader:
                 seen_at_response_start.append(reader.scalar(select(func.count()).select_from(Campaign)))
             assert message["status"] == 201
 

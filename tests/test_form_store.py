@@ -8,7 +8,7 @@ import pytest
 import redis
 from sqlalchemy import event
 
-from bot.simulator import push_xml
+from bot.devtools.simulator import push_xml
 from bot.wechat import parse_push
 from models.form_store import DatabaseForms, RedisForms
 from tests.registration_steps import form_state, registration_of
@@ -22,12 +22,12 @@ def statements_of_handler_threads(app):
         if threading.current_thread().name.startswith("handler"):
             statements.append(" ".join(statement.split())[:60])
 
-    event.listen(app.state.engine, "before_cursor_execute", record)
+    event.listen(app.state.services.engine, "before_cursor_execute", record)
     return statements
 
 
 def test_the_store_follows_the_backend(app, settings):
-    assert isinstance(app.state.forms, RedisForms if settings.redis_url else DatabaseForms)
+    assert isinstance(app.state.services.forms, RedisForms if settings.redis_url else DatabaseForms)
 
 
 def test_with_redis_only_the_deciding_step_reaches_the_database(app, wechat, settings):
@@ -49,7 +49,7 @@ def test_with_redis_only_the_deciding_step_reaches_the_database(app, wechat, set
 
 def test_a_failed_message_keeps_nothing_and_frees_the_form(app, wechat):
     wechat.send_text("o-failing", "报名")
-    forms, sessions = app.state.forms, app.state.sessions
+    forms, sessions = app.state.services.forms, app.state.services.sessions
     with pytest.raises(RuntimeError), sessions.begin() as session:
         forms.held(session, "o-failing").state = "phone"
         raise RuntimeError("the handler failed")
@@ -61,7 +61,7 @@ def test_a_failed_message_keeps_nothing_and_frees_the_form(app, wechat):
 
 def test_two_messages_of_one_follower_take_turns_on_the_form(app, wechat):
     wechat.send_text("o-twice", "报名")
-    forms, sessions = app.state.forms, app.state.sessions
+    forms, sessions = app.state.services.forms, app.state.services.sessions
     first_holds, seen_by_second = threading.Event(), []
 
     def second_message() -> None:
@@ -107,10 +107,10 @@ def test_with_redis_a_form_step_is_three_round_trips(app, wechat, settings, monk
 
 def test_a_message_whose_form_is_busy_at_its_claim_waits_for_it(app, wechat):
     wechat.send_text("o-busy", "报名")
-    forms, sessions = app.state.forms, app.state.sessions
+    forms, sessions = app.state.services.forms, app.state.services.sessions
     replies = []
     second = threading.Thread(
-        target=lambda: replies.append(app.state.responder.respond_with_database(parse_push(
+        target=lambda: replies.append(app.state.services.responder.respond_with_database(parse_push(
             push_xml("o-busy", "text", {"Content": "张三", "MsgId": 4242})
         )))
     )

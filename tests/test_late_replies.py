@@ -8,10 +8,10 @@ import time
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from bot.dispatch import Router
+from bot.devtools.simulator import WeChatSimulator
 from bot.late_replies import reply_as_text
-from bot.replies import Article, Image, News, Text
-from bot.simulator import WeChatSimulator
+from handlers.dispatch import Router
+from handlers.replies import Article, Image, News, Text
 from models.db import create_db_engine, session_factory
 from models.outbox import SENT, Campaign, Delivery
 from tests.conftest import FAKE_APP_ID, FAKE_APP_SECRET, TOKEN
@@ -58,7 +58,7 @@ def test_a_late_reply_is_sent_by_the_apps_background_sender(make_app, make_setti
 
 
 def test_without_credentials_the_app_keeps_late_replies_for_wechats_retry_only(app):
-    assert type(app.state.late_replies).__name__ == "LedgerOnlySink"
+    assert type(app.state.services.late_replies).__name__ == "LedgerOnlySink"
 
 
 def test_news_replies_become_a_text_with_the_link_and_images_have_no_text_form():

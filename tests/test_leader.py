@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import text
 
-from bot.clock import ManualClock
+from models.clock import ManualClock
 from scheduler.leader import AdvisoryLock, LeaseLock, leader_lock
 from tests.conftest import BACKEND, BEFORE_EVENT
 

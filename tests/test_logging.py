@@ -13,8 +13,9 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from bot.logs import LOG_CONFIG, hash_openid
-from bot.simulator import push_xml
+from bot.devtools.simulator import push_xml
+from bot.logs import LOG_CONFIG
+from models.redact import hash_openid
 
 OPENID = "o-logging-follower-6xZq"
 

@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from bot.cli import app as cli
 from bot.menu import menu_body, same_menu
-from bot.settings import ConfigError, MenuConfig, load_content
+from models.content import ConfigError, MenuConfig, load_content
 from tests.conftest import FAKE_APP_ID, FAKE_APP_SECRET, REPO_ROOT
 
 SHIPPED = load_content(REPO_ROOT / "config.toml")

@@ -9,8 +9,8 @@ import time
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from bot.metrics import clear_multiprocess_directory
-from bot.simulator import push_xml
+from bot.devtools.simulator import push_xml
+from models.metrics import clear_multiprocess_directory
 from tests.conftest import REPO_ROOT
 
 DEFINED_FAMILIES = {
@@ -90,12 +90,12 @@ def test_a_forged_push_is_counted_as_rejected_and_not_as_a_message(client):
 
 
 COUNT_ONE_MESSAGE = """
-from bot.metrics import observe_reply
+from models.metrics import observe_reply
 observe_reply("text", "agenda", 0.002)
 """
 
 EXPOSE = """
-from bot.metrics import exposition
+from models.metrics import exposition
 print(exposition()[0].decode())
 """
 

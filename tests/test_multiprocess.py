@@ -22,7 +22,7 @@ import redis
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import create_engine, func, select
 
-from bot.simulator import WeChatSimulator
+from bot.devtools.simulator import WeChatSimulator
 from models import Follower, Registration
 from tests.conftest import BACKEND, BEFORE_EVENT, REPO_ROOT, TOKEN
 from tests.registration_steps import EVENT_ID, form_messages

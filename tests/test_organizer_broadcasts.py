@@ -11,8 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from bot import organizer
-from models import Follower, Registration
+from models import Follower, Registration, organizer
 from models.db import create_db_engine, session_factory
 from models.registration import check_in
 from tests.organizer_factories import ADMIN_TOKEN, AUTH, add_registration

@@ -7,10 +7,9 @@ import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from bot import organizer
 from bot.admin.export import UTF8_BOM
 from bot.cli import app as cli
-from models import Campaign, Delivery, Registration
+from models import Campaign, Delivery, Registration, organizer
 from models.db import create_db_engine, session_factory
 from tests.conftest import BEFORE_EVENT, REPO_ROOT
 from tests.organizer_factories import add_registration

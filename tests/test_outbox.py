@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
+from models.deliveries import create_campaign, enqueue_message
 from models.outbox import PENDING, Campaign, Delivery
-from scheduler.outbox import create_campaign, enqueue_message
 
 
 def test_enqueue_message_records_one_pending_delivery_for_the_follower(sessions):

@@ -11,9 +11,9 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import event
 
-from bot.ledger import Claim, ClaimState
-from bot.simulator import WeChatSimulator
-from handlers import texts
+from bot.devtools.simulator import WeChatSimulator
+from models import texts
+from models.ledger import Claim, ClaimState
 from tests.conftest import SHANGHAI, TOKEN
 from tests.registration_steps import (
     ANSWERS,
@@ -243,7 +243,7 @@ class ForgetfulLedger:
 
 
 def test_a_retry_the_ledger_lost_still_gets_the_first_reply_from_the_form(wechat, app):
-    app.state.responder.ledger = ForgetfulLedger()
+    app.state.services.responder.ledger = ForgetfulLedger()
     messages = [*form_messages(), "确认", "改为线上", "取消报名", "确认"]
     replies = []
     for text in messages:
@@ -253,7 +253,7 @@ def test_a_retry_the_ledger_lost_still_gets_the_first_reply_from_the_form(wechat
 
     assert "报名成功" in replies[6]
     assert "已修改参加方式" in replies[7]
-    assert replies[-1] == texts.registration_cancelled(app.state.settings.content.events[0])
+    assert replies[-1] == texts.registration_cancelled(app.state.services.settings.content.events[0])
     [registration] = registrations(app)
     assert registration.status == "cancelled"
 
@@ -273,7 +273,7 @@ def test_with_redis_registering_starts_without_a_database_transaction(wechat, ap
     registration, runs in autocommit, so PostgreSQL sees no BEGIN and no COMMIT for it."""
     if not settings.redis_url:
         pytest.skip("without Redis the form itself is written in the database transaction")
-    engine = app.state.engine
+    engine = app.state.services.engine
     statements: list[tuple[str, bool]] = []
 
     def record(connection, _cursor, statement, *_args) -> None:

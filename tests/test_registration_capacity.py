@@ -8,14 +8,14 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
+
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import event, select, text
 from sqlalchemy.exc import IntegrityError
 
-from bot.simulator import WeChatSimulator
-from handlers import texts
-from models import Campaign, Delivery, FormState, Registration
+from bot.devtools.simulator import WeChatSimulator
+from models import Campaign, Delivery, FormState, Registration, texts
 from models.registration import AlreadyRegistered, register, seats_taken
 from tests.conftest import BEFORE_EVENT, TOKEN
 from tests.registration_steps import (
@@ -68,7 +68,7 @@ def seats_watched(app) -> Iterator[list[int]]:
 
     def watch() -> None:
         while not done.is_set() or not samples:
-            with app.state.sessions() as session:
+            with app.state.services.sessions() as session:
                 samples.append(seats_taken(session, EVENT_ID))
 
     watcher = threading.Thread(target=watch)
@@ -82,8 +82,8 @@ def seats_watched(app) -> Iterator[list[int]]:
 
 def seed_confirmed(app, count: int) -> None:
     """``count`` confirmed on-site registrations made earlier by other followers."""
-    now = app.state.clock.now()
-    with app.state.sessions.begin() as session:
+    now = app.state.services.clock.now()
+    with app.state.services.sessions.begin() as session:
         session.add_all(
             Registration(
                 event_id=EVENT_ID, openid=f"o-earlier-{n}", attendance="onsite", status="confirmed",
@@ -120,7 +120,7 @@ def small_wechat(small_app):
 
 def test_fifty_followers_confirming_at_once_for_the_last_ten_seats(make_settings, make_app):
     app = make_app(make_settings(reply_budget_seconds=REPLY_BUDGET))
-    capacity = app.state.settings.content.events[0].capacity
+    capacity = app.state.services.settings.content.events[0].capacity
     seed_confirmed(app, capacity - 10)
     followers = [f"o-rush-{n:02d}" for n in range(50)]
     with TestClient(app) as client:
@@ -164,7 +164,7 @@ def test_cancellations_and_registrations_at_once_keep_seats_and_the_line_right(m
     assert [openid for openid, _ in sorted(waitlist(app), key=lambda item: item[1])][:5] == waiting[5:]
     assert sorted(openid for openid, _ in waitlist(app)) == sorted(waiting[5:] + newcomers)
     assert_waitlist_dense(app)
-    with app.state.sessions() as session:
+    with app.state.services.sessions() as session:
         notified = session.scalars(select(Delivery.openid).join(Campaign).where(Campaign.purpose == "waitlist_promotion"))
         assert sorted(notified) == sorted(waiting[:5])
 
@@ -198,7 +198,7 @@ def test_a_cancelled_seat_goes_to_the_first_in_line_who_is_told(small_app, small
     assert registration_of(small_app, "o-3").status == "confirmed"
     assert waitlist(small_app) == [("o-4", 1), ("o-5", 2)]
     assert len(confirmed_on_site(small_app)) == 3
-    with small_app.state.sessions() as session:
+    with small_app.state.services.sessions() as session:
         [campaign] = session.scalars(select(Campaign).where(Campaign.purpose == "waitlist_promotion")).all()
         [delivery] = session.scalars(select(Delivery).where(Delivery.campaign_id == campaign.id)).all()
     assert (delivery.openid, delivery.status) == ("o-3", "pending")
@@ -214,7 +214,7 @@ def test_a_waitlisted_cancellation_closes_the_gap_without_promoting(small_app, s
     small_wechat.send_text("o-4", "确认")
 
     assert waitlist(small_app) == [("o-3", 1), ("o-5", 2)]
-    with small_app.state.sessions() as session:
+    with small_app.state.services.sessions() as session:
         assert session.scalars(select(Campaign)).all() == []
 
 
@@ -258,17 +258,17 @@ def test_a_waitlisted_follower_switching_to_online_is_confirmed_and_leaves_the_l
 def test_switching_needs_a_registration_and_closes_at_the_start(small_app, small_wechat, clock):
     assert small_wechat.send_text("o-0", "改为线上").content == texts.NOT_REGISTERED
     register_via_chat(small_wechat, "o-0")
-    clock.set(small_app.state.settings.content.events[0].starts_at)
+    clock.set(small_app.state.services.settings.content.events[0].starts_at)
     assert small_wechat.send_text("o-0", "改为线上").content == texts.CHANGES_CLOSED
 
 
 def test_the_database_refuses_a_second_active_registration(app):
-    now = app.state.clock.now()
+    now = app.state.services.clock.now()
     first = dict(event_id=EVENT_ID, openid="o-dup", attendance="onsite", status="confirmed", created_at=now, updated_at=now)
-    with app.state.sessions.begin() as session:
+    with app.state.services.sessions.begin() as session:
         session.add(Registration(checkin_code="AAAAAA", **first))
     with pytest.raises(IntegrityError):
-        with app.state.sessions.begin() as session:
+        with app.state.services.sessions.begin() as session:
             session.add(Registration(checkin_code="BBBBBB", **first))
 
 
@@ -365,7 +365,7 @@ def test_a_confirmation_writes_only_its_reply_after_the_deciding_insert(app, wec
     """The follower row and the form are written before the seat lock; what is left under it, besides the
     insert, is the reply stored for a retry (the form's, and the database ledger's), which depends on the
     insert's outcome."""
-    engine = app.state.sessions.kw["bind"]
+    engine = app.state.services.sessions.kw["bind"]
     statements: list[str] = []
 
     def record(_connection, _cursor, statement, _parameters, _context, _executemany) -> None:

@@ -7,11 +7,16 @@ from datetime import datetime, timedelta
 import pytest
 from fastapi.testclient import TestClient
 
-from bot.simulator import WeChatSimulator
-from handlers import texts
-from models import Follower
+from bot.devtools.simulator import WeChatSimulator
+from models import Follower, texts
 from tests.conftest import SHANGHAI, TOKEN
-from tests.registration_steps import EVENT_ID, register_via_chat, registration_of, registrations, settings_with_event
+from tests.registration_steps import (
+    EVENT_ID,
+    register_via_chat,
+    registration_of,
+    registrations,
+    settings_with_event,
+)
 
 OPENID = "o-arriving"
 CHECKIN_SCENE = f"checkin:{EVENT_ID}"
@@ -27,7 +32,7 @@ def follow_by_scanning(wechat: WeChatSimulator, openid: str = OPENID, scene: str
 
 
 def follower(app, openid: str = OPENID) -> Follower:
-    with app.state.sessions() as session:
+    with app.state.services.sessions() as session:
         return session.get(Follower, openid)
 
 

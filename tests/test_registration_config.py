@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from bot.settings import ConfigError, load_content
-from bot.simulator import WeChatSimulator
-from handlers import texts
+from bot.devtools.simulator import WeChatSimulator
+from models import texts
+from models.content import ConfigError, load_content
 from tests.conftest import REPO_ROOT, TOKEN
 from tests.registration_steps import registration_of
 

@@ -16,18 +16,28 @@ from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from bot.cli import app as cli
-from bot.settings import ConfigError, Settings, load_content
+from bot.settings import Settings
+from models.content import ConfigError, load_content
 from models.db import create_db_engine, session_factory
-from models.outbox import Campaign, Delivery
-from models.registration import ONLINE, ONSITE, Registration, cancel, register
-from models.outbox import CLAIMED, PENDING, SENDING, UNKNOWN
+from models.outbox import CLAIMED, PENDING, SENDING, UNKNOWN, Campaign, Delivery
 from models.outbox import SENT as DELIVERED
+from models.registration import ONLINE, ONSITE, Registration, cancel, register
 from models.reminder import SENT, SKIPPED, ReminderRun
-from scheduler.reminders import Reminder, fire_due_reminders, reminder_statuses, reminders_of, run_reminder
+from scheduler.reminders import (
+    Reminder,
+    fire_due_reminders,
+    reminder_statuses,
+    reminders_of,
+    run_reminder,
+)
 from scheduler.sender import build_sender
-from tests.outbound import config_with_concurrency, follower_wrote, outbound_environment
 from tests.conftest import FAKE_APP_ID, FAKE_APP_SECRET, REPO_ROOT
-from tests.registration_steps import register_via_chat, registration_of, settings_with_event
+from tests.outbound import config_with_concurrency, follower_wrote, outbound_environment
+from tests.registration_steps import (
+    register_via_chat,
+    registration_of,
+    settings_with_event,
+)
 
 EVENT_ID = "meetup-10"
 
@@ -347,16 +357,16 @@ def test_reminder_reaches_a_follower_registered_in_the_chat_through_wechat(
     code = registration_of(app, "o-chat").checkin_code
     clock.set(day_before.due_at - timedelta(hours=1))
     wechat.send_text("o-chat", "地点")
-    app.state.activity.flush()  # what the app's recorder does within half a second
+    app.state.services.activity.flush()  # what the app's recorder does within half a second
     fake_wechat.tell_follower("o-chat", last_interaction_at=clock.now())
     clock.set(day_before.due_at)
     fake_wechat.set_now(clock.now())
 
-    fire_due_reminders(app.state.sessions, settings, clock.now())
+    fire_due_reminders(app.state.services.sessions, settings, clock.now())
     outbound = make_settings(
         wechat_app_id=FAKE_APP_ID, wechat_app_secret=FAKE_APP_SECRET, wechat_api_base_url=fake_wechat.base_url
     )
-    build_sender(outbound, app.state.sessions, clock).run_until_idle()
+    build_sender(outbound, app.state.services.sessions, clock).run_until_idle()
 
     [message] = fake_wechat.messages()
     assert message["touser"] == "o-chat"

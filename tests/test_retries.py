@@ -12,16 +12,16 @@ from concurrent.futures import ThreadPoolExecutor
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from bot.dispatch import Router
-from bot.replies import Text
-from bot.simulator import WeChatSimulator, push_xml
+from bot.devtools.simulator import WeChatSimulator, push_xml
+from handlers.dispatch import Router
 from handlers.matching import has_text
+from handlers.replies import Text
 from models import InboundMessage
 from tests.conftest import TOKEN
 
 
 def ledger_rows(app) -> int:
-    with app.state.sessions() as session:
+    with app.state.services.sessions() as session:
         return session.scalar(select(func.count()).select_from(InboundMessage))
 
 
@@ -31,7 +31,7 @@ def test_a_retry_gets_the_same_reply_and_is_handled_once(app, wechat):
     assert "姓名" in first.content
     # Byte for byte, CreateTime included: the retries got the stored reply, not a second rendering.
     assert first.body == second.body == third.body
-    if not app.state.settings.redis_url:
+    if not app.state.services.settings.redis_url:
         assert ledger_rows(app) == 1
 
 

@@ -10,10 +10,10 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from bot.cli import app as cli
-from bot.settings import ConfigError, Content, load_content
-from bot.simulator import WeChatSimulator
-from handlers import texts
+from bot.devtools.simulator import WeChatSimulator
 from handlers.rules import RuleMatcher
+from models import texts
+from models.content import ConfigError, Content, load_content
 from tests.conftest import BEFORE_EVENT, REPO_ROOT, SHANGHAI, TOKEN
 
 SHIPPED = load_content(REPO_ROOT / "config.toml")

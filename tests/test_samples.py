@@ -3,7 +3,6 @@
 from pathlib import Path
 
 import pytest
-
 from wechatpy import parse_message
 
 from bot.wechat import parse_push, parse_xml_safely

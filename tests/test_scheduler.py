@@ -10,8 +10,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from bot import organizer
-from bot.clock import ShiftedClock, SystemClock
+from models import organizer
+from models.clock import ShiftedClock, SystemClock
 from models.db import session_factory
 from models.outbox import Campaign, Delivery
 from models.registration import ONSITE, register

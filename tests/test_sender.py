@@ -14,7 +14,8 @@ import pytest
 from prometheus_client import REGISTRY
 from sqlalchemy import select
 
-from bot.settings import DeliveryConfig
+from models.content import DeliveryConfig
+from models.deliveries import create_campaign, enqueue_message
 from models.follower import get_or_create_follower
 from models.outbox import (
     CLAIMED,
@@ -27,8 +28,13 @@ from models.outbox import (
     Delivery,
     SubscribeAcceptance,
 )
-from scheduler.outbox import create_campaign, enqueue_message
-from scheduler.sender import BATCH_ROWS_PER_THREAD, MAX_ATTEMPTS, build_sender, retry_delay, start_background_sender
+from scheduler.sender import (
+    BATCH_ROWS_PER_THREAD,
+    MAX_ATTEMPTS,
+    build_sender,
+    retry_delay,
+    start_background_sender,
+)
 from tests.conftest import FAKE_APP_ID, FAKE_APP_SECRET, REPO_ROOT
 from tests.outbound import config_with_concurrency, follower_wrote, outbound_environment
 
@@ -84,7 +90,7 @@ def test_customer_service_text_reaches_a_follower_who_wrote_through_the_webhook(
     app, wechat, sessions, sender, fake_wechat, clock
 ):
     wechat.send_text("o-alice", "你好")
-    app.state.activity.flush()  # what the app's recorder does within half a second
+    app.state.services.activity.flush()  # what the app's recorder does within half a second
     fake_wechat.tell_follower("o-alice", last_interaction_at=clock.now())
     enqueue(sessions)
 

@@ -6,8 +6,9 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from bot.settings import ConfigError, load_content, load_settings, parse_offset
-from bot.simulator import WeChatSimulator
+from bot.devtools.simulator import WeChatSimulator
+from bot.settings import load_settings
+from models.content import ConfigError, load_content, parse_offset
 from tests.conftest import REPO_ROOT, SHANGHAI, TOKEN
 
 OTHER_EVENTS = """

@@ -4,9 +4,8 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from bot.simulator import push_xml
+from bot.devtools.simulator import push_xml
 from models import Follower
-
 from tests.conftest import SHANGHAI
 
 STARTS = datetime(2023, 3, 26, 14, 0, tzinfo=SHANGHAI)
@@ -135,7 +134,7 @@ def test_subscribe_welcomes_with_the_current_event_and_records_the_qr_channel(ap
     assert "感谢关注火山引擎开发者社区" in reply.content
     assert "2023年3月26日（周日）14:00–17:00" in reply.content
     assert "1. 议程与嘉宾" in reply.content
-    with app.state.sessions() as session:
+    with app.state.services.sessions() as session:
         assert session.get(Follower, "o-new-follower").channel == "poster-beijing"
 
 

@@ -6,7 +6,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from bot.simulator import push_xml
+from bot.devtools.simulator import push_xml
 from bot.wechat import sign
 from models import Follower, InboundMessage
 from models.registration import FormState
@@ -16,8 +16,8 @@ TEXT = push_xml("o-attacker", "text", {"Content": "议程", "MsgId": 42})
 
 
 def database_is_untouched(app) -> bool:
-    app.state.activity.flush()  # anything a push queued to be written behind counts too
-    with app.state.sessions() as session:
+    app.state.services.activity.flush()  # anything a push queued to be written behind counts too
+    with app.state.services.sessions() as session:
         return all(
             session.scalar(select(func.count()).select_from(model)) == 0
             for model in (InboundMessage, Follower, FormState)
@@ -107,7 +107,7 @@ class FailingFormChecks:
 
 
 def test_an_error_escaping_the_webhook_is_a_500_and_the_rest_of_the_app_still_routes(app):
-    app.state.form_checks = FailingFormChecks()
+    app.state.services.form_checks = FailingFormChecks()
     stamp = str(int(time.time()))
     with TestClient(app, raise_server_exceptions=False) as client:
         failed = client.post("/wechat", params={"signature": sign(TOKEN, stamp, "n"), "timestamp": stamp, "nonce": "n"},

@@ -10,8 +10,8 @@ import pytest
 import requests
 from wechatpy.exceptions import WeChatClientException
 
-from bot.fake_wechat import LoopbackServer
-from bot.wechat_client import (
+from bot.devtools.fake_wechat import LoopbackServer
+from scheduler.wechat_client import (
     IDLE_CONNECTION_SECONDS,
     EnvironmentReadOnceSession,
     Outcome,
@@ -52,9 +52,9 @@ def test_token_is_fetched_once_and_reused_by_a_second_client(client, outbound_se
 
 TOKEN_USER = """
 import sys
-from bot.clock import clock_for
+from models.clock import clock_for
 from bot.settings import load_settings
-from bot.wechat_client import build_client
+from scheduler.wechat_client import build_client
 from models.db import create_db_engine, session_factory
 
 settings = load_settings()

@@ -11,7 +11,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
@@ -75,7 +74,7 @@ def test_app_runs_the_scheduler_only_when_enabled(make_settings, make_app):
         with TestClient(app):
             assert len(_worker_threads()) == int(enabled)
             if enabled:
-                _wait_for(lambda: SWEEP_JOB_ID in _job_ids(app.state.engine))
+                _wait_for(lambda: SWEEP_JOB_ID in _job_ids(app.state.services.engine))
         assert _worker_threads() == []
 
 

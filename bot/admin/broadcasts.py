@@ -14,9 +14,9 @@ from datetime import datetime
 from fastapi import APIRouter, Response, status
 from pydantic import BaseModel, Field, field_validator
 
-from bot import organizer
 from bot.admin.errors import service_errors
 from bot.deps import NowDep, SessionDep, SettingsDep
+from models import organizer
 from models.outbox import account_pause
 
 broadcasts_router = APIRouter(prefix="/broadcasts", tags=["broadcasts"])
@@ -98,7 +98,7 @@ def create_broadcast(body: BroadcastIn, session: SessionDep, settings: SettingsD
     if send_at is not None and send_at.tzinfo is None:
         send_at = send_at.replace(tzinfo=settings.tz)
     with service_errors():
-        organizer.require_event(settings, body.event_id)
+        organizer.require_event(settings.content, body.event_id)
         campaign = organizer.create_broadcast(
             session, event_id=body.event_id, audience=body.audience, text=body.text, now=now, send_at=send_at
         )

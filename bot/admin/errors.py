@@ -7,7 +7,7 @@ from contextlib import contextmanager
 
 from fastapi import HTTPException, status
 
-from bot.organizer import AlreadyStarted, NotConfirmed, NotFound
+from models.organizer import AlreadyStarted, NotConfirmed, NotFound
 
 
 @contextmanager

@@ -7,10 +7,10 @@ from datetime import date, datetime
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from bot import organizer
 from bot.admin.errors import service_errors
 from bot.admin.registrations import RegistrationOut, registration_out
 from bot.deps import NowDep, SessionDep, SettingsDep
+from models import organizer
 from scheduler.reminders import reminder_statuses
 
 events_router = APIRouter(prefix="/events", tags=["events"])
@@ -86,7 +86,7 @@ def list_events(session: SessionDep, settings: SettingsDep, now: NowDep) -> Even
     current = settings.content.current_event(now)
     items = [
         event_out(
-            organizer.event_stats(session, settings, event, now),
+            organizer.event_stats(session, settings.content, event, now),
             timezone=settings.content.bot.timezone,
             current=event.id == current.id,
         )
@@ -119,7 +119,7 @@ def check_in_by_code(
 ) -> RegistrationOut:
     """Check in whoever holds the code: 404 for an unknown event or code, 409 unless confirmed."""
     with service_errors():
-        organizer.require_event(settings, event_id)
+        organizer.require_event(settings.content, event_id)
         done = organizer.check_in_by_code(session, event_id, body.code, now)
     return registration_out(done.registration, done.channel)
 
@@ -128,7 +128,7 @@ def check_in_by_code(
 def list_reminders(event_id: str, session: SessionDep, settings: SettingsDep) -> ReminderList:
     """Each configured reminder of the event: when it is due, its state (scheduled, sent, skipped) and deliveries."""
     with service_errors():
-        organizer.require_event(settings, event_id)
+        organizer.require_event(settings.content, event_id)
     items = [
         ReminderOut(
             offset=status.reminder.offset_text,

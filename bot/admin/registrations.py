@@ -9,10 +9,10 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel
 
-from bot import organizer
 from bot.admin.errors import service_errors
 from bot.admin.export import registrations_csv
 from bot.deps import NowDep, SessionDep, SettingsDep
+from models import organizer
 from models.registration import Registration
 
 registrations_router = APIRouter(prefix="/events/{event_id}/registrations", tags=["registrations"])
@@ -90,7 +90,7 @@ def list_registrations(
 ) -> RegistrationList:
     """The event's registrations, oldest first, with the follower's QR channel; 404 for an unknown event."""
     with service_errors():
-        organizer.require_event(settings, event_id)
+        organizer.require_event(settings.content, event_id)
     rows, total = filters.search(session, event_id, limit=page_size, offset=(page - 1) * page_size)
     return RegistrationList(items=[registration_out(*row) for row in rows], total=total)
 
@@ -99,7 +99,7 @@ def list_registrations(
 def export_registrations(event_id: str, filters: FiltersDep, session: SessionDep, settings: SettingsDep) -> Response:
     """The same registrations as CSV: UTF-8 with BOM for Excel, formula-like cells neutralised."""
     with service_errors():
-        organizer.require_event(settings, event_id)
+        organizer.require_event(settings.content, event_id)
     rows, _total = filters.search(session, event_id)
     return Response(
         registrations_csv(rows, settings.tz),
@@ -114,6 +114,6 @@ def check_in(
 ) -> RegistrationOut:
     """Check a registration in (again: no change); 404 for an unknown event or id, 409 unless confirmed."""
     with service_errors():
-        organizer.require_event(settings, event_id)
+        organizer.require_event(settings.content, event_id)
         done = organizer.check_in_by_id(session, event_id, registration_id, now)
     return registration_out(done.registration, done.channel)

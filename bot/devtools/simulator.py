@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from bot.replies import cdata
 from bot.wechat import SafeModeCrypto, parse_xml_safely, sign
+from handlers.replies import cdata
 
 ACCOUNT_ID = "gh_eventbot_sim"
 

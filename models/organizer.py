@@ -9,21 +9,30 @@ or WeChat; errors are the exceptions below, which each caller turns into its own
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import Select, false, func, or_, select
 from sqlalchemy.orm import Session
 
-from bot.settings import Event, Settings
+from models import texts
 from models.broadcast import CANCELLED as CANCELLED_BROADCAST
 from models.broadcast import SCHEDULED as SCHEDULED_BROADCAST
 from models.broadcast import SKIPPED as SKIPPED_BROADCAST
 from models.broadcast import STARTED as STARTED_BROADCAST
 from models.broadcast import BroadcastDraft, BroadcastPlan
+from models.content import Content, Event
+from models.deliveries import add_deliveries, create_campaign, enqueue_message
 from models.follower import Follower
-from models.outbox import FAILED, FINISHED_STATES, SENT, UNKNOWN, UNREACHABLE, Campaign, Delivery
+from models.outbox import (
+    FAILED,
+    FINISHED_STATES,
+    SENT,
+    UNKNOWN,
+    UNREACHABLE,
+    Campaign,
+    Delivery,
+)
 from models.registration import (
     CANCELLED,
     CONFIRMED,
@@ -32,7 +41,6 @@ from models.registration import (
     check_in,
     registration_by_code,
 )
-from scheduler.outbox import add_deliveries, create_campaign, enqueue_message
 
 STATUSES = (CONFIRMED, WAITLISTED, CANCELLED)
 # Who a broadcast can address. "confirmed" includes people already checked in; "all_registrants" is
@@ -54,9 +62,9 @@ class NotConfirmed(Exception):
         self.registration = registration
 
 
-def require_event(settings: Settings, event_id: str) -> Event:
+def require_event(content: Content, event_id: str) -> Event:
     """The configured event ``event_id``; NotFound when config.toml has no such event."""
-    event = settings.content.event_by_id(event_id)
+    event = content.event_by_id(event_id)
     if event is None:
         raise NotFound(f"unknown event {event_id!r}")
     return event
@@ -87,7 +95,7 @@ class EventStats:
         }
 
 
-def event_stats(session: Session, settings: Settings, event: Event, now: datetime) -> EventStats:
+def event_stats(session: Session, content: Content, event: Event, now: datetime) -> EventStats:
     """Counts by status, check-ins, registrations per day (bot timezone) and by QR channel."""
     rows = session.execute(
         select(Registration.status, Registration.checked_in_at, Registration.created_at, Follower.channel)
@@ -97,7 +105,7 @@ def event_stats(session: Session, settings: Settings, event: Event, now: datetim
     # An event has hundreds of registrations, not millions: counting in Python keeps the day boundaries in
     # the bot's timezone on both backends.
     statuses = Counter(row.status for row in rows)
-    days = Counter(row.created_at.astimezone(settings.tz).date() for row in rows)
+    days = Counter(row.created_at.astimezone(content.tz).date() for row in rows)
     channels = Counter(row.channel for row in rows if row.status != CANCELLED)
     return EventStats(
         event=event,
@@ -105,7 +113,7 @@ def event_stats(session: Session, settings: Settings, event: Event, now: datetim
         waitlisted=statuses[WAITLISTED],
         cancelled=statuses[CANCELLED],
         checked_in=sum(1 for row in rows if row.status == CONFIRMED and row.checked_in_at is not None),
-        registered_today=days[now.astimezone(settings.tz).date()],
+        registered_today=days[now.astimezone(content.tz).date()],
         per_day=sorted(days.items()),
         by_channel=sorted(channels.items(), key=lambda item: (-item[1], item[0] or "")),
     )
@@ -443,13 +451,10 @@ def take_draft(session: Session, openid: str, now: datetime) -> BroadcastDraft |
     return draft if now - draft.created_at < DRAFT_LIFETIME else None
 
 
-def report_finished_broadcasts(
-    session: Session, now: datetime, report_text: Callable[[BroadcastStatus], str]
-) -> list[int]:
+def report_finished_broadcasts(session: Session, now: datetime) -> list[int]:
     """Queue the outcome of each finished broadcast to the admin who started it; the broadcasts reported.
 
-    ``report_text(status)`` words the message. The outbox key makes a second report impossible even if two
-    processes get here at once.
+    The outbox key makes a second report impossible even if two processes get here at once.
     """
     plans = session.scalars(
         select(BroadcastPlan).where(
@@ -466,7 +471,7 @@ def report_finished_broadcasts(
         enqueue_message(
             session,
             openid=plan.report_to,
-            text=report_text(status),
+            text=texts.admin_broadcast_report(status.campaign.id, status.counts, status.errors),
             purpose=REPORT_PURPOSE,
             dedup_key=f"{REPORT_PURPOSE}:{plan.campaign_id}",
         )

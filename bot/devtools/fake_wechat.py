@@ -26,13 +26,13 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel
 
-from bot.clock import ShiftedClock
+from models.clock import ShiftedClock
 
 CUSTOMER_SERVICE_WINDOW = timedelta(hours=48)
 TOKEN_LIFETIME_SECONDS = 7200
 TOKEN_PATHS = ("/cgi-bin/token", "/cgi-bin/stable_token")
 # The fake closes a kept-alive connection idle this long, as uvicorn does by default: a client must let go
-# of idle connections sooner (``bot.wechat_client.IDLE_CONNECTION_SECONDS``), or a call it writes as the
+# of idle connections sooner (``scheduler.wechat_client.IDLE_CONNECTION_SECONDS``), or a call it writes as the
 # fake closes the connection is lost.
 KEEP_ALIVE_SECONDS = 5.0
 

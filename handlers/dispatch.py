@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from bot.replies import Reply
+from handlers.replies import Reply
 
 logger = logging.getLogger(__name__)
 

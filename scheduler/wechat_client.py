@@ -34,8 +34,8 @@ from urllib3.exceptions import NewConnectionError
 from wechatpy import WeChatClient
 from wechatpy.exceptions import WeChatClientException
 
-from bot.clock import Clock
-from bot.metrics import TOKEN_REFRESHES
+from models.clock import Clock
+from models.metrics import TOKEN_REFRESHES
 from models.outbox import AccessToken, locked_row
 
 logger = logging.getLogger(__name__)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from bot.settings import Event, Talk
+from models.content import Event, Talk
 
 WEEKDAYS = "一二三四五六日"
 

@@ -1,0 +1,44 @@
+"""The running services one app shares, in one typed container instead of loose ``app.state`` attributes.
+
+``create_app`` builds it once; routes read it through ``bot.deps``, the webhook through ``services_of``.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from fastapi import FastAPI
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.form_checks import BatchedFormChecks
+from bot.late_replies import LateReplySink
+from bot.responder import Responder
+from bot.settings import Settings
+from bot.wechat import SafeModeCrypto
+from models.activity import ActivityRecorder
+from models.clock import Clock
+from models.form_store import FormStore
+
+
+@dataclass
+class Services:
+    settings: Settings
+    clock: Clock
+    engine: Engine
+    sessions: sessionmaker[Session]
+    # Runs database-path handlers off the event loop, a few at a time.
+    executor: ThreadPoolExecutor
+    # Safe-mode encryption; None in plain mode.
+    crypto: SafeModeCrypto | None
+    late_replies: LateReplySink
+    activity: ActivityRecorder
+    # Batches "is this follower in a form?" checks for the content path; None disables that path.
+    form_checks: BatchedFormChecks | None
+    forms: FormStore
+    responder: Responder
+
+
+def services_of(app: FastAPI) -> Services:
+    return app.state.services
