@@ -8,6 +8,7 @@ topic (after follow events and the registration form, whose answers must reach t
 
 from handlers.admin import admin_router
 from handlers.agenda import agenda_router
+from handlers.checkin import checkin_router
 from handlers.dispatch import Router
 from handlers.help import help_router
 from handlers.livestream import livestream_router
@@ -25,6 +26,7 @@ ROUTERS: list[Router] = [
     subscription_router,
     subscribe_messages_router,
     registration_router,
+    checkin_router,
     admin_router,
     rules_router,
     talk_router,

@@ -1,4 +1,4 @@
-"""Registration in the chat: the form, "my registration", cancelling, switching attendance, check-in.
+"""Registration in the chat: the form, "my registration", cancelling, switching attendance.
 
 The form is data, in the manner of python-telegram-bot's ConversationHandler: ``form_steps`` lists the
 states in order, each with its question and what it accepts; ``FALLBACKS`` (取消/退出, 修改) apply at every
@@ -11,12 +11,7 @@ Redis ledger stores the reply only after the commit) gets the same reply and cha
 
 from __future__ import annotations
 
-import re
-import unicodedata
-from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
-from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
@@ -25,185 +20,44 @@ from handlers.matching import (
     AsksAbout,
     KeywordIndex,
     MessageType,
-    checkin_scene,
     normalise,
 )
+from handlers.registration_form import (
+    ATTENDANCE_STATE,
+    CANCEL_STATE,
+    CONFIRM_STATE,
+    FALLBACKS,
+    PROMOTION_PURPOSE,
+    QUESTION_ANSWERS,
+    Invalid,
+    Step,
+    Turn,
+    close_form,
+    form_steps,
+    leave_form,
+    restart_form,
+)
 from handlers.replies import Text
-from models import Follower, texts
+from models import texts
 from models.content import Content, Event
 from models.deliveries import enqueue_message
 from models.form_store import Form, FormStore
 from models.ledger import dedup_key
-from models.redact import mask_phone_numbers
 from models.registration import (
     ONLINE,
     ONSITE,
-    WAITLISTED,
     AlreadyRegistered,
     Registration,
     active_registration,
     active_registration_for_signup,
     cancel,
     change_attendance,
-    check_in,
     register,
-    register_walk_in,
 )
 
 registration_router = Router("register")
 
 CALENDAR_PATH = "/events/{event_id}.ics"
-CONFIRM_STATE = "confirm"
-ATTENDANCE_STATE = "attendance"
-CANCEL_STATE = "cancel_registration"
-PROMOTION_PURPOSE = "waitlist_promotion"
-
-# Topics a follower may ask about in the middle of the form, and how each is answered.
-QUESTION_ANSWERS: dict[str, Callable[[Event, datetime, object], str]] = {
-    "agenda": lambda event, now, tz: texts.agenda(event, tz),
-    "time": texts.time_answer,
-    "venue": texts.venue_answer,
-    "livestream": texts.livestream_answer,
-    "materials": lambda event, now, tz: texts.materials_answer(event, now),
-    "now_next": lambda event, now, tz: texts.now_next_answer(event, now, tz) or texts.time_answer(event, now, tz),
-    "help": lambda event, now, tz: texts.FORM_HELP,
-}
-
-_MAINLAND_MOBILE = re.compile(r"^(?:\+?86|0086)?(1[3-9]\d{9})$")
-_PHONE_SEPARATORS = re.compile(r"[\s\-()]")
-
-
-class Invalid(Exception):
-    """An answer a step cannot take; the message says why."""
-
-
-@dataclass
-class Turn:
-    """One message inside the form: what the steps need to ask, check and act."""
-
-    session: Session
-    content: Content
-    event: Event
-    now: datetime
-    form: Form
-    key: str
-
-    @property
-    def tz(self) -> ZoneInfo:
-        return self.content.tz
-
-    def reply(self, content: str) -> Text:
-        """Answer and remember the answer for a retry of this message."""
-        self.form.last_dedup_key, self.form.last_reply = self.key, content
-        return Text(content)
-
-
-@dataclass(frozen=True)
-class Step:
-    """One state of the form: the question it asks and the parser of its answer (raises Invalid)."""
-
-    state: str
-    ask: Callable[[Turn], str]
-    parse: Callable[[str], str]
-    # A free-text answer that is exactly a keyword ("地点") is a question, not an answer.
-    free_text: bool = False
-
-
-def parse_text(label: str, limit: int) -> Callable[[str], str]:
-    """A parser for a free-text field: trimmed, inner whitespace collapsed, 1 to ``limit`` characters."""
-
-    def parse(raw: str) -> str:
-        value = " ".join(raw.split())
-        if not value:
-            raise Invalid(texts.field_empty(label))
-        if len(value) > limit:
-            raise Invalid(texts.field_too_long(label, limit))
-        return value
-
-    return parse
-
-
-def parse_phone(raw: str) -> str:
-    """A mainland mobile number as 11 digits; spaces, dashes, full-width digits and +86 are tolerated."""
-    match = _MAINLAND_MOBILE.match(_PHONE_SEPARATORS.sub("", unicodedata.normalize("NFKC", raw)))
-    if match is None:
-        raise Invalid(texts.PHONE_INVALID)
-    return match.group(1)
-
-
-def parse_choice(choices: dict[str, str], reason: str) -> Callable[[str], str]:
-    def parse(raw: str) -> str:
-        choice = choices.get(normalise(raw))
-        if choice is None:
-            raise Invalid(reason)
-        return choice
-
-    return parse
-
-
-def _prompt(content: Content, state: str) -> str:
-    return content.registration.prompts.get(state) or texts.FIELD_PROMPTS[state]
-
-
-def _summary(turn: Turn) -> str:
-    answers = turn.form.answers
-    lines = [
-        (texts.FIELD_LABELS[field], mask_phone_numbers(answers[field]) if field == "phone" else answers[field])
-        for field in turn.content.registration.fields
-    ]
-    if turn.event.offers_attendance_choice:
-        lines.append(("参加方式", texts.ATTENDANCE_LABELS[answers[ATTENDANCE_STATE]]))
-    return texts.form_summary(lines)
-
-
-def form_steps(content: Content, event: Event) -> list[Step]:
-    """The form's states in order: the configured fields, how to attend (when there is a choice), confirm."""
-    config = content.registration
-    steps = [
-        Step(
-            field,
-            lambda turn, field=field: _prompt(turn.content, field),
-            parse_phone if field == "phone" else parse_text(texts.FIELD_LABELS[field], config.max_length(field)),
-            free_text=field != "phone",
-        )
-        for field in config.fields
-    ]
-    if event.offers_attendance_choice:
-        steps.append(
-            Step(
-                ATTENDANCE_STATE,
-                lambda turn: _prompt(turn.content, ATTENDANCE_STATE),
-                parse_choice(texts.ATTENDANCE_WORDS, texts.ATTENDANCE_INVALID),
-            )
-        )
-    steps.append(
-        Step(CONFIRM_STATE, _summary, parse_choice(dict.fromkeys(texts.CONFIRM_WORDS, "yes"), texts.NOT_UNDERSTOOD))
-    )
-    return steps
-
-
-def _leave(turn: Turn, steps: list[Step]) -> Text:
-    _close(turn.form)
-    return turn.reply(texts.FORM_LEFT)
-
-
-def _restart(turn: Turn, steps: list[Step]) -> Text:
-    turn.form.answers, turn.form.state = {}, steps[0].state
-    return turn.reply(f"{texts.FORM_RESTART}\n{steps[0].ask(turn)}")
-
-
-# Words that act at every step of the form, whatever the step asks.
-FALLBACKS: tuple[tuple[frozenset[str], Callable[[Turn, list[Step]], Text]], ...] = (
-    (texts.LEAVE_WORDS, _leave),
-    (texts.RESTART_WORDS, _restart),
-)
-
-
-def _close(form: Form) -> None:
-    """End the flow without a trace of its answers (the last reply stays, for retries)."""
-    form.state, form.answers, form.event_id, form.expires_at = None, {}, None, None
-
-
 def calendar_url(content: Content, event: Event) -> str:
     """The link to the event's ``.ics`` file served by the bot, or "" when no public URL is configured."""
     base = content.bot.public_base_url.rstrip("/")
@@ -276,7 +130,7 @@ def handle_form_message(
     event = content.event_by_id(form.event_id)
     turn = Turn(session, content, event or content.current_event(now), now, form, dedup_key(message))
     if event is None:  # the event left the configuration while the form was open
-        return _leave(turn, [])
+        return leave_form(turn, [])
     form.expires_at = now + content.registration.form_lifetime
     if form.state == CANCEL_STATE:
         return _answer_cancel_confirmation(turn, raw_text)
@@ -284,7 +138,7 @@ def handle_form_message(
     by_state = {step.state: step for step in steps}
     step = by_state.get(form.state)
     if step is None:  # the configured fields changed while the form was open
-        return _restart(turn, steps)
+        return restart_form(turn, steps)
     for words, action in FALLBACKS:
         if text in words:
             return action(turn, steps)
@@ -320,7 +174,7 @@ def _advance(turn: Turn, steps: list[Step], step: Step, value: str) -> Text:
 def _commit(turn: Turn) -> Text:
     event, form = turn.event, turn.form
     answers = form.answers
-    _close(form)
+    close_form(form)
     if not registration_open(event, turn.now):
         return turn.reply(texts.registration_closed(event, turn.now, turn.tz))
     attendance = answers.get(ATTENDANCE_STATE) or (ONSITE if event.has_venue_seats else ONLINE)
@@ -336,7 +190,7 @@ def _commit(turn: Turn) -> Text:
 
 def _answer_cancel_confirmation(turn: Turn, raw_text: str) -> Text:
     event = turn.event
-    _close(turn.form)
+    close_form(turn.form)
     if normalise(raw_text) not in texts.CONFIRM_WORDS:
         return turn.reply(texts.CANCEL_KEPT)
     registration = active_registration(turn.session, event.id, turn.form.openid)
@@ -417,29 +271,3 @@ def handle_register(
     first = form_steps(content, event)[0]
     turn = _open_flow(first.state, message, event, session, forms, content, now)
     return turn.reply(f"{texts.form_intro(event)}\n{first.ask(turn)}")
-
-
-@registration_router.handler(checkin_scene, topic="checkin")
-def handle_checkin_scan(
-    checkin_event_id: str, message, openid: str, session: Session, content: Content, now: datetime,
-    follower: Follower,
-) -> Text:
-    if message.event != "scan":
-        follower.subscribed = True
-    event = content.event_by_id(checkin_event_id)
-    if event is None:
-        return Text(texts.CHECKIN_UNKNOWN)
-    registration = active_registration(session, event.id, openid)
-    if registration is None and event.walk_in and now < event.ends_at:
-        try:
-            registration = register_walk_in(
-                session, event_id=event.id, openid=openid, capacity=event.capacity, now=now
-            )
-        except AlreadyRegistered as already:  # a second scan of the same follower won the race
-            registration = already.registration
-    if registration is None:
-        return Text(texts.checkin_not_registered(event, registration_open(event, now)))
-    if registration.status == WAITLISTED:
-        return Text(texts.checkin_waitlisted(registration.position))
-    check_in(session, registration, now)
-    return Text(texts.checked_in(event, registration, content.tz))

@@ -46,8 +46,7 @@ from collections import Counter, defaultdict, deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy import Connection, Update, bindparam, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -56,10 +55,8 @@ from models.clock import Clock
 from models.metrics import DELIVERIES
 from models.outbox import (
     CLAIMED,
-    FAILED,
     PENDING,
     SENDING,
-    SENT,
     UNKNOWN,
     UNREACHABLE,
     Campaign,
@@ -68,7 +65,8 @@ from models.outbox import (
     account_pause,
     pause_account,
 )
-from scheduler.channels import CUSTOMER_SERVICE, SUBSCRIBE, TEMPLATE, BatchRouter, Route
+from scheduler.attempts import CallResult, Job, call_wechat, outcome_values
+from scheduler.channels import BatchRouter
 from scheduler.settings import SchedulerSettings
 from scheduler.wechat_client import (
     CallError,
@@ -80,10 +78,6 @@ from scheduler.wechat_client import (
 
 logger = logging.getLogger(__name__)
 
-# Transient errors are retried with doubling delays, at most this many attempts in all.
-MAX_ATTEMPTS = 5
-FIRST_RETRY_DELAY = timedelta(seconds=30)
-MAX_RETRY_DELAY = timedelta(minutes=15)
 # A row claimed longer ago than this belongs to a sender that died: calls time out long before.
 DEFAULT_STALE_AFTER = timedelta(minutes=5)
 # A batch holds this many rows per sender thread; the next one is claimed when half of one is left, so
@@ -96,31 +90,6 @@ MIN_CHUNK_SHARE = 0.25
 DELIVERY_ROWS = Delivery.__table__
 # How often an idle sender looks for due rows: the delay before a new campaign starts to go out.
 POLL_SECONDS = 0.5
-
-
-def retry_delay(attempts: int) -> timedelta:
-    """The wait before the next try after ``attempts`` transient failures."""
-    return min(FIRST_RETRY_DELAY * 2 ** (attempts - 1), MAX_RETRY_DELAY)
-
-
-@dataclass(frozen=True)
-class Job:
-    """One claimed delivery, what to send for it, and its attempt number once it is sending."""
-
-    delivery_id: int
-    openid: str
-    route: Route
-    attempt: int
-
-
-@dataclass(frozen=True)
-class CallResult:
-    """How one job's call ended: sent (``msgid``), failed (``error``) or not made (``called`` False)."""
-
-    job: Job
-    called: bool = True
-    msgid: str | None = None
-    error: CallError | None = None
 
 
 class Sender:
@@ -417,7 +386,7 @@ class Sender:
         rows_by_change: dict[tuple, list[int]] = defaultdict(list)
         counted: Counter[tuple[str, str]] = Counter()
         for result in results:
-            values, outcome = self._new_values(result, now)
+            values, outcome = outcome_values(result, now)
             rows_by_change[tuple(sorted(values.items()))].append(result.job.delivery_id)
             if outcome is not None:
                 counted[outcome] += 1
@@ -451,7 +420,7 @@ class Sender:
         if stop.is_set() or self._pause_seen.is_set():
             return CallResult(job, called=False)
         try:
-            result = self._call(job)
+            result = call_wechat(self.client, job)
         except Exception as error:  # classify maps every call error; anything else re-raises from there
             failure = classify(error)
             if failure.outcome is Outcome.ACCOUNT:
@@ -459,47 +428,6 @@ class Sender:
             return CallResult(job, error=failure)
         msgid = (result.get("msgid") or result.get("msg_id")) if isinstance(result, dict) else None
         return CallResult(job, msgid=str(msgid) if msgid else None)
-
-    def _call(self, job: Job):
-        route = job.route
-        if route.channel == CUSTOMER_SERVICE:
-            return self.client.message.send_text(job.openid, route.text)
-        if route.channel == TEMPLATE:
-            return self.client.message.send_template(job.openid, route.template_id, route.data)
-        if route.channel == SUBSCRIBE:
-            return self.client.message.send_subscribe_message(job.openid, route.template_id, route.data)
-        raise ValueError(f"unknown channel {route.channel!r}")
-
-    def _new_values(self, result: CallResult, now: datetime) -> tuple[dict, tuple[str, str] | None]:
-        """The row's new values after ``result`` and the outcome to count (None: not called); logs it."""
-        job, error = result.job, result.error
-        if not result.called:
-            # Its worker saw an account-wide pause first: it never left, so it waits like a claimed row.
-            return {"status": PENDING, "attempt_id": None, "attempts": job.attempt - 1}, None
-        if error is None:
-            return {"status": SENT, "msgid": result.msgid, "errcode": None, "errmsg": None, "finished_at": now}, (SENT, "0")
-        recorded = {"errcode": error.errcode, "errmsg": error.errmsg[:255]}
-        if error.outcome is Outcome.ACCOUNT:
-            # Not this follower's fault and not sent: back to pending, tried again once resumed.
-            outcome, values = "paused", {"status": PENDING, "attempt_id": None}
-        elif error.outcome is Outcome.TRANSIENT and job.attempt < MAX_ATTEMPTS:
-            outcome = "retry"
-            delay = retry_delay(job.attempt)
-            values = {"status": PENDING, "attempt_id": None, "not_before": now + delay}
-            logger.warning(
-                "transient WeChat error; will retry",
-                extra={"errcode": error.errcode, "errmsg": error.errmsg, "retry_in_seconds": delay.total_seconds()},
-            )
-        elif error.outcome is Outcome.UNCERTAIN:
-            outcome, values = UNKNOWN, {"status": UNKNOWN, "finished_at": now}
-            logger.error(
-                "WeChat's answer was lost; the delivery is marked unknown, not resent",
-                extra={"errcode": error.errcode, "errmsg": error.errmsg},
-            )
-        else:  # a follower's error, or a transient one that outlived its attempts
-            outcome, values = FAILED, {"status": FAILED, "finished_at": now}
-        return recorded | values, (outcome, str(error.errcode))
-
 
 def start_background_sender(sender: Sender) -> Callable[[], None]:
     """Run ``sender`` in a daemon thread; returns the function that stops it and waits."""

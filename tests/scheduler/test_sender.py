@@ -28,13 +28,8 @@ from models.outbox import (
     Delivery,
     SubscribeAcceptance,
 )
-from scheduler.sender import (
-    BATCH_ROWS_PER_THREAD,
-    MAX_ATTEMPTS,
-    build_sender,
-    retry_delay,
-    start_background_sender,
-)
+from scheduler.attempts import MAX_ATTEMPTS, retry_delay
+from scheduler.sender import BATCH_ROWS_PER_THREAD, build_sender, start_background_sender
 from tests.conftest import FAKE_APP_ID, FAKE_APP_SECRET, REPO_ROOT
 from tests.outbound import config_with_concurrency, follower_wrote, outbound_environment
 

@@ -1,0 +1,173 @@
+"""The registration form as data, in the manner of python-telegram-bot's ConversationHandler: ``form_steps``
+lists the states in order, each with its question and what it accepts; ``FALLBACKS`` (取消/退出, 修改)
+apply at every step. The handlers that drive it are in ``handlers.registration``."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.orm import Session
+
+from handlers.matching import (
+    normalise,
+)
+from handlers.replies import Text
+from models import texts
+from models.content import Content, Event
+from models.form_store import Form
+from models.redact import mask_phone_numbers
+
+CONFIRM_STATE = "confirm"
+ATTENDANCE_STATE = "attendance"
+CANCEL_STATE = "cancel_registration"
+PROMOTION_PURPOSE = "waitlist_promotion"
+
+# Topics a follower may ask about in the middle of the form, and how each is answered.
+QUESTION_ANSWERS: dict[str, Callable[[Event, datetime, object], str]] = {
+    "agenda": lambda event, now, tz: texts.agenda(event, tz),
+    "time": texts.time_answer,
+    "venue": texts.venue_answer,
+    "livestream": texts.livestream_answer,
+    "materials": lambda event, now, tz: texts.materials_answer(event, now),
+    "now_next": lambda event, now, tz: texts.now_next_answer(event, now, tz) or texts.time_answer(event, now, tz),
+    "help": lambda event, now, tz: texts.FORM_HELP,
+}
+
+_MAINLAND_MOBILE = re.compile(r"^(?:\+?86|0086)?(1[3-9]\d{9})$")
+_PHONE_SEPARATORS = re.compile(r"[\s\-()]")
+
+
+class Invalid(Exception):
+    """An answer a step cannot take; the message says why."""
+
+
+@dataclass
+class Turn:
+    """One message inside the form: what the steps need to ask, check and act."""
+
+    session: Session
+    content: Content
+    event: Event
+    now: datetime
+    form: Form
+    key: str
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return self.content.tz
+
+    def reply(self, content: str) -> Text:
+        """Answer and remember the answer for a retry of this message."""
+        self.form.last_dedup_key, self.form.last_reply = self.key, content
+        return Text(content)
+
+
+@dataclass(frozen=True)
+class Step:
+    """One state of the form: the question it asks and the parser of its answer (raises Invalid)."""
+
+    state: str
+    ask: Callable[[Turn], str]
+    parse: Callable[[str], str]
+    # A free-text answer that is exactly a keyword ("地点") is a question, not an answer.
+    free_text: bool = False
+
+
+def parse_text(label: str, limit: int) -> Callable[[str], str]:
+    """A parser for a free-text field: trimmed, inner whitespace collapsed, 1 to ``limit`` characters."""
+
+    def parse(raw: str) -> str:
+        value = " ".join(raw.split())
+        if not value:
+            raise Invalid(texts.field_empty(label))
+        if len(value) > limit:
+            raise Invalid(texts.field_too_long(label, limit))
+        return value
+
+    return parse
+
+
+def parse_phone(raw: str) -> str:
+    """A mainland mobile number as 11 digits; spaces, dashes, full-width digits and +86 are tolerated."""
+    match = _MAINLAND_MOBILE.match(_PHONE_SEPARATORS.sub("", unicodedata.normalize("NFKC", raw)))
+    if match is None:
+        raise Invalid(texts.PHONE_INVALID)
+    return match.group(1)
+
+
+def parse_choice(choices: dict[str, str], reason: str) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        choice = choices.get(normalise(raw))
+        if choice is None:
+            raise Invalid(reason)
+        return choice
+
+    return parse
+
+
+def _prompt(content: Content, state: str) -> str:
+    return content.registration.prompts.get(state) or texts.FIELD_PROMPTS[state]
+
+
+def _summary(turn: Turn) -> str:
+    answers = turn.form.answers
+    lines = [
+        (texts.FIELD_LABELS[field], mask_phone_numbers(answers[field]) if field == "phone" else answers[field])
+        for field in turn.content.registration.fields
+    ]
+    if turn.event.offers_attendance_choice:
+        lines.append(("参加方式", texts.ATTENDANCE_LABELS[answers[ATTENDANCE_STATE]]))
+    return texts.form_summary(lines)
+
+
+def form_steps(content: Content, event: Event) -> list[Step]:
+    """The form's states in order: the configured fields, how to attend (when there is a choice), confirm."""
+    config = content.registration
+    steps = [
+        Step(
+            field,
+            lambda turn, field=field: _prompt(turn.content, field),
+            parse_phone if field == "phone" else parse_text(texts.FIELD_LABELS[field], config.max_length(field)),
+            free_text=field != "phone",
+        )
+        for field in config.fields
+    ]
+    if event.offers_attendance_choice:
+        steps.append(
+            Step(
+                ATTENDANCE_STATE,
+                lambda turn: _prompt(turn.content, ATTENDANCE_STATE),
+                parse_choice(texts.ATTENDANCE_WORDS, texts.ATTENDANCE_INVALID),
+            )
+        )
+    steps.append(
+        Step(CONFIRM_STATE, _summary, parse_choice(dict.fromkeys(texts.CONFIRM_WORDS, "yes"), texts.NOT_UNDERSTOOD))
+    )
+    return steps
+
+
+def leave_form(turn: Turn, steps: list[Step]) -> Text:
+    close_form(turn.form)
+    return turn.reply(texts.FORM_LEFT)
+
+
+def restart_form(turn: Turn, steps: list[Step]) -> Text:
+    turn.form.answers, turn.form.state = {}, steps[0].state
+    return turn.reply(f"{texts.FORM_RESTART}\n{steps[0].ask(turn)}")
+
+
+# Words that act at every step of the form, whatever the step asks.
+FALLBACKS: tuple[tuple[frozenset[str], Callable[[Turn, list[Step]], Text]], ...] = (
+    (texts.LEAVE_WORDS, leave_form),
+    (texts.RESTART_WORDS, restart_form),
+)
+
+
+def close_form(form: Form) -> None:
+    """End the flow without a trace of its answers (the last reply stays, for retries)."""
+    form.state, form.answers, form.event_id, form.expires_at = None, {}, None, None

@@ -1,0 +1,49 @@
+"""What organizers do, in one place: registrations (statistics, search, check-in, audiences) and
+broadcasts (scheduling, cancelling, chat drafts, outcome reports).
+
+The admin API (``bot/admin``), the in-chat admin commands (``handlers/admin.py``) and the CLI all call
+these functions inside their own transaction, so the three always agree. Nothing here knows about HTTP
+or WeChat; errors are the exceptions below, which each caller turns into its own kind of answer.
+"""
+
+from models.organizer.broadcasts import (
+    BROADCAST_GRACE,
+    DRAFT_LIFETIME,
+    REPORT_PURPOSE,
+    AlreadyStarted,
+    BroadcastStatus,
+    broadcast_status,
+    cancel_broadcast,
+    confirm_draft,
+    create_broadcast,
+    outcome_counts,
+    report_finished_broadcasts,
+    save_draft,
+    scheduled_broadcasts,
+    start_due_broadcasts,
+    start_scheduled_broadcast,
+    take_draft,
+)
+from models.organizer.registrations import (
+    AUDIENCES,
+    STATUSES,
+    CheckIn,
+    EventStats,
+    NotConfirmed,
+    NotFound,
+    audience_openids,
+    check_in_by_code,
+    check_in_by_id,
+    event_stats,
+    require_event,
+    search_registrations,
+)
+
+__all__ = [
+    "AUDIENCES", "BROADCAST_GRACE", "DRAFT_LIFETIME", "REPORT_PURPOSE", "STATUSES", "AlreadyStarted",
+    "BroadcastStatus", "CheckIn", "EventStats", "NotConfirmed", "NotFound", "audience_openids",
+    "broadcast_status", "cancel_broadcast", "check_in_by_code", "check_in_by_id", "confirm_draft",
+    "create_broadcast", "event_stats", "outcome_counts", "report_finished_broadcasts", "require_event",
+    "save_draft", "scheduled_broadcasts", "search_registrations", "start_due_broadcasts",
+    "start_scheduled_broadcast", "take_draft",
+]
