@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.settings import Settings
-from handlers.dispatch import Context, Dispatcher, Outcome, Unavailable
+from handlers.dispatch import Context, Dispatcher, Outcome
 from handlers.matching import KeywordIndex, normalise, requested_topics
 from handlers.replies import Reply, Text, render_reply
 from handlers.rules import RuleMatcher
@@ -56,8 +56,6 @@ def words_of(message) -> str:
     return ""
 
 
-# What a handler may ask for that needs the message's database transaction: withheld from content answers.
-DATABASE_VALUES = frozenset({"session", "follower"})
 # How long a content answer is given again to the same question (on the event clock).
 ANSWER_REUSE = timedelta(seconds=1)
 RECENT_ANSWERS_KEPT = 1024
@@ -169,8 +167,6 @@ class Responder:
             activity = Activity(message.source, now)
             try:
                 outcome = self.dispatcher.dispatch(self._context(message, now, activity, session=None))
-            except Unavailable:
-                outcome = None
             except Exception:
                 return self._failed(message)
             answer = ContentAnswer(outcome, activity.last_list)
@@ -243,7 +239,7 @@ class Responder:
         }
         lazy = {"requested_topics": requested_topics}
         if session is None:
-            return Context(values, lazy, withheld=DATABASE_VALUES)
+            return Context(values, lazy)
         values["session"] = session
         lazy["follower"] = lambda _: self._follower(session, message.source, now)
         return Context(values, lazy)

@@ -5,6 +5,10 @@ routers in order; the first handler whose filters all pass wins. A filter return
 ``True`` to accept, or a dict of values it extracted, which the handler can ask for by name. A handler
 names only the arguments it needs (``message``, ``event``, ``now``, ``session`` …); the dispatcher
 injects them. Nothing here knows about HTTP.
+
+Whether a handler needs the database is known when it is registered: it names ``session`` or
+``follower``, or one of its filters is marked ``needs_database``. Dispatching without the database (the
+content path) stops at the first such handler that could match and says so, instead of running it.
 """
 
 from __future__ import annotations
@@ -24,32 +28,33 @@ Filter = Callable[["Context"], FilterResult]
 HandlerCallback = Callable[..., Reply | None]
 
 
-class Unavailable(LookupError):
-    """A filter or handler asked for a value this context withholds (the database, when answering from
-    content alone): the message must be answered another way."""
+# What a handler may name that needs the message's database transaction.
+DATABASE_VALUES = frozenset({"session", "follower"})
+
+
+def needs_database(check: Filter) -> Filter:
+    """Mark a filter that reads the database (the follower's row, their form): without the database the
+    dispatcher stops before it rather than guessing."""
+    check.needs_database = True
+    return check
+
+
+def _reads_database(check: Filter) -> bool:
+    return getattr(check, "needs_database", False)
 
 
 class Context:
-    """What a handler may ask for, by name. Expensive values are computed on first use and kept.
+    """What a handler may ask for, by name. Expensive values are computed on first use and kept."""
 
-    ``withheld`` names values that exist in general but not in this context: asking for one raises
-    ``Unavailable`` instead of ``LookupError``, so the caller can tell "not here" from "no such value".
-    """
-
-    def __init__(
-        self,
-        values: dict[str, Any],
-        lazy: dict[str, Callable[[Context], Any]] | None = None,
-        *,
-        withheld: frozenset[str] = frozenset(),
-    ) -> None:
+    def __init__(self, values: dict[str, Any], lazy: dict[str, Callable[[Context], Any]] | None = None) -> None:
         self._values = dict(values)
         self._lazy = dict(lazy or {})
-        self._withheld = withheld
+
+    @property
+    def has_database(self) -> bool:
+        return "session" in self._values
 
     def get(self, name: str) -> Any:
-        if name in self._withheld:
-            raise Unavailable(name)
         if name not in self._values:
             if name not in self._lazy:
                 raise LookupError(name)
@@ -59,8 +64,6 @@ class Context:
     def __getattr__(self, name: str) -> Any:
         try:
             return self.get(name)
-        except Unavailable:
-            raise
         except LookupError:
             raise AttributeError(name) from None
 
@@ -76,7 +79,11 @@ class Context:
         return name in self._values
 
     def provides(self, name: str) -> bool:
-        return name in self._withheld or name in self._values or name in self._lazy
+        return name in self._values or name in self._lazy
+
+
+# What ``HandlerSpec.match`` returns when it cannot decide without the database.
+NEEDS_DATABASE: dict[str, Any] = {}
 
 
 @dataclass(frozen=True)
@@ -86,15 +93,24 @@ class HandlerSpec:
     parameters: tuple[str, ...]
     topic: str
 
+    @property
+    def needs_database(self) -> bool:
+        return bool(DATABASE_VALUES.intersection(self.parameters)) or any(map(_reads_database, self.filters))
+
     def match(self, context: Context) -> dict[str, Any] | None:
-        """The values the filters extracted, or None when a filter declines."""
+        """The values the filters extracted, None when a filter declines, or ``NEEDS_DATABASE`` (checked
+        with ``is``) when the context has no database and this handler may match."""
         extracted: dict[str, Any] = {}
         for check in self.filters:
+            if _reads_database(check) and not context.has_database:
+                return NEEDS_DATABASE
             result = check(context)
             if result is False or result is None:
                 return None
             if isinstance(result, dict):
                 extracted.update(result)
+        if not context.has_database and DATABASE_VALUES.intersection(self.parameters):
+            return NEEDS_DATABASE
         return extracted
 
     def call(self, context: Context, extracted: dict[str, Any]) -> Reply | None:
@@ -143,11 +159,14 @@ class Dispatcher:
         if duplicates:
             raise ValueError(f"routers included twice: {sorted(duplicates)}")
 
-    def dispatch(self, context: Context) -> Outcome:
-        """Run the first matching handler; ``Outcome(None, "unhandled")`` when none matches."""
+    def dispatch(self, context: Context) -> Outcome | None:
+        """Run the first matching handler; ``Outcome(None, "unhandled")`` when none matches, None when
+        the context has no database and the first handler that may match needs it."""
         for router in self.routers:
             for spec in router.handlers:
                 extracted = spec.match(context)
+                if extracted is NEEDS_DATABASE:
+                    return None
                 if extracted is not None:
                     return Outcome(spec.call(context, extracted), spec.topic)
         return Outcome(None, "unhandled")

@@ -15,7 +15,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from handlers.dispatch import Context, FilterResult, Router
+from handlers.dispatch import Context, FilterResult, Router, needs_database
 from handlers.matching import (
     AsksAbout,
     KeywordIndex,
@@ -80,15 +80,19 @@ def notify_promoted(session: Session, event: Event, promoted: list[Registration]
         )
 
 
+def inside_form(context: Context) -> FilterResult:
+    """Passes unless the follower is known to be outside any form (the content path knows it)."""
+    return not context.get("outside_form")
+
+
 def _form_of_sender(context: Context) -> Form | None:
-    if context.get("outside_form"):
-        return None
     # Both filters below look at the same held form: one read per message, not one per filter.
     return context.remember(
         "held_form", lambda ctx: ctx.get("forms").held(ctx.get("session"), ctx.get("openid"))
     )
 
 
+@needs_database
 def replay_of_last(context: Context) -> FilterResult:
     """Passes for a message already answered (a retry the ledger did not catch); extracts ``form``."""
     form = _form_of_sender(context)
@@ -97,6 +101,7 @@ def replay_of_last(context: Context) -> FilterResult:
     return {"form": form}
 
 
+@needs_database
 def open_form(context: Context) -> FilterResult:
     """Passes while the follower is inside an unexpired form or confirmation; extracts ``form``."""
     form = _form_of_sender(context)
@@ -117,12 +122,12 @@ def asks_for_attendance(context: Context) -> FilterResult:
 FORM_INPUT = MessageType("text", "voice")
 
 
-@registration_router.handler(FORM_INPUT, replay_of_last, topic="retry")
+@registration_router.handler(FORM_INPUT, inside_form, replay_of_last, topic="retry")
 def handle_replayed_message(form: Form) -> Text:
     return Text(form.last_reply)
 
 
-@registration_router.handler(FORM_INPUT, open_form)
+@registration_router.handler(FORM_INPUT, inside_form, open_form)
 def handle_form_message(
     form: Form, message, raw_text: str, text: str, keywords: KeywordIndex, session: Session,
     content: Content, now: datetime,

@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from handlers.dispatch import Context, FilterResult, Router
+from handlers.dispatch import Context, FilterResult, Router, needs_database
 from handlers.matching import bare_number, normalise, talk_ordinal
 from handlers.replies import Text
 from models import texts
@@ -12,15 +12,12 @@ talk_router = Router("talk")
 
 
 def mentions_talk(context: Context) -> FilterResult:
-    """Extracts ``talk_number`` from ``第二场``, a speaker's name, or a bare number after the agenda."""
+    """Extracts ``talk_number`` from ``第二场`` or a speaker's name."""
     text = context.get("text")
     event: Event = context.get("event")
     if not text or not event.talks:
         return False
     number = talk_ordinal(text)
-    # Only a bare number needs the follower's row (which list they saw last): "议程" itself must not.
-    if number is None and (bare := bare_number(text)) is not None and context.get("follower").last_list == "agenda":
-        number = bare
     if number is None:
         number = next(
             (index for index, talk in enumerate(event.talks, start=1) if normalise(talk.speaker) in text), None
@@ -28,7 +25,21 @@ def mentions_talk(context: Context) -> FilterResult:
     return {"talk_number": number} if number is not None else False
 
 
+def is_bare_number(context: Context) -> FilterResult:
+    """Extracts ``talk_number`` from a message that is only a number ("2")."""
+    number = bare_number(context.get("text"))
+    return {"talk_number": number} if number is not None and context.get("event").talks else False
+
+
+@needs_database
+def after_agenda(context: Context) -> FilterResult:
+    """Passes when the last list the follower saw was the agenda: their row says which ("议程" itself
+    must not need it)."""
+    return context.get("follower").last_list == "agenda"
+
+
 @talk_router.handler(mentions_talk)
+@talk_router.handler(is_bare_number, after_agenda)
 def handle_talk(talk_number: int, event: Event, now: datetime, content: Content) -> Text:
     if not 1 <= talk_number <= len(event.talks):
         return Text(texts.no_such_talk(len(event.talks)))
