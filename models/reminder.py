@@ -1,4 +1,4 @@
-"""Reminder decisions, the scheduler's leader lease and APScheduler's job table.
+"""Reminder decisions and the scheduler's leader lease.
 
 A reminder is identified by (event, offset, due time): moving an event in ``config.toml`` gives its
 reminders new due times, so they are decided afresh. Each reminder is decided exactly once: a
@@ -11,13 +11,8 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import (
-    Column,
-    Float,
     Integer,
-    LargeBinary,
     String,
-    Table,
-    Unicode,
     UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column
@@ -26,18 +21,6 @@ from models.base import AwareDateTime, Base
 
 SENT = "sent"
 SKIPPED = "skipped"
-
-# APScheduler's SQLAlchemyJobStore creates this table itself when missing; declaring it here too puts it
-# under Alembic (one schema for both backends) and lets test fixtures empty it with the other tables.
-JOBS_TABLE = "scheduler_jobs"
-scheduler_jobs = Table(
-    JOBS_TABLE,
-    Base.metadata,
-    Column("id", Unicode(191), primary_key=True),
-    Column("next_run_time", Float(25), index=True),
-    Column("job_state", LargeBinary, nullable=False),
-)
-
 
 class ReminderRun(Base):
     """What became of one reminder of one event: handed to the outbox, or skipped with the reason."""

@@ -2,13 +2,14 @@
 
 ``schedule_reminders(event)``, ``schedule_broadcast(campaign_id, send_at)`` and ``cancel(job_id)``; job
 ids say what a job is for (``reminder:<event>:<offset>``, ``broadcast:<id>``), so scheduling again
-replaces the job instead of adding a second one. Jobs live in APScheduler's SQLAlchemy job store on the
-application's database, and reminder jobs are rebuilt from config.toml whenever the scheduler starts.
+replaces the job instead of adding a second one.
 
-Job functions are module-level and take only ids, because the job store pickles references to them; they
-find the settings, database and clock in the context of the ``JobQueue`` running in this process.
+Jobs live in memory: what they stand for is in config.toml and the database, so the leader rebuilds them
+when it starts (reminders from config.toml and the reminder runs, broadcasts from their plans) and the
+sweep keeps them in step. Each job function receives the ``JobServices`` it works with as its first
+argument: nothing is looked up in a module global.
 
-The job store only wakes jobs up. Exactly-once comes from the database: a reminder is decided once
+Jobs only wake work up. Exactly-once comes from the database: a reminder is decided once
 (``scheduler.reminders``), a scheduled broadcast is started once (``bot.organizer``) and the outbox
 delivers once per (campaign, follower).
 
@@ -31,21 +32,19 @@ from datetime import datetime, timedelta
 from apscheduler.events import EVENT_JOB_ERROR, JobExecutionEvent
 from apscheduler.job import Job
 from apscheduler.jobstores.base import JobLookupError
-from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from models.clock import Clock, SystemClock
 from models.content import Content, Event
-from models.db import create_db_engine, session_factory
+from models.db import session_factory
 from models.organizer import (
     report_finished_broadcasts,
     scheduled_broadcasts,
     start_due_broadcasts,
     start_scheduled_broadcast,
 )
-from models.reminder import JOBS_TABLE
 from scheduler.reminders import (
     decision_of,
     fire_due_reminders,
@@ -60,7 +59,7 @@ REMINDER_JOB_PREFIX = "reminder:"
 BROADCAST_JOB_PREFIX = "broadcast:"
 SWEEP_JOB_ID = "reminders:sweep"
 # The sweep catches reminders whose job failed, and bounds how long the scheduler sleeps: jobs that
-# other processes add to the store (a broadcast scheduled through the admin API) are seen at its wake-up.
+# other processes plan (a broadcast scheduled through the admin API, a database row) get their job at its wake-up.
 SWEEP_INTERVAL = timedelta(minutes=1)
 JOB_DEFAULTS = {
     # A job that was due while the process was down runs once at start-up however late: whether a late
@@ -72,8 +71,8 @@ JOB_DEFAULTS = {
 
 
 @dataclass(frozen=True)
-class JobContext:
-    """What job functions need, from the ``JobQueue`` that runs them."""
+class JobServices:
+    """What job functions work with: the settings, the database, the bot's clock and the queue itself."""
 
     settings: SchedulerSettings
     sessions: sessionmaker[Session]
@@ -81,39 +80,27 @@ class JobContext:
     queue: JobQueue
 
 
-_context: JobContext | None = None
-
-
-def _current_context() -> JobContext:
-    if _context is None:
-        raise RuntimeError("no JobQueue has been started in this process")
-    return _context
-
-
-def reminder_job(event_id: str, offset_text: str) -> None:
+def reminder_job(services: JobServices, event_id: str, offset_text: str) -> None:
     """Scheduled job: decide one reminder at the bot's current time."""
-    context = _current_context()
-    run_reminder(context.sessions, context.settings, event_id, offset_text, context.clock.now())
+    run_reminder(services.sessions, services.settings, event_id, offset_text, services.clock.now())
 
 
-def sweep_job() -> None:
+def sweep_job(services: JobServices) -> None:
     """Scheduled job: decide any reminder that is due and undecided (its job failed or never ran), start
     any scheduled broadcast that is due, give the waiting ones their jobs, and tell admins who broadcast
     from the chat how their finished broadcasts went."""
-    context = _current_context()
-    fire_due_reminders(context.sessions, context.settings, context.clock.now())
-    with context.sessions.begin() as session:
-        start_due_broadcasts(session, context.clock.now())
-    context.queue.schedule_broadcasts()
-    with context.sessions.begin() as session:
-        report_finished_broadcasts(session, context.clock.now())
+    fire_due_reminders(services.sessions, services.settings, services.clock.now())
+    with services.sessions.begin() as session:
+        start_due_broadcasts(session, services.clock.now())
+    services.queue.schedule_broadcasts()
+    with services.sessions.begin() as session:
+        report_finished_broadcasts(session, services.clock.now())
 
 
-def broadcast_job(campaign_id: int) -> None:
+def broadcast_job(services: JobServices, campaign_id: int) -> None:
     """Scheduled job: start the scheduled broadcast at its time, for its audience as it is now."""
-    context = _current_context()
-    with context.sessions.begin() as session:
-        start_scheduled_broadcast(session, campaign_id, context.clock.now())
+    with services.sessions.begin() as session:
+        start_scheduled_broadcast(session, campaign_id, services.clock.now())
 
 
 def report_job_error(event: JobExecutionEvent) -> None:
@@ -135,13 +122,8 @@ class JobQueue:
         # How far the bot's clock runs ahead of real time: fixed for a shifted clock, so measured once.
         self._clock_ahead_by = clock.now() - SystemClock(settings.tz).now()
         self._sessions = session_factory(engine)
-        # The job store disposes of its engine when the scheduler shuts down, so it gets its own.
-        self._store_engine = create_db_engine(engine.url.render_as_string(hide_password=False))
-        self._scheduler = BackgroundScheduler(
-            jobstores={"default": SQLAlchemyJobStore(engine=self._store_engine, tablename=JOBS_TABLE)},
-            job_defaults=JOB_DEFAULTS,
-            timezone=settings.tz,
-        )
+        self.services = JobServices(settings, self._sessions, clock, self)
+        self._scheduler = BackgroundScheduler(job_defaults=JOB_DEFAULTS, timezone=settings.tz)
         self._scheduler.add_listener(report_job_error, EVENT_JOB_ERROR)
 
     @property
@@ -150,19 +132,14 @@ class JobQueue:
 
     def start(self, *, paused: bool = False) -> None:
         """Start the scheduler; unless paused, rebuild reminder jobs from config.toml and run jobs."""
-        global _context
-        _context = JobContext(self.settings, self._sessions, self.clock, self)
         self._scheduler.start(paused=paused)
         if not paused:
             self.rebuild(self.settings.content)
 
     def shutdown(self, *, wait: bool = True) -> None:
-        """Stop running jobs; the job store keeps them for the next start."""
+        """Stop running jobs; the next start rebuilds them from config.toml and the database."""
         if self._scheduler.running:
             self._scheduler.shutdown(wait=wait)
-        # Again, now that the scheduler's thread has ended: it may have opened a connection after the
-        # job store's own dispose during shutdown.
-        self._store_engine.dispose()
 
     def rebuild(self, content: Content) -> None:
         """Make the reminder jobs match ``content`` (moved times move jobs, removed reminders lose theirs)
@@ -175,12 +152,12 @@ class JobQueue:
                 job.remove()
         self.schedule_broadcasts()
         self._scheduler.add_job(
-            sweep_job, "interval", seconds=SWEEP_INTERVAL.total_seconds(), id=SWEEP_JOB_ID, replace_existing=True
+            sweep_job, "interval", seconds=SWEEP_INTERVAL.total_seconds(), args=[self.services], id=SWEEP_JOB_ID,
+            replace_existing=True,
         )
 
     def schedule_reminders(self, event: Event) -> list[str]:
         """(Re)schedule the event's undecided reminders; the ids of the jobs now scheduled."""
-        # Read first and close the session: on SQLite it holds the write lock the job store needs.
         with self._sessions() as session:
             undecided = [reminder for reminder in reminders_of(event) if decision_of(session, reminder) is None]
         for reminder in reminders_of(event):
@@ -191,7 +168,7 @@ class JobQueue:
                 reminder_job,
                 "date",
                 run_date=self._real_time(reminder.due_at),
-                args=[event.id, reminder.offset_text],
+                args=[self.services, event.id, reminder.offset_text],
                 id=reminder.job_id,
                 name=f"{event.id} reminder {reminder.offset_text} before",
                 replace_existing=True,
@@ -205,7 +182,7 @@ class JobQueue:
             broadcast_job,
             "date",
             run_date=self._real_time(send_at),
-            args=[campaign_id],
+            args=[self.services, campaign_id],
             id=job_id,
             name=f"broadcast {campaign_id}",
             replace_existing=True,
@@ -215,7 +192,6 @@ class JobQueue:
     def schedule_broadcasts(self) -> list[str]:
         """Give each scheduled broadcast without a job its job, and drop the jobs of broadcasts no longer
         waiting (cancelled, or started by the sweep); the ids of the broadcast jobs now scheduled."""
-        # Read first and close the session: on SQLite it holds the write lock the job store needs.
         with self._sessions() as session:
             waiting = scheduled_broadcasts(session)
         wanted = {f"{BROADCAST_JOB_PREFIX}{campaign_id}": campaign_id for campaign_id in waiting}

@@ -170,9 +170,9 @@ def test_the_scheduler_sweep_sends_the_report(chat, chat_app, seeded, clock):
     with chat_app.state.services.sessions.begin() as session:
         session.scalars(select(Delivery)).one().status = "sent"
     queue = JobQueue(chat_app.state.services.settings, chat_app.state.services.engine, clock)
-    queue.start(paused=True)  # gives the job functions their context without running any job
+    queue.start(paused=True)
     try:
-        sweep_job()
+        sweep_job(queue.services)
     finally:
         queue.shutdown()
     with chat_app.state.services.sessions() as session:

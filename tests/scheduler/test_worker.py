@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
@@ -12,11 +13,9 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
 
 from models.db import create_db_engine
-from models.reminder import scheduler_jobs
-from scheduler.jobs import SWEEP_JOB_ID, JobQueue
+from scheduler.jobs import JobQueue
 from scheduler.leader import leader_lock
 from scheduler.worker import SchedulerLeader
 from tests.conftest import BACKEND, REPO_ROOT
@@ -59,22 +58,18 @@ def test_another_worker_takes_over_when_the_leader_stops(leaders):
     assert (first.leading, second.leading) == (False, True)
 
 
-def _job_ids(engine) -> set[str]:
-    with engine.connect() as connection:
-        return set(connection.scalars(select(scheduler_jobs.c.id)))
-
-
 def _worker_threads() -> list[threading.Thread]:
     return [thread for thread in threading.enumerate() if thread.name == "eventbot-worker"]
 
 
-def test_app_runs_the_scheduler_only_when_enabled(make_settings, make_app):
+def test_app_runs_the_scheduler_only_when_enabled(make_settings, make_app, caplog):
+    caplog.set_level(logging.INFO, logger="scheduler.worker")
     for enabled in (False, True):
         app = make_app(make_settings(run_scheduler=enabled))
         with TestClient(app):
             assert len(_worker_threads()) == int(enabled)
             if enabled:
-                _wait_for(lambda: SWEEP_JOB_ID in _job_ids(app.state.services.engine))
+                _wait_for(lambda: LEADING in caplog.text)
         assert _worker_threads() == []
 
 
