@@ -38,9 +38,7 @@ from scheduler.worker import start_worker_thread
 
 # Handlers are short; the pool bounds how many run at once so a burst queues instead of exhausting threads.
 # Few: a handler mostly waits on round trips, and each return from one waits for the GIL; every extra
-# thread adds to those waits (and the futex traffic behind them) more than it saves in queueing
-# (registration burst, PostgreSQL + Redis, form messages/s: 32 threads 258, 8 threads 450, 4 threads 528,
-# 2 threads 515-587, 1 thread 467).
+# thread adds to those waits more than it saves in queueing (bench/RESULTS.md, items 20 and 26).
 HANDLER_THREADS = 2
 
 
@@ -91,9 +89,8 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
         # Everything built so far (modules, config, routers, ORM mappings) lives as long as the process:
-        # moved out of the garbage collector's reach, a full collection no longer walks it. Before this,
-        # full collections paused a loaded worker's event loop for 100-270 ms (Q&A benchmark, server-side
-        # latency of the slowest requests), every second or two.
+        # moved out of the garbage collector's reach, a full collection no longer walks it (full
+        # collections paused a loaded worker's event loop: bench/RESULTS.md, item 14).
         gc.freeze()
         stop_sender = (
             start_background_sender(build_sender(settings, sessions, clock))

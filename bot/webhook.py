@@ -119,9 +119,9 @@ class WebhookFirst:
     """ASGI middleware that hands ``POST /wechat`` straight to ``receive_push``; everything else goes on.
 
     Why: the hottest request need not pass FastAPI's exception middleware, its per-request exit stack
-    and the router's matching of every admin route (together ~8 % of a loaded worker's CPU in the Q&A
-    profile). ``receive_push`` turns every rejection into its 4xx itself; an error escaping it still
-    reaches Starlette's ServerErrorMiddleware, which sits outside every added middleware (a 500).
+    and the router's matching of every admin route (bench/RESULTS.md, item 22). ``receive_push`` turns
+    every rejection into its 4xx itself; an error escaping it still reaches Starlette's
+    ServerErrorMiddleware, which sits outside every added middleware (a 500).
     """
 
     def __init__(self, app: ASGIApp) -> None:

@@ -87,7 +87,7 @@ class _TreeBuilderRefusingDtd(TreeBuilder):
     """ElementTree's C tree builder, refusing any document type declaration the moment expat meets it.
 
     Hand-written rather than defusedxml: defusedxml screens with the pure-Python XMLParser, whose
-    callbacks made parsing the costliest step of answering a question (28 µs against 11 here). The
+    callbacks made parsing the costliest step of answering a question (bench/RESULTS.md, item 11). The
     guarantee is the one of defusedxml's ``forbid_dtd``, at the same point: every entity, internal or
     external, and every external DTD needs a DOCTYPE, and expat announces the DOCTYPE before anything in
     it takes effect. An entity that was never declared is a parse error anyway.

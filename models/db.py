@@ -25,8 +25,8 @@ MAX_CONNECTIONS = 40
 def _prepare_sqlite(engine: Engine) -> None:
     # SQLite lets one transaction write at a time, and every transaction here takes the write lock up front.
     # Threads of one process take turns on a Python lock first: SQLite's own busy handler polls with sleeps
-    # of 1 to 100 ms, so under a burst the 32 handler threads slept there most of the time (py-spy: 48 % of
-    # a loaded worker's samples in BEGIN IMMEDIATE; p99 3 s). Other processes still queue on SQLite's lock.
+    # of 1 to 100 ms, so under a burst the handler threads slept there most of the time (bench/RESULTS.md,
+    # item 1). Other processes still queue on SQLite's lock.
     writer_turn = threading.Lock()
 
     @event.listens_for(engine, "connect")
