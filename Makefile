@@ -3,17 +3,42 @@
 #   make test   set up and run the whole test suite, on SQLite and on PostgreSQL + Redis
 PYTHON ?= python3
 VENV := .venv
-STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+# What is installed comes from the lock files, exact versions for Python 3.11 on Linux x86_64: requirements.lock
+# (runtime) and requirements-dev.lock (runtime + dev extras); `make lock` writes them from pyproject.toml.
+# Each stamp's name carries a checksum of its lock and pyproject.toml (the project itself is installed from it),
+# so a changed lock installs again.
+RUNTIME_STAMP := $(VENV)/.installed-runtime-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
+DEV_STAMP := $(VENV)/.installed-dev-$(shell cat requirements-dev.lock pyproject.toml | cksum | cut -d' ' -f1)
+UV_VERSION := 0.13.9
+LOCK_TARGET := --python-version 3.11 --python-platform x86_64-unknown-linux-gnu --custom-compile-command "make lock"
 
-$(STAMP): pyproject.toml
-	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
-	$(VENV)/bin/pip install --quiet -e ".[dev]"
-	rm -f $(VENV)/.installed-*
-	touch $(STAMP)
 
-.PHONY: install browser run test test-sqlite test-postgresql
-install: $(STAMP)
+$(RUNTIME_STAMP): requirements.lock pyproject.toml | $(VENV)/bin/python
+	$(VENV)/bin/pip install --quiet -r requirements.lock
+	$(VENV)/bin/pip install --quiet --no-deps -e .
+	rm -f $(VENV)/.installed-runtime-*
+	touch $@
+
+$(DEV_STAMP): requirements-dev.lock pyproject.toml | $(VENV)/bin/python
+	$(VENV)/bin/pip install --quiet -r requirements-dev.lock
+	$(VENV)/bin/pip install --quiet --no-deps -e .
+	rm -f $(VENV)/.installed-dev-*
+	touch $@
+
+.PHONY: install lock browser run test test-sqlite test-postgresql
+install: $(DEV_STAMP)
+
+# After a change to pyproject.toml's dependencies. uv keeps the versions already locked where they still fit
+# (`make lock UV_ARGS=--upgrade` moves everything to the newest); the dev lock is constrained to the runtime one,
+# so both install the same runtime versions.
+lock: | $(VENV)/bin/python
+	$(VENV)/bin/pip install --quiet uv==$(UV_VERSION)
+	$(VENV)/bin/uv pip compile --quiet $(LOCK_TARGET) $(UV_ARGS) pyproject.toml -o requirements.lock
+	$(VENV)/bin/uv pip compile --quiet $(LOCK_TARGET) $(UV_ARGS) pyproject.toml --extra dev -c requirements.lock \
+	  -o requirements-dev.lock
 
 # The dashboard's browser test drives Debian's headless Chromium (never a downloaded browser); a CJK font
 # makes its screenshots readable. Installed once, with apt-get, when missing.
@@ -22,13 +47,13 @@ browser:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver fonts-wqy-microhei >/dev/null; \
 	fi
 
-run: $(STAMP)
+run: $(RUNTIME_STAMP)
 	WECHAT_TOKEN=$${WECHAT_TOKEN:-eventbot-dev-token} $(VENV)/bin/eventbot serve --host 127.0.0.1 --port $${PORT:-8000}
 
 test: test-sqlite test-postgresql
 
-test-sqlite: $(STAMP) browser
+test-sqlite: $(DEV_STAMP) browser
 	EVENTBOT_TEST_BACKEND=sqlite $(VENV)/bin/pytest $(PYTEST_ARGS)
 
-test-postgresql: $(STAMP) browser
+test-postgresql: $(DEV_STAMP) browser
 	EVENTBOT_TEST_BACKEND=postgresql $(VENV)/bin/pytest $(PYTEST_ARGS)
