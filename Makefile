@@ -28,7 +28,7 @@ $(DEV_STAMP): requirements-dev.lock pyproject.toml | $(VENV)/bin/python
 	rm -f $(VENV)/.installed-dev-*
 	touch $@
 
-.PHONY: install lock browser run test test-sqlite test-postgresql
+.PHONY: install lock browser run lint test test-sqlite test-postgresql
 install: $(DEV_STAMP)
 
 # After a change to pyproject.toml's dependencies. uv keeps the versions already locked where they still fit
@@ -50,10 +50,15 @@ browser:
 run: $(RUNTIME_STAMP)
 	WECHAT_TOKEN=$${WECHAT_TOKEN:-eventbot-dev-token} $(VENV)/bin/eventbot serve --host 127.0.0.1 --port $${PORT:-8000}
 
+# The layers contract in pyproject.toml (a wrong import fails the suite) and ruff, before any test runs.
+lint: $(DEV_STAMP)
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/ruff check bot handlers models scheduler tests bench
+
 test: test-sqlite test-postgresql
 
-test-sqlite: $(DEV_STAMP) browser
+test-sqlite: $(DEV_STAMP) browser lint
 	EVENTBOT_TEST_BACKEND=sqlite $(VENV)/bin/pytest $(PYTEST_ARGS)
 
-test-postgresql: $(DEV_STAMP) browser
+test-postgresql: $(DEV_STAMP) browser lint
 	EVENTBOT_TEST_BACKEND=postgresql $(VENV)/bin/pytest $(PYTEST_ARGS)
