@@ -7,13 +7,13 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from datetime import timedelta
 
 import httpx
 import pytest
 
 from tests.conftest import FAKE_APP_ID, FAKE_APP_SECRET, REPO_ROOT
+from tests.polling import wait_until
 
 
 @pytest.fixture
@@ -97,14 +97,14 @@ def test_eventbot_fake_wechat_serves_the_fake_for_local_use():
         stderr=subprocess.DEVNULL,
     )
     try:
-        deadline = time.monotonic() + 30
-        while True:
+        def answering() -> httpx.Response | None:
             try:
-                answer = httpx.get(f"http://127.0.0.1:{port}/_fake/messages", timeout=1)
-                break
+                return httpx.get(f"http://127.0.0.1:{port}/_fake/messages", timeout=1)
             except httpx.TransportError:
-                assert time.monotonic() < deadline and process.poll() is None, "eventbot fake-wechat did not start"
-                time.sleep(0.1)
+                assert process.poll() is None, "eventbot fake-wechat exited"
+                return None
+
+        answer = wait_until(answering, timeout=30, what="eventbot fake-wechat to answer")
         assert answer.json() == []
         issued = httpx.post(
             f"http://127.0.0.1:{port}/cgi-bin/stable_token", json={"appid": "wx-local", "secret": "local-secret"}

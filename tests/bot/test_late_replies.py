@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 
 from fastapi.testclient import TestClient
 from sqlalchemy import select
@@ -15,6 +14,7 @@ from handlers.replies import Article, Image, News, Text
 from models.db import create_db_engine, session_factory
 from models.outbox import SENT, Campaign, Delivery
 from tests.conftest import FAKE_APP_ID, FAKE_APP_SECRET, TOKEN
+from tests.polling import wait_until
 
 
 def slow_router(release: threading.Event) -> Router:
@@ -43,9 +43,7 @@ def test_a_late_reply_is_sent_by_the_apps_background_sender(make_app, make_setti
     with TestClient(app) as client:
         reply = WeChatSimulator(client, TOKEN).send_text("o-alice", "一个难问题")
         release.set()
-        deadline = time.monotonic() + 30
-        while not fake_wechat.messages() and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_until(fake_wechat.messages, timeout=30, what="the late reply at the fake WeChat")
 
     assert reply.is_success
     assert [(m["touser"], m["body"]["text"]["content"]) for m in fake_wechat.messages()] == [("o-alice", "慢慢想好的回答")]

@@ -16,6 +16,7 @@ import pytest
 from bot.devtools.simulator import push_xml
 from bot.logs import LOG_CONFIG
 from models.redact import hash_openid
+from tests.polling import wait_until
 
 OPENID = "o-logging-follower-6xZq"
 
@@ -165,7 +166,5 @@ def test_batched_lines_are_written_within_the_interval_without_further_logging(l
     handler = logging.getLogger().handlers[0]
     handler.setStream(stream := RecordingStream())
     logging.getLogger("eventbot.requests").info("wechat push", extra={"topic": "agenda"})
-    deadline = time.monotonic() + 5
-    while not stream.getvalue() and time.monotonic() < deadline:
-        time.sleep(0.01)
+    wait_until(stream.getvalue, timeout=5, what="the batched line")
     assert json.loads(stream.getvalue())["topic"] == "agenda"

@@ -11,7 +11,6 @@ import re
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -25,6 +24,7 @@ from sqlalchemy import create_engine, func, select
 from bot.devtools.simulator import WeChatSimulator
 from models import Follower, Registration
 from tests.conftest import BACKEND, BEFORE_EVENT, REPO_ROOT, TOKEN
+from tests.polling import wait_until
 from tests.registration_steps import EVENT_ID, form_messages
 
 pytestmark = [
@@ -51,18 +51,16 @@ def config_with_seats(tmp_path: Path, seats: int) -> Path:
     return path
 
 
-def wait_until_serving(process: subprocess.Popen, url: str, log: Path, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+def wait_until_serving(process: subprocess.Popen, url: str, log: Path) -> None:
+    def serving() -> bool:
         if process.poll() is not None:
             pytest.fail(f"server exited with {process.returncode}:\n{log.read_text(errors='replace')[-3000:]}")
         try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                return
+            return httpx.get(f"{url}/healthz", timeout=1).status_code == 200
         except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    pytest.fail(f"server at {url} not serving after {timeout} s")
+            return False
+
+    wait_until(serving, timeout=60, what=f"the server at {url} to serve")
 
 
 @pytest.fixture
@@ -154,10 +152,8 @@ def test_a_question_and_its_retries_on_both_processes_are_answered_alike_from_co
 def wait_for_followers(settings, openid: str) -> None:
     """One follower row for ``openid``, and one in all: activity is written behind, by whichever process
     answered, within a second or so."""
-    deadline = time.monotonic() + 10
-    while scalar(settings.database_url, select(func.count()).select_from(Follower).where(Follower.openid == openid)) != 1:
-        assert time.monotonic() < deadline, "the follower's activity was never written"
-        time.sleep(0.1)
+    rows_for_openid = select(func.count()).select_from(Follower).where(Follower.openid == openid)
+    wait_until(lambda: scalar(settings.database_url, rows_for_openid) == 1, timeout=10, what="the follower's row")
     assert scalar(settings.database_url, select(func.count()).select_from(Follower)) == 1
 
 

@@ -18,6 +18,7 @@ from handlers.matching import has_text
 from handlers.replies import Text
 from models import InboundMessage
 from tests.conftest import TOKEN
+from tests.polling import wait_until
 
 
 def ledger_rows(app) -> int:
@@ -102,14 +103,14 @@ def test_a_retry_while_the_first_is_in_progress_gets_success_and_runs_nothing_tw
     assert calls == ["你好"]
 
 
-def first_real_reply(wechat, xml: str, attempts: int = 50):
+def first_real_reply(wechat, xml: str):
     """WeChat's later retries: ``success`` until the first delivery's handler is done, then its reply."""
-    for _ in range(attempts):
+
+    def real_reply():
         reply = wechat.post(xml)
-        if not reply.is_success:
-            return reply
-        time.sleep(0.1)
-    return reply
+        return None if reply.is_success else reply
+
+    return wait_until(real_reply, timeout=10, what="a reply other than success")
 
 
 def test_concurrent_duplicates_run_the_handler_once_with_the_database_ledger(make_settings, make_app):

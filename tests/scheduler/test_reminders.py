@@ -5,7 +5,6 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
-import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
@@ -33,6 +32,7 @@ from scheduler.reminders import (
 from scheduler.sender import build_sender
 from tests.conftest import FAKE_APP_ID, FAKE_APP_SECRET, REPO_ROOT
 from tests.outbound import config_with_concurrency, follower_wrote, outbound_environment
+from tests.polling import wait_until
 from tests.registration_steps import (
     register_via_chat,
     registration_of,
@@ -385,13 +385,6 @@ def _worker(environment: dict[str, str], now, log: Path) -> subprocess.Popen:
         )
 
 
-def _wait_for(condition, what: str, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"{what}: not within {timeout} s"
-        time.sleep(0.05)
-
-
 @pytest.mark.slow
 def test_worker_killed_mid_reminder_and_restarted_reminds_everyone_once(
     sessions, settings, fake_wechat, clock, day_before, tmp_path
@@ -408,7 +401,7 @@ def test_worker_killed_mid_reminder_and_restarted_reminds_everyone_once(
     log = tmp_path / "workers.log"
 
     first = _worker(environment, day_before.due_at - timedelta(seconds=1), log)
-    _wait_for(lambda: fake_wechat.messages(), "the first worker sent nothing")
+    wait_until(fake_wechat.messages, timeout=60, what="the first worker to send")
     first.send_signal(signal.SIGKILL)
     first.wait(timeout=10)
     fake_wechat.clear_faults()
@@ -417,7 +410,7 @@ def test_worker_killed_mid_reminder_and_restarted_reminds_everyone_once(
     # Back ten minutes later (within the grace window): its sender resolves the dead worker's rows.
     second = _worker(environment, day_before.due_at + timedelta(minutes=10), log)
     try:
-        _wait_for(lambda: not _unfinished(sessions), "deliveries left unfinished")
+        wait_until(lambda: not _unfinished(sessions), timeout=60, what="every delivery to be finished")
     finally:
         second.send_signal(signal.SIGTERM)
         second.wait(timeout=30)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from datetime import timedelta
 
@@ -18,6 +17,7 @@ from models.registration import ONSITE, register
 from models.reminder import SENT, SKIPPED, ReminderRun
 from scheduler.jobs import SWEEP_JOB_ID, JobQueue, sweep_job
 from scheduler.reminders import Reminder, fire_due_reminders
+from tests.polling import wait_until
 from tests.registration_steps import settings_with_event
 
 EVENT_ID = "meetup-10"
@@ -42,17 +42,6 @@ def queues() -> Callable[..., JobQueue]:
 @pytest.fixture
 def day_before(settings) -> Reminder:
     return Reminder(settings.content.event_by_id(EVENT_ID), "1d")
-
-
-def wait_until(condition: Callable[[], object], timeout: float = 20.0):
-    """Poll ``condition`` until it returns something truthy; the scheduler runs jobs in its own thread."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = condition()
-        if result:
-            return result
-        time.sleep(0.05)
-    raise AssertionError(f"condition not met within {timeout} s")
 
 
 def decision(sessions, reminder: Reminder) -> ReminderRun | None:
@@ -177,7 +166,7 @@ def test_running_scheduler_fires_a_reminder_due_a_second_ahead(settings, engines
 
     queue.start()
 
-    run = wait_until(lambda: decision(sessions, day_before))
+    run = wait_until(lambda: decision(sessions, day_before), what="the reminder's decision")
     assert (run.state, run.recipients) == (SENT, 1)
     assert deliveries_per_follower(sessions) == {"o-1": 1}
 
@@ -198,7 +187,7 @@ def test_restart_after_a_reminders_time_decides_it_once(settings, engines, queue
 
     second = queues(settings, engines(), ShiftedClock(day_before.due_at + down_for, settings.tz))
     second.start()
-    run = wait_until(lambda: decision(sessions, day_before))
+    run = wait_until(lambda: decision(sessions, day_before), what="the reminder's decision")
     second.shutdown()
     third = queues(settings, engines(), ShiftedClock(day_before.due_at + down_for + timedelta(minutes=5), settings.tz))
     third.start(paused=True)
@@ -236,7 +225,8 @@ def test_running_scheduler_starts_a_scheduled_broadcast_at_its_time_for_the_audi
     # Starting gives the broadcast its job; the sweep's first run is a minute away, so the job starts it.
     queue.start()
 
-    assert wait_until(lambda: broadcast_recipients(sessions, campaign_id)) == ["o-1", "o-2"]
+    recipients = wait_until(lambda: broadcast_recipients(sessions, campaign_id), what="the broadcast's deliveries")
+    assert recipients == ["o-1", "o-2"]
 
 
 def test_the_leader_gives_scheduled_broadcasts_their_jobs_and_drops_cancelled_ones(settings, engines, queues, clock):
@@ -283,6 +273,8 @@ def test_a_failing_job_goes_to_the_error_reporter(settings, engines, queues, clo
     # No verb schedules arbitrary code, so the test reaches for APScheduler itself.
     queue._scheduler.add_job(_explode, id="explodes")
 
-    record = wait_until(lambda: next((r for r in caplog.records if r.name == "scheduler.jobs"), None))
+    record = wait_until(
+        lambda: next((r for r in caplog.records if r.name == "scheduler.jobs"), None), what="the error report"
+    )
     assert record.getMessage() == "scheduled job explodes failed"
     assert "boom" in caplog.text

@@ -6,7 +6,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from collections import Counter
 from datetime import timedelta
 
@@ -32,6 +31,7 @@ from scheduler.attempts import MAX_ATTEMPTS, retry_delay
 from scheduler.sender import BATCH_ROWS_PER_THREAD, build_sender, start_background_sender
 from tests.conftest import FAKE_APP_ID, FAKE_APP_SECRET, REPO_ROOT
 from tests.outbound import config_with_concurrency, follower_wrote, outbound_environment
+from tests.polling import wait_until
 
 CUSTOM_SEND = "/cgi-bin/message/custom/send"
 PAUSED_BY_QUOTA = {"outcome": "paused", "errcode": "45009"}
@@ -391,11 +391,14 @@ def test_a_sender_killed_mid_campaign_and_restarted_sends_every_message_exactly_
     fake_wechat.inject("latency", seconds=0.5, path="message/custom/send", times=None)
 
     first = sender_process(settings, fake_wechat, clock.now(), config_path)
-    deadline = time.monotonic() + 60
-    while not mid_call_with_every_sending_row_at_the_fake(sessions, fake_wechat):
+
+    def mid_campaign() -> bool:
+        if mid_call_with_every_sending_row_at_the_fake(sessions, fake_wechat):
+            return True
         assert first.poll() is None, first.stderr.read()
-        assert time.monotonic() < deadline, "the first sender sent nothing"
-        time.sleep(0.05)
+        return False
+
+    wait_until(mid_campaign, timeout=60, what="the first sender to be mid-campaign")
     first.send_signal(signal.SIGKILL)
     first.communicate(timeout=10)
     fake_wechat.clear_faults()
@@ -428,10 +431,7 @@ def test_a_sender_stopped_mid_campaign_puts_back_every_row_it_did_not_send(make_
     fake_wechat.inject("latency", seconds=0.5, path="message/custom/send", times=None)
 
     stop_sender = start_background_sender(make_sender(channels=["customer_service"], concurrency=2))
-    deadline = time.monotonic() + 60
-    while not any(row.status == SENT for row in deliveries(sessions)):
-        assert time.monotonic() < deadline, "the sender sent nothing"
-        time.sleep(0.05)
+    wait_until(lambda: any(row.status == SENT for row in deliveries(sessions)), timeout=60, what="a sent row")
     stop_sender()
 
     # The calls under way ended and were recorded; no row is left for recovery to guess about.

@@ -19,6 +19,7 @@ from scheduler.jobs import JobQueue
 from scheduler.leader import leader_lock
 from scheduler.worker import SchedulerLeader
 from tests.conftest import BACKEND, REPO_ROOT
+from tests.polling import wait_until
 
 LEADING = "this process now runs the scheduler"
 
@@ -69,7 +70,7 @@ def test_app_runs_the_scheduler_only_when_enabled(make_settings, make_app, caplo
         with TestClient(app):
             assert len(_worker_threads()) == int(enabled)
             if enabled:
-                _wait_for(lambda: LEADING in caplog.text)
+                wait_until(lambda: LEADING in caplog.text, what="the worker to lead")
         assert _worker_threads() == []
 
 
@@ -87,21 +88,13 @@ def _leads(log: Path) -> bool:
     return LEADING in log.read_text(errors="replace")
 
 
-def _wait_for(condition, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout} s")
-        time.sleep(0.1)
-
-
 @pytest.mark.slow
 @pytest.mark.skipif(BACKEND != "postgresql", reason="several worker processes share a PostgreSQL database")
 def test_two_worker_processes_on_postgresql_run_one_scheduler_and_fail_over(settings, tmp_path):
     logs = [tmp_path / "worker-a.log", tmp_path / "worker-b.log"]
     workers = [_start_worker(settings.database_url, log) for log in logs]
     try:
-        _wait_for(lambda: any(_leads(log) for log in logs))
+        wait_until(lambda: any(_leads(log) for log in logs), what="a worker to lead")
         # Many ticks later, still exactly one leader.
         time.sleep(2)
         assert [_leads(log) for log in logs].count(True) == 1
@@ -111,7 +104,7 @@ def test_two_worker_processes_on_postgresql_run_one_scheduler_and_fail_over(sett
         workers[leader].send_signal(signal.SIGKILL)
         workers[leader].wait(timeout=10)
 
-        _wait_for(lambda: _leads(logs[follower]))
+        wait_until(lambda: _leads(logs[follower]), what="the other worker to take over")
     finally:
         for process in workers:
             if process.poll() is None:
