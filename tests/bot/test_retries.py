@@ -73,7 +73,7 @@ def slow_router(delay: float) -> Router:
 
     @router.handler(has_text)
     def answer_slowly(raw_text: str, session) -> Text:
-        time.sleep(delay)
+        time.sleep(delay)  # the slow handler is what is tested: it overruns the reply budget
         return Text(f"慢回答：{raw_text}")
 
     return router
@@ -87,7 +87,7 @@ def test_a_retry_while_the_first_is_in_progress_gets_success_and_runs_nothing_tw
     def answer_slowly(raw_text: str, session) -> Text:
         calls.append(raw_text)
         started.set()
-        time.sleep(1.0)
+        time.sleep(1.0)  # still being handled when the retry comes: the slowness is what is tested
         return Text("慢回答")
 
     app = make_app(make_settings(reply_budget_seconds=0.3), routers=[router])
@@ -121,7 +121,7 @@ def test_concurrent_duplicates_run_the_handler_once_with_the_database_ledger(mak
     @router.handler(has_text)
     def count(raw_text: str, session) -> Text:
         calls.append(raw_text)
-        time.sleep(0.05)
+        time.sleep(0.05)  # holds the message while its duplicates arrive: the overlap is what is tested
         return Text("一次")
 
     app = make_app(make_settings(redis_url=""), routers=[router])

@@ -239,6 +239,6 @@ def test_a_connection_left_idle_is_closed_before_the_server_would_close_it():
         first = session.get(server.base_url).text
         assert session.get(server.base_url).text == first  # kept alive while in use
 
-        time.sleep(IDLE_CONNECTION_SECONDS + 0.5)
+        time.sleep(IDLE_CONNECTION_SECONDS + 0.5)  # the idle time is what is tested
 
         assert session.get(server.base_url).text != first

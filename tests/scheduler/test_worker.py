@@ -95,7 +95,7 @@ def test_two_worker_processes_on_postgresql_run_one_scheduler_and_fail_over(sett
     workers = [_start_worker(settings.database_url, log) for log in logs]
     try:
         wait_until(lambda: any(_leads(log) for log in logs), what="a worker to lead")
-        # Many ticks later, still exactly one leader.
+        # Many ticks later, still exactly one leader: the time that passes is what is tested.
         time.sleep(2)
         assert [_leads(log) for log in logs].count(True) == 1
         leader = next(index for index, log in enumerate(logs) if _leads(log))
