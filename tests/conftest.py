@@ -32,6 +32,7 @@ from models.clock import ManualClock
 from models.db import create_db_engine, session_factory
 from models.migrate import upgrade
 from scheduler.sender import build_sender
+from tests.organizer_factories import ADMIN_TOKEN, AUTH
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -170,6 +171,19 @@ def client(app: FastAPI) -> Iterator[TestClient]:
 def wechat(client: TestClient) -> WeChatSimulator:
     """A simulated WeChat server posting signed pushes to the app."""
     return WeChatSimulator(client, TOKEN)
+
+
+@pytest.fixture
+def admin_app(make_app, make_settings) -> FastAPI:
+    """An app whose admin API takes ``ADMIN_TOKEN``."""
+    return make_app(make_settings(admin_token=ADMIN_TOKEN))
+
+
+@pytest.fixture
+def admin_api(admin_app: FastAPI) -> Iterator[TestClient]:
+    """A client of ``admin_app`` that sends the admin token with every request."""
+    with TestClient(admin_app, headers=AUTH) as client:
+        yield client
 
 
 FAKE_APP_ID = "wx-fake-app"

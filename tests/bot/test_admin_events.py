@@ -2,26 +2,12 @@
 
 from datetime import datetime, timedelta
 
-import pytest
-from fastapi.testclient import TestClient
-
 from tests.conftest import SHANGHAI
-from tests.organizer_factories import ADMIN_TOKEN, AUTH, add_registration
+from tests.organizer_factories import add_registration
 
 
-@pytest.fixture
-def admin_app(make_app, make_settings):
-    return make_app(make_settings(admin_token=ADMIN_TOKEN))
-
-
-@pytest.fixture
-def api(admin_app):
-    with TestClient(admin_app, headers=AUTH) as client:
-        yield client
-
-
-def test_events_lists_the_configured_event_with_zero_counts(api):
-    body = api.get("/admin/api/events").json()
+def test_events_lists_the_configured_event_with_zero_counts(admin_api):
+    body = admin_api.get("/admin/api/events").json()
     assert body["total"] == 1
     [event] = body["items"]
     assert event["id"] == "meetup-10"
@@ -32,7 +18,7 @@ def test_events_lists_the_configured_event_with_zero_counts(api):
     assert event["registrations_per_day"] == [] and event["by_channel"] == []
 
 
-def test_events_counts_statuses_days_channels_and_audiences(api, admin_app, clock):
+def test_events_counts_statuses_days_channels_and_audiences(admin_api, admin_app, clock):
     today = clock.now()
     yesterday = today - timedelta(days=1)
     with admin_app.state.services.sessions.begin() as session:
@@ -40,7 +26,7 @@ def test_events_counts_statuses_days_channels_and_audiences(api, admin_app, cloc
         add_registration(session, "o-b", now=today, capacity=2, channel="poster", checked_in=True)
         add_registration(session, "o-c", now=today, capacity=2)  # no seat left: waitlisted
         add_registration(session, "o-d", now=today, capacity=2, channel="wechat-group", cancelled=True)
-    [event] = api.get("/admin/api/events").json()["items"]
+    [event] = admin_api.get("/admin/api/events").json()["items"]
     assert event["counts"] == {"confirmed": 2, "waitlisted": 1, "cancelled": 1, "checked_in": 1, "registered_today": 3}
     assert event["registrations_per_day"] == [
         {"date": yesterday.date().isoformat(), "count": 1},
@@ -57,52 +43,52 @@ def test_events_counts_statuses_days_channels_and_audiences(api, admin_app, cloc
     }
 
 
-def test_days_are_counted_in_the_bot_timezone(api, admin_app, clock):
+def test_days_are_counted_in_the_bot_timezone(admin_api, admin_app, clock):
     # 2023-03-20 00:30 in Shanghai is still 03-19 in UTC: the day shown must be the organizer's day.
     just_after_midnight = clock.now().replace(hour=0, minute=30)
     with admin_app.state.services.sessions.begin() as session:
         add_registration(session, "o-early", now=just_after_midnight)
-    [event] = api.get("/admin/api/events").json()["items"]
+    [event] = admin_api.get("/admin/api/events").json()["items"]
     assert event["registrations_per_day"] == [{"date": "2023-03-20", "count": 1}]
 
 
-def test_unknown_event_is_404_on_every_event_route(api):
-    assert api.get("/admin/api/events/nope/reminders").status_code == 404
-    response = api.post("/admin/api/events/nope/checkin", json={"code": "ABC234"})
+def test_unknown_event_is_404_on_every_event_route(admin_api):
+    assert admin_api.get("/admin/api/events/nope/reminders").status_code == 404
+    response = admin_api.post("/admin/api/events/nope/checkin", json={"code": "ABC234"})
     assert response.status_code == 404
     assert "nope" in response.json()["detail"]
 
 
-def test_checkin_by_code_returns_the_registration_and_is_idempotent(api, admin_app, clock):
+def test_checkin_by_code_returns_the_registration_and_is_idempotent(admin_api, admin_app, clock):
     with admin_app.state.services.sessions.begin() as session:
         code = add_registration(session, "o-a", now=clock.now(), name="王小丽", channel="poster").checkin_code
     clock.advance(timedelta(minutes=5))
-    first = api.post("/admin/api/events/meetup-10/checkin", json={"code": f" {code.lower()} "})
+    first = admin_api.post("/admin/api/events/meetup-10/checkin", json={"code": f" {code.lower()} "})
     assert first.status_code == 200
     body = first.json()
     assert (body["name"], body["checkin_code"], body["channel"], body["status"]) == ("王小丽", code, "poster", "confirmed")
     assert body["checked_in_at"] is not None
     clock.advance(timedelta(minutes=5))
-    again = api.post("/admin/api/events/meetup-10/checkin", json={"code": code})
+    again = admin_api.post("/admin/api/events/meetup-10/checkin", json={"code": code})
     assert datetime.fromisoformat(again.json()["checked_in_at"]) == datetime.fromisoformat(body["checked_in_at"])
 
 
-def test_checkin_by_code_errors(api, admin_app, clock):
+def test_checkin_by_code_errors(admin_api, admin_app, clock):
     with admin_app.state.services.sessions.begin() as session:
         add_registration(session, "o-a", now=clock.now(), capacity=1)
         waiting = add_registration(session, "o-b", now=clock.now(), capacity=1).checkin_code
-    assert api.post("/admin/api/events/meetup-10/checkin", json={"code": "ZZZZZZ"}).status_code == 404
-    refused = api.post("/admin/api/events/meetup-10/checkin", json={"code": waiting})
+    assert admin_api.post("/admin/api/events/meetup-10/checkin", json={"code": "ZZZZZZ"}).status_code == 404
+    refused = admin_api.post("/admin/api/events/meetup-10/checkin", json={"code": waiting})
     assert refused.status_code == 409 and "waitlisted" in refused.json()["detail"]
-    missing = api.post("/admin/api/events/meetup-10/checkin", json={})
+    missing = admin_api.post("/admin/api/events/meetup-10/checkin", json={})
     assert missing.status_code == 422
     assert missing.json()["detail"][0]["loc"] == ["body", "code"]
-    empty = api.post("/admin/api/events/meetup-10/checkin", json={"code": ""})
+    empty = admin_api.post("/admin/api/events/meetup-10/checkin", json={"code": ""})
     assert empty.status_code == 422 and empty.json()["detail"][0]["loc"] == ["body", "code"]
 
 
-def test_reminders_list_each_configured_reminder_with_its_state(api, admin_app, clock):
-    body = api.get("/admin/api/events/meetup-10/reminders").json()
+def test_reminders_list_each_configured_reminder_with_its_state(admin_api, admin_app, clock):
+    body = admin_api.get("/admin/api/events/meetup-10/reminders").json()
     assert body["total"] == 2
     assert [(item["offset"], item["due_at"], item["state"]) for item in body["items"]] == [
         ("1d", "2023-03-25T14:00:00+08:00", "scheduled"),
@@ -111,7 +97,7 @@ def test_reminders_list_each_configured_reminder_with_its_state(api, admin_app, 
     assert body["items"][0]["counts"] == {"sent": 0, "failed": 0, "unreachable": 0, "pending": 0}
 
 
-def test_reminders_show_what_was_sent(api, admin_app, clock, settings):
+def test_reminders_show_what_was_sent(admin_api, admin_app, clock, settings):
     from scheduler.reminders import fire_due_reminders
 
     with admin_app.state.services.sessions.begin() as session:
@@ -120,6 +106,6 @@ def test_reminders_show_what_was_sent(api, admin_app, clock, settings):
     day_before = datetime(2023, 3, 25, 14, 0, tzinfo=SHANGHAI)
     clock.set(day_before)
     fire_due_reminders(admin_app.state.services.sessions, admin_app.state.services.settings, day_before)
-    first, second = api.get("/admin/api/events/meetup-10/reminders").json()["items"]
+    first, second = admin_api.get("/admin/api/events/meetup-10/reminders").json()["items"]
     assert (first["state"], first["recipients"], first["counts"]["pending"]) == ("sent", 2, 2)
     assert second["state"] == "scheduled"

@@ -7,23 +7,11 @@ import io
 from datetime import datetime
 
 import pytest
-from fastapi.testclient import TestClient
 
 from bot.admin.export import UTF8_BOM
-from tests.organizer_factories import ADMIN_TOKEN, AUTH, add_registration
+from tests.organizer_factories import add_registration
 
 URL = "/admin/api/events/meetup-10/registrations"
-
-
-@pytest.fixture
-def admin_app(make_app, make_settings):
-    return make_app(make_settings(admin_token=ADMIN_TOKEN))
-
-
-@pytest.fixture
-def api(admin_app):
-    with TestClient(admin_app, headers=AUTH) as client:
-        yield client
 
 
 @pytest.fixture
@@ -64,21 +52,21 @@ def openids(response) -> list[str]:
         ({"status": "confirmed", "checked_in": "false"}, ["o-alice", "o-eve"]),
     ],
 )
-def test_search_and_filters(api, people, params, expected):
-    response = api.get(URL, params=params)
+def test_search_and_filters(admin_api, people, params, expected):
+    response = admin_api.get(URL, params=params)
     assert response.status_code == 200
     assert openids(response) == expected
     assert response.json()["total"] == len(expected)
 
 
-def test_search_by_code_in_any_case(api, people):
+def test_search_by_code_in_any_case(admin_api, people):
     _, code = people["o-carol"]
-    assert openids(api.get(URL, params={"q": code.lower()})) == ["o-carol"]
+    assert openids(admin_api.get(URL, params={"q": code.lower()})) == ["o-carol"]
 
 
-def test_pages_keep_the_total(api, people):
-    first = api.get(URL, params={"page": 1, "page_size": 2}).json()
-    third = api.get(URL, params={"page": 3, "page_size": 2}).json()
+def test_pages_keep_the_total(admin_api, people):
+    first = admin_api.get(URL, params={"page": 1, "page_size": 2}).json()
+    third = admin_api.get(URL, params={"page": 3, "page_size": 2}).json()
     assert [item["openid"] for item in first["items"]] == ["o-alice", "o-bob"]
     assert [item["openid"] for item in third["items"]] == ["o-dave"]
     assert first["total"] == third["total"] == 5
@@ -94,14 +82,14 @@ def test_pages_keep_the_total(api, people):
         ({"q": "x" * 65}, "q"),
     ],
 )
-def test_invalid_filters_are_422_naming_the_field(api, params, field):
-    response = api.get(URL, params=params)
+def test_invalid_filters_are_422_naming_the_field(admin_api, params, field):
+    response = admin_api.get(URL, params=params)
     assert response.status_code == 422
     assert response.json()["detail"][0]["loc"] == ["query", field]
 
 
-def test_csv_round_trip_keeps_text_and_defuses_formulas(api, people):
-    response = api.get(f"{URL}.csv")
+def test_csv_round_trip_keeps_text_and_defuses_formulas(admin_api, people):
+    response = admin_api.get(f"{URL}.csv")
     assert response.status_code == 200
     assert response.headers["content-type"] == "text/csv; charset=utf-8"
     assert 'filename="registrations-meetup-10.csv"' in response.headers["content-disposition"]
@@ -117,31 +105,31 @@ def test_csv_round_trip_keeps_text_and_defuses_formulas(api, people):
     assert by_openid["o-alice"]["checked_in_at"] == ""
 
 
-def test_csv_applies_the_same_filters(api, people):
-    response = api.get(f"{URL}.csv", params={"status": "waitlisted"})
+def test_csv_applies_the_same_filters(admin_api, people):
+    response = admin_api.get(f"{URL}.csv", params={"status": "waitlisted"})
     lines = response.content.decode("utf-8").removeprefix(UTF8_BOM).splitlines()
     assert len(lines) == 2 and "韩梅梅" in lines[1]
 
 
-def test_unknown_event_is_404_for_csv_and_checkin(api):
-    assert api.get("/admin/api/events/nope/registrations.csv").status_code == 404
-    assert api.post("/admin/api/events/nope/registrations/1/checkin").status_code == 404
+def test_unknown_event_is_404_for_csv_and_checkin(admin_api):
+    assert admin_api.get("/admin/api/events/nope/registrations.csv").status_code == 404
+    assert admin_api.post("/admin/api/events/nope/registrations/1/checkin").status_code == 404
 
 
-def test_checkin_by_id(api, people, clock):
+def test_checkin_by_id(admin_api, people, clock):
     registration_id, code = people["o-alice"]
-    response = api.post(f"{URL}/{registration_id}/checkin")
+    response = admin_api.post(f"{URL}/{registration_id}/checkin")
     assert response.status_code == 200
     assert response.json()["checkin_code"] == code
     assert datetime.fromisoformat(response.json()["checked_in_at"]) == clock.now()
-    assert openids(api.get(URL, params={"checked_in": "true"})) == ["o-alice", "o-bob"]
+    assert openids(admin_api.get(URL, params={"checked_in": "true"})) == ["o-alice", "o-bob"]
 
 
-def test_checkin_by_id_errors(api, people):
+def test_checkin_by_id_errors(admin_api, people):
     carol, _ = people["o-carol"]
     dave, _ = people["o-dave"]
-    assert api.post(f"{URL}/{carol}/checkin").status_code == 409
-    assert api.post(f"{URL}/{dave}/checkin").status_code == 409
-    assert api.post(f"{URL}/999999/checkin").status_code == 404
-    wrong_type = api.post(f"{URL}/abc/checkin")
+    assert admin_api.post(f"{URL}/{carol}/checkin").status_code == 409
+    assert admin_api.post(f"{URL}/{dave}/checkin").status_code == 409
+    assert admin_api.post(f"{URL}/999999/checkin").status_code == 404
+    wrong_type = admin_api.post(f"{URL}/abc/checkin")
     assert wrong_type.status_code == 422 and wrong_type.json()["detail"][0]["loc"] == ["path", "registration_id"]
