@@ -31,8 +31,9 @@ from models import Base
 from models.clock import ManualClock
 from models.db import create_db_engine, session_factory
 from models.migrate import upgrade
+from scheduler.reminders import Reminder
 from scheduler.sender import build_sender
-from tests.organizer_factories import ADMIN_TOKEN, AUTH
+from tests.organizer_factories import ADMIN_TOKEN, AUTH, EVENT_ID
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -234,3 +235,9 @@ def sessions(database_url: str) -> Iterator[sessionmaker[Session]]:
     engine = create_db_engine(database_url)
     yield session_factory(engine)
     engine.dispose()
+
+
+@pytest.fixture
+def day_before(settings: Settings) -> Reminder:
+    """The shipped event's reminder one day before it starts."""
+    return Reminder(settings.content.event_by_id(EVENT_ID), "1d")

@@ -10,19 +10,16 @@ from typer.testing import CliRunner
 from bot.admin.export import UTF8_BOM
 from bot.cli import app as cli
 from models import Campaign, Delivery, Registration, organizer
-from models.db import create_db_engine, session_factory
 from tests.conftest import BEFORE_EVENT, REPO_ROOT
 from tests.organizer_factories import add_registration
 
 
-@pytest.fixture
-def sessions(database_url, monkeypatch):
+@pytest.fixture(autouse=True)
+def cli_environment(database_url, monkeypatch):
+    """The CLI reads its configuration, database and clock from the environment: the test's, before the event."""
     monkeypatch.setenv("EVENTBOT_CONFIG", str(REPO_ROOT / "config.toml"))
     monkeypatch.setenv("DATABASE_URL", database_url)
     monkeypatch.setenv("EVENTBOT_NOW", BEFORE_EVENT.isoformat())
-    engine = create_db_engine(database_url)
-    yield session_factory(engine)
-    engine.dispose()
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from models.db import create_db_engine, session_factory
 from models.outbox import SubscribeAcceptance
 
 
@@ -23,16 +22,12 @@ def popup(openid: str, create_time: int, *choices: tuple[str, str]) -> str:
 
 
 @pytest.fixture
-def acceptances(settings):
-    engine = create_db_engine(settings.database_url)
-    sessions = session_factory(engine)
-
+def acceptances(sessions):
     def read() -> dict[tuple[str, str], int]:
         with sessions() as session:
             return {(a.openid, a.template_id): a.remaining for a in session.scalars(select(SubscribeAcceptance))}
 
-    yield read
-    engine.dispose()
+    return read
 
 
 def test_each_accepted_template_allows_one_more_message_and_rejections_count_nothing(wechat, acceptances):

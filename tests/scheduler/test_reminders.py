@@ -49,20 +49,8 @@ def with_reminders(settings: Settings, make_settings, **changes) -> Settings:
 
 
 @pytest.fixture
-def sessions(settings):
-    engine = create_db_engine(settings.database_url)
-    yield session_factory(engine)
-    engine.dispose()
-
-
-@pytest.fixture
 def event(settings):
     return settings.content.event_by_id(EVENT_ID)
-
-
-@pytest.fixture
-def day_before(event) -> Reminder:
-    return Reminder(event, "1d")
 
 
 @pytest.fixture

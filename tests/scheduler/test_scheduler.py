@@ -39,11 +39,6 @@ def queues() -> Callable[..., JobQueue]:
         queue.shutdown()
 
 
-@pytest.fixture
-def day_before(settings) -> Reminder:
-    return Reminder(settings.content.event_by_id(EVENT_ID), "1d")
-
-
 def decision(sessions, reminder: Reminder) -> ReminderRun | None:
     with sessions() as session:
         return session.scalar(select(ReminderRun).where(ReminderRun.offset_text == reminder.offset_text))
