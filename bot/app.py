@@ -97,7 +97,7 @@ def create_app(
             if send_outbox and outbound_configured(settings)
             else None
         )
-        # EVENTBOT_RUN_SCHEDULER=1: this process also competes to run the scheduler (one process wins).
+        # Unless EVENTBOT_RUN_SCHEDULER=0 (serve --no-scheduler), this process competes to run the scheduler.
         stop_scheduler = start_worker_thread(settings, engine, clock, send_outbox=False) if settings.run_scheduler else None
         stop_activity = activity.start()
         yield

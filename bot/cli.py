@@ -41,13 +41,20 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "0.0.0.0",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
+    no_scheduler: Annotated[
+        bool, typer.Option("--no-scheduler", help="Do not run the reminder scheduler here (webhook-only replicas).")
+    ] = False,
 ) -> None:
-    """Run the bot: apply migrations, then serve the webhook with uvicorn."""
+    """Run the bot: apply migrations, then serve the webhook with uvicorn; the reminder scheduler (one
+    process of all, by leader election) and the outbox sender run in it too."""
     import uvicorn
 
     from models.metrics import clear_multiprocess_directory
     from models.migrate import upgrade
 
+    if no_scheduler:
+        # uvicorn's worker processes build their settings from the environment (bot.asgi).
+        os.environ["EVENTBOT_RUN_SCHEDULER"] = "0"
     settings = _settings()
     if not settings.wechat_token:
         typer.secho(
@@ -212,7 +219,8 @@ def chat(
     from models.migrate import upgrade
 
     token = os.environ.get("WECHAT_TOKEN") or SIMULATOR_TOKEN
-    settings = _settings(wechat_token=token, **({"now_override": now} if now else {}))
+    # A conversation on this terminal: reminders are the server's business, not the simulator's.
+    settings = _settings(wechat_token=token, run_scheduler=False, **({"now_override": now} if now else {}))
     upgrade(settings.database_url)
     with TestClient(create_app(settings)) as client:
         _chat_loop(WeChatSimulator(client, settings.wechat_token), openid, describe)

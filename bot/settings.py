@@ -41,8 +41,10 @@ class Environment(BaseSettings):
     config_path: Path = Field(DEFAULT_CONFIG_PATH, validation_alias="EVENTBOT_CONFIG")
     now_override: datetime | None = Field(None, validation_alias="EVENTBOT_NOW")
     reply_budget_seconds: float = Field(4.0, validation_alias="EVENTBOT_REPLY_BUDGET_SECONDS")
-    # The app process also runs the background worker (leader-elected scheduler, outbox sender).
-    run_scheduler: bool = Field(False, validation_alias="EVENTBOT_RUN_SCHEDULER")
+    # The app process also competes to run the scheduler (leader-elected: one process of all runs it).
+    # On by default, so `eventbot serve` alone sends reminders; 0 (or `serve --no-scheduler`) for
+    # webhook-only replicas beside an `eventbot worker`.
+    run_scheduler: bool = Field(True, validation_alias="EVENTBOT_RUN_SCHEDULER")
 
     @field_validator("wechat_encoding_aes_key")
     @classmethod

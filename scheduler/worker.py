@@ -1,6 +1,6 @@
 """The background worker: the scheduler, in whichever process holds the leader lock, beside the sender.
 
-Every process may run a worker (``eventbot worker``, or the app with ``EVENTBOT_RUN_SCHEDULER=1``); on
+Every process may run a worker (``eventbot worker``, or ``eventbot serve`` unless ``--no-scheduler``); on
 each tick a worker takes or renews the lock, starts its scheduler when it became leader and stops it
 when it lost the lock. The outbox sender runs in every worker: its claims never overlap.
 """

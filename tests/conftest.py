@@ -123,6 +123,8 @@ def make_settings(database_url: str, redis_url: str) -> Callable[..., Settings]:
             "admin_openids_raw": "",
             "wechat_encoding_aes_key": "",
             "wechat_app_id": "",
+            # Tests start the scheduler themselves, with a controllable clock.
+            "run_scheduler": False,
         }
         values.update(overrides)
         return load_settings(**values)

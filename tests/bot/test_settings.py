@@ -172,3 +172,12 @@ def test_environment_variables_use_the_documented_names(monkeypatch):
 @pytest.mark.parametrize(("text", "delta"), [("1d", timedelta(days=1)), ("2h", timedelta(hours=2)), ("45m", timedelta(minutes=45)), ("30s", timedelta(seconds=30))])
 def test_reminder_offsets(text, delta):
     assert parse_offset(text) == delta
+
+
+def test_the_app_runs_the_scheduler_unless_the_environment_turns_it_off(monkeypatch):
+    monkeypatch.setenv("EVENTBOT_CONFIG", str(REPO_ROOT / "config.toml"))
+    monkeypatch.delenv("EVENTBOT_RUN_SCHEDULER", raising=False)
+    assert load_settings().run_scheduler is True
+
+    monkeypatch.setenv("EVENTBOT_RUN_SCHEDULER", "0")
+    assert load_settings().run_scheduler is False
