@@ -24,7 +24,7 @@ from models.reminder import ReminderRun
 from tests.bot.test_multiprocess import free_port, wait_until_serving
 from tests.conftest import REPO_ROOT, TOKEN
 from tests.outbound import follower_wrote, outbound_environment
-from tests.scheduler.test_reminders import _wait_for
+from tests.polling import wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -101,11 +101,11 @@ def test_serve_alone_reminds_each_registrant_once_and_not_again_after_a_restart(
 ):
     due = registrants
     serve(due)
-    _wait_for(lambda: len(fake_wechat.messages()) >= len(REGISTRANTS), "serve sent no reminder")
+    wait_until(lambda: len(fake_wechat.messages()) >= len(REGISTRANTS), timeout=60, what="serve to send the reminder")
     serve.stop()
 
     serve(due + timedelta(minutes=5))
-    _wait_for(lambda: len(fake_wechat.messages()) >= 2 * len(REGISTRANTS), "the restarted serve sent no reminder")
+    wait_until(lambda: len(fake_wechat.messages()) >= 2 * len(REGISTRANTS), timeout=60, what="the restarted serve to send the next reminder")
 
     messages = fake_wechat.messages()
     assert Counter(message["touser"] for message in messages) == {openid: 2 for openid in REGISTRANTS}
@@ -125,7 +125,7 @@ def test_serve_without_scheduler_sends_the_outbox_but_no_reminder(serve, registr
     )
     assert created.status_code == 201, created.text
     # The broadcast arriving shows the process has been up and sending well past its start-up.
-    _wait_for(lambda: len(fake_wechat.messages()) >= len(REGISTRANTS), "the broadcast did not arrive")
+    wait_until(lambda: len(fake_wechat.messages()) >= len(REGISTRANTS), timeout=60, what="the broadcast")
 
     assert [message["body"]["text"]["content"] for message in fake_wechat.messages()] == ["明天见"] * len(REGISTRANTS)
     with sessions() as session:
