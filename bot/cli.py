@@ -14,6 +14,7 @@ import typer
 from bot import organizer_cli
 from bot.logs import LOG_CONFIG
 from bot.settings import Settings, load_settings
+from models import texts
 from models.content import ConfigError
 
 if TYPE_CHECKING:
@@ -103,6 +104,19 @@ def check_config() -> None:
     typer.echo(f"rules: {len(content.rules)} ({enabled} enabled)")
     subs = sum(len(button.sub_buttons) for button in content.menu.buttons)
     typer.echo(f"menu: {len(content.menu.buttons)} buttons, {subs} sub-buttons")
+    for warning in delivery_warnings(content):
+        typer.secho(f"警告：{warning}", fg=typer.colors.YELLOW)
+
+
+def delivery_warnings(content) -> list[str]:
+    """What will not arrive with this configuration, said before anyone relies on it."""
+    from scheduler.reminders import REMINDER_TEMPLATE_KEY
+
+    if not content.delivery.reaches_beyond_window(REMINDER_TEMPLATE_KEY):
+        return [texts.REACH_WARNING]
+    if content.delivery.subscribe_templates.get(REMINDER_TEMPLATE_KEY) and not content.bot.public_base_url:
+        return [texts.SUBSCRIBE_LINK_WARNING]
+    return []
 
 
 rules_app = typer.Typer(help="The organisers' keyword rules in config.toml.", no_args_is_help=True)
@@ -352,18 +366,20 @@ def reminders(
             current_event = reminder.event
             typer.echo(f"{current_event.id}: {current_event.name} ({current_event.starts_at.astimezone(settings.tz):%Y-%m-%d %H:%M})")
         typer.echo(f"  {reminder.offset_text:>4} before  {reminder.due_at.astimezone(settings.tz):%Y-%m-%d %H:%M}  {_reminder_state(status, now)}")
+        for line in texts.missed_lines(status.report):
+            typer.echo(f"        未送达 {line}")
     if not statuses:
         typer.echo("no reminders configured (set `reminders` on an event in config.toml)")
 
 
 def _reminder_state(status, now: datetime) -> str:
+    """待发送, 已跳过 and why, or delivered X of N (the word follows the outcome)."""
     run = status.run
     if run is None:
-        return "due, waiting for the worker" if status.reminder.due_at <= now else "scheduled"
+        return texts.REMINDER_AWAITING_SCHEDULER if status.reminder.due_at <= now else texts.REMINDER_SCHEDULED
     if run.reason:
-        return f"{run.state}: {run.reason}"
-    outcomes = ", ".join(f"{state} {count}" for state, count in sorted(status.deliveries.items()))
-    return f"{run.state} to {run.recipients}" + (f" ({outcomes})" if outcomes else "")
+        return texts.reminder_skipped(run.reason)
+    return status.report.summary()
 
 
 @app.command("fake-wechat")

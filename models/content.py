@@ -476,6 +476,12 @@ class DeliveryConfig(_Strict):
     }
     subscribe_fields: TemplateFields = {"thing1": "{title}", "time2": "{when}", "thing3": "{venue}"}
 
+    def reaches_beyond_window(self, kind: str) -> bool:
+        """Whether a template or 订阅通知 id lets messages of ``kind`` reach followers silent for 48 hours."""
+        return ("template" in self.channels and bool(self.templates.get(kind))) or (
+            "subscribe" in self.channels and bool(self.subscribe_templates.get(kind))
+        )
+
     @field_validator("channels")
     @classmethod
     def _known_channels(cls, channels: list[str]) -> list[str]:

@@ -449,11 +449,75 @@ def admin_broadcast_started(campaign_id: int, recipients: int) -> str:
     return f"广播 #{campaign_id} 已开始发送给 {recipients} 人，发送完成后会把结果发给你。"
 
 
-def admin_broadcast_report(campaign_id: int, counts: dict[str, int], errors: dict[str, int]) -> str:
-    """The outcome of a broadcast, sent to the organizer who started it from the chat."""
-    lines = [
-        f"广播 #{campaign_id} 发送完成：",
-        f"已发送 {counts.get('sent', 0)}，失败 {counts.get('failed', 0)}，无法触达 {counts.get('unreachable', 0)}。",
-    ]
-    lines += [f"错误码 {code}：{count} 人" for code, count in errors.items()]
+def admin_broadcast_report(campaign_id: int, report) -> str:
+    """The outcome of a broadcast, sent to the organizer who started it from the chat: delivered X of N
+    and who was not reached, and why."""
+    lines = [f"广播 #{campaign_id} 发送完成：{delivery_summary(report)}。"]
+    if report.missed:
+        lines.append("未送达：")
+        lines += missed_lines(report, CHAT_MISSED_LIMIT)
     return "\n".join(lines)
+
+# Delivery reports for organizers (CLI, chat, dashboard, API): who was reached, who was not and why.
+# Why a follower could not be reached, as the sender records it on the delivery.
+REACH_UNFOLLOWED = "已取消关注"
+REACH_NEVER_WROTE = "从未与公众号互动"
+REACH_WINDOW_CLOSED = "未互动超过 48 小时"
+REACH_NOT_SUBSCRIBED = "未授权订阅"
+REACH_NO_TEMPLATE = "未配置模板消息"
+REACH_NO_SUBSCRIBE_TEMPLATE = "未配置订阅通知"
+REACH_NO_CHANNEL = "未配置发送渠道"
+REACH_UNKNOWN = "发送结果未知（可能已送达，为免重复未重发）"
+REACH_WARNING = "未配置模板消息或订阅通知：提醒只能送达 48 小时内与公众号互动过的人。"
+SUBSCRIBE_LINK_WARNING = "已配置订阅通知，但未设置 [bot] public_base_url：报名者收不到授权订阅的链接。"
+# WeChat's error codes about one follower, in an organizer's words.
+WECHAT_ERROR_REASONS = {
+    40003: "openid 无效",
+    43004: REACH_UNFOLLOWED,
+    43101: REACH_NOT_SUBSCRIBED,
+    45015: REACH_WINDOW_CLOSED,
+    45047: "48 小时内客服消息已达上限",
+}
+OUTCOME_LABELS = {"pending": "发送中", "delivered": "已送达", "partly": "部分送达", "none": "未送达"}
+CHANNEL_LABELS = {"template": "模板消息", "subscribe": "订阅通知", "customer_service": "客服消息"}
+UNNAMED = "（未填姓名）"
+# A report in the chat names at most this many of those not reached (a message holds 2048 bytes).
+CHAT_MISSED_LIMIT = 10
+
+
+REMINDER_SCHEDULED = "待发送"
+REMINDER_AWAITING_SCHEDULER = "已到时间，等待调度器发送"
+
+
+def reminder_skipped(reason: str) -> str:
+    return f"已跳过：{reason}"
+
+
+def reach_quota_used(used: int) -> str:
+    return f"48 小时内已发 {used} 条客服消息，已达上限"
+
+
+def wechat_error_reason(errcode: int | None) -> str:
+    if errcode is None:
+        return "微信接口暂时不可用，多次重试仍失败"
+    return WECHAT_ERROR_REASONS.get(errcode, f"微信接口错误 码 {errcode}")
+
+
+def delivery_summary(report) -> str:
+    """``部分送达：3/5 人收到，1 人待发送`` for a ``DeliveryReport``; the label follows the outcome."""
+    line = f"{OUTCOME_LABELS[report.outcome]}：{report.delivered}/{report.recipients} 人收到"
+    return line + (f"，{report.pending} 人待发送" if report.pending else "")
+
+
+def missed_line(missed) -> str:
+    """One person not reached: ``张三：未互动超过 48 小时``."""
+    return f"{missed.name or UNNAMED}：{missed.reason}"
+
+
+def missed_lines(report, limit: int | None = None) -> list[str]:
+    """Who was not reached and why, at most ``limit`` of them and then how many more."""
+    shown = report.missed if limit is None else report.missed[:limit]
+    lines = [missed_line(missed) for missed in shown]
+    if len(report.missed) > len(shown):
+        lines.append(f"……另有 {len(report.missed) - len(shown)} 人")
+    return lines

@@ -22,9 +22,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from models import texts
 from models.content import Content, Event, RemindersConfig, parse_offset
 from models.deliveries import create_campaign
+from models.organizer.reports import DeliveryReport, delivery_report
 from models.outbox import Campaign, Delivery
 from models.registration import CONFIRMED, ONLINE, WAITLISTED, Registration
 from models.reminder import SENT, SKIPPED, ReminderRun
+from scheduler.channels import reachable_now
 from scheduler.settings import SchedulerSettings
 
 log = logging.getLogger(__name__)
@@ -238,6 +240,8 @@ class ReminderStatus:
     run: ReminderRun | None
     # Deliveries of the reminder's campaigns by outbox status ({"sent": 12, "pending": 3 …}).
     deliveries: dict[str, int]
+    # Delivered X of N, and who was not reached and why.
+    report: DeliveryReport
 
     @property
     def state(self) -> str:
@@ -251,11 +255,25 @@ def reminder_statuses(session: Session, content: Content, event_id: str | None =
         if event_id is not None and reminder.event.id != event_id:
             continue
         keys = [reminder.campaign_key(CONFIRMED), reminder.campaign_key(WAITLISTED)]
+        campaign_ids = session.scalars(select(Campaign.id).where(Campaign.dedup_key.in_(keys))).all()
         counts = session.execute(
-            select(Delivery.status, func.count())
-            .join(Campaign, Campaign.id == Delivery.campaign_id)
-            .where(Campaign.dedup_key.in_(keys))
-            .group_by(Delivery.status)
+            select(Delivery.status, func.count()).where(Delivery.campaign_id.in_(campaign_ids)).group_by(Delivery.status)
         )
-        statuses.append(ReminderStatus(reminder, decision_of(session, reminder), dict(counts.all())))
+        statuses.append(
+            ReminderStatus(
+                reminder,
+                decision_of(session, reminder),
+                dict(counts.all()),
+                delivery_report(session, campaign_ids, reminder.event.id),
+            )
+        )
     return statuses
+
+
+def reminder_reach(session: Session, settings: SchedulerSettings, event: Event, now: datetime) -> dict[str, int]:
+    """How many of the event's confirmed registrants a reminder could reach if sent at ``now``, by channel."""
+    openids = session.scalars(
+        select(Registration.openid).where(Registration.event_id == event.id, Registration.status == CONFIRMED)
+    )
+    preview = Campaign(purpose=REMINDER_PURPOSE, event_id=event.id, template_key=REMINDER_TEMPLATE_KEY, text="")
+    return reachable_now(session, settings, openids, preview, now)

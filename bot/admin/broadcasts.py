@@ -15,6 +15,7 @@ from fastapi import APIRouter, Response, status
 from pydantic import BaseModel, Field, field_validator
 
 from bot.admin.errors import service_errors
+from bot.admin.events import DeliveryReportOut, delivery_report_out
 from bot.deps import NowDep, SessionDep, SettingsDep
 from models import organizer
 from models.outbox import account_pause
@@ -68,6 +69,8 @@ class BroadcastOut(BroadcastCreated):
     errors: dict[str, int]
     # Why followers could not be reached (no channel open to them), with how many each.
     unreachable_reasons: dict[str, int]
+    # Delivered X of N, and who was not reached and why.
+    report: DeliveryReportOut
     # Set while the sender is paused by an account-wide WeChat error.
     paused_errcode: int | None = None
     paused_reason: str | None = None
@@ -85,6 +88,7 @@ def broadcast_out(session, settings, campaign_id: int) -> BroadcastOut:
         counts=BroadcastCounts(**report.counts),
         errors=report.errors,
         unreachable_reasons=report.unreachable_reasons,
+        report=delivery_report_out(report.report),
         paused_errcode=pause.paused_errcode if pause else None,
         paused_reason=pause.paused_errmsg if pause else None,
     )

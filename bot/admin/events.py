@@ -10,8 +10,8 @@ from pydantic import BaseModel, Field
 from bot.admin.errors import service_errors
 from bot.admin.registrations import RegistrationOut, registration_out
 from bot.deps import NowDep, SessionDep, SettingsDep
-from models import organizer
-from scheduler.reminders import reminder_statuses
+from models import organizer, texts
+from scheduler.reminders import REMINDER_TEMPLATE_KEY, reminder_reach, reminder_statuses
 
 events_router = APIRouter(prefix="/events", tags=["events"])
 
@@ -99,6 +99,35 @@ class CodeIn(BaseModel):
     code: str = Field(min_length=1, max_length=16)
 
 
+class MissedOut(BaseModel):
+    """Someone a message did not reach: their name (None if they gave none) and why, in Chinese."""
+
+    name: str | None
+    reason: str
+
+
+class DeliveryReportOut(BaseModel):
+    """Delivered X of N: ``outcome`` pending | delivered | partly | none, ``summary`` in Chinese."""
+
+    recipients: int
+    delivered: int
+    pending: int
+    outcome: str
+    summary: str
+    missed: list[MissedOut]
+
+
+def delivery_report_out(report: organizer.DeliveryReport) -> DeliveryReportOut:
+    return DeliveryReportOut(
+        recipients=report.recipients,
+        delivered=report.delivered,
+        pending=report.pending,
+        outcome=report.outcome,
+        summary=report.summary(),
+        missed=[MissedOut(name=missed.name, reason=missed.reason) for missed in report.missed],
+    )
+
+
 class ReminderOut(BaseModel):
     offset: str
     due_at: datetime
@@ -106,11 +135,17 @@ class ReminderOut(BaseModel):
     reason: str | None
     recipients: int | None
     counts: dict[str, int]
+    # Once sent: delivered X of N and who was not reached, why.
+    report: DeliveryReportOut | None
+    # Until decided: how many confirmed registrants each channel could reach now ("unreachable": none).
+    reachable_now: dict[str, int] | None
 
 
 class ReminderList(BaseModel):
     items: list[ReminderOut]
     total: int
+    # In Chinese, when no template or 订阅通知 lets reminders reach anyone silent for 48 hours.
+    warning: str | None
 
 
 @events_router.post("/{event_id}/checkin", response_model=RegistrationOut)
@@ -125,10 +160,12 @@ def check_in_by_code(
 
 
 @events_router.get("/{event_id}/reminders", response_model=ReminderList)
-def list_reminders(event_id: str, session: SessionDep, settings: SettingsDep) -> ReminderList:
-    """Each configured reminder of the event: when it is due, its state (scheduled, sent, skipped) and deliveries."""
+def list_reminders(event_id: str, session: SessionDep, settings: SettingsDep, now: NowDep) -> ReminderList:
+    """Each configured reminder of the event: when it is due, its state (scheduled, sent, skipped), who it
+    could reach now by channel until it is sent, then delivered X of N and who was missed, why."""
     with service_errors():
-        organizer.require_event(settings.content, event_id)
+        event = organizer.require_event(settings.content, event_id)
+    reach = reminder_reach(session, settings, event, now)
     items = [
         ReminderOut(
             offset=status.reminder.offset_text,
@@ -137,7 +174,10 @@ def list_reminders(event_id: str, session: SessionDep, settings: SettingsDep) ->
             reason=status.run.reason if status.run else None,
             recipients=status.run.recipients if status.run else None,
             counts=organizer.outcome_counts(status.deliveries),
+            report=delivery_report_out(status.report) if status.run and not status.run.reason else None,
+            reachable_now=reach if status.run is None else None,
         )
         for status in reminder_statuses(session, settings.content, event_id)
     ]
-    return ReminderList(items=items, total=len(items))
+    warning = None if settings.content.delivery.reaches_beyond_window(REMINDER_TEMPLATE_KEY) else texts.REACH_WARNING
+    return ReminderList(items=items, total=len(items), warning=warning)

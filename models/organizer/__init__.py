@@ -38,10 +38,11 @@ from models.organizer.registrations import (
     require_event,
     search_registrations,
 )
+from models.organizer.reports import DeliveryReport, Missed, delivery_report
 
 __all__ = [
     "AUDIENCES", "BROADCAST_GRACE", "DRAFT_LIFETIME", "REPORT_PURPOSE", "STATUSES", "AlreadyStarted",
-    "BroadcastStatus", "CheckIn", "EventStats", "NotConfirmed", "NotFound", "audience_openids",
+    "BroadcastStatus", "CheckIn", "DeliveryReport", "Missed", "delivery_report", "EventStats", "NotConfirmed", "NotFound", "audience_openids",
     "broadcast_status", "cancel_broadcast", "check_in_by_code", "check_in_by_id", "confirm_draft",
     "create_broadcast", "event_stats", "outcome_counts", "report_finished_broadcasts", "require_event",
     "save_draft", "scheduled_broadcasts", "search_registrations", "start_due_broadcasts",

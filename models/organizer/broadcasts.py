@@ -17,6 +17,7 @@ from models.broadcast import STARTED as STARTED_BROADCAST
 from models.broadcast import BroadcastDraft, BroadcastPlan
 from models.deliveries import add_deliveries, create_campaign, enqueue_message
 from models.organizer.registrations import NotFound, audience_openids, check_audience
+from models.organizer.reports import DeliveryReport, delivery_report
 from models.outbox import (
     FAILED,
     FINISHED_STATES,
@@ -56,6 +57,8 @@ class BroadcastStatus:
     errors: dict[str, int]
     # Why followers could not be reached (no channel open to them), with how many each.
     unreachable_reasons: dict[str, int]
+    # Delivered X of N, and who was not reached and why.
+    report: DeliveryReport
 
 
 def create_broadcast(
@@ -216,6 +219,7 @@ def broadcast_status(session: Session, campaign_id: int) -> BroadcastStatus:
         counts,
         {str(code): count for code, count in errors},
         {reason or "": count for reason, count in unreachable},
+        delivery_report(session, [campaign_id], campaign.event_id),
     )
 
 
@@ -271,7 +275,7 @@ def report_finished_broadcasts(session: Session, now: datetime) -> list[int]:
         enqueue_message(
             session,
             openid=plan.report_to,
-            text=texts.admin_broadcast_report(status.campaign.id, status.counts, status.errors),
+            text=texts.admin_broadcast_report(status.campaign.id, status.report),
             purpose=REPORT_PURPOSE,
             dedup_key=f"{REPORT_PURPOSE}:{plan.campaign_id}",
         )

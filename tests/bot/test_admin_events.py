@@ -2,8 +2,12 @@
 
 from datetime import datetime, timedelta
 
+from fastapi.testclient import TestClient
+
+from models.follower import Follower, get_or_create_follower
+from models.outbox import SubscribeAcceptance, record_subscribe_acceptances
 from tests.conftest import SHANGHAI
-from tests.organizer_factories import add_registration
+from tests.organizer_factories import ADMIN_TOKEN, AUTH, add_registration
 
 
 def test_events_lists_the_configured_event_with_zero_counts(admin_api):
@@ -109,3 +113,24 @@ def test_reminders_show_what_was_sent(admin_api, admin_app, clock, settings):
     first, second = admin_api.get("/admin/api/events/meetup-10/reminders").json()["items"]
     assert (first["state"], first["recipients"], first["counts"]["pending"]) == ("sent", 2, 2)
     assert second["state"] == "scheduled"
+
+
+def test_each_reminder_says_who_it_could_reach_now_by_which_channel(make_app, make_settings, clock):
+    content = make_settings().content
+    delivery = content.delivery.model_copy(update={"subscribe_templates": {"reminder": "TPL-REMIND"}})
+    app = make_app(make_settings(admin_token=ADMIN_TOKEN, content=content.model_copy(update={"delivery": delivery})))
+    now = clock.now()
+    with app.state.services.sessions.begin() as session:
+        for openid in ("o-granted", "o-recent", "o-silent"):
+            add_registration(session, openid, now=now)
+            get_or_create_follower(session, openid, now).last_interaction_at = now - timedelta(days=3)
+        session.get(Follower, "o-recent").last_interaction_at = now
+        record_subscribe_acceptances(session, "o-granted", ["TPL-REMIND"], now)
+
+    with TestClient(app, headers=AUTH) as api:
+        reminders = api.get("/admin/api/events/meetup-10/reminders").json()
+
+    assert reminders["warning"] is None
+    assert [item["reachable_now"] for item in reminders["items"]] == [{"subscribe": 1, "customer_service": 1, "unreachable": 1}] * 2
+    with app.state.services.sessions() as session:  # a preview: the acceptance is still there to use
+        assert session.get(SubscribeAcceptance, ("o-granted", "TPL-REMIND")).remaining == 1

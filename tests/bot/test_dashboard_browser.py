@@ -10,12 +10,15 @@ import csv
 import io
 import os
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from bot.admin.export import UTF8_BOM
 from bot.devtools.fake_wechat import LoopbackServer
+from models import texts
+from models.follower import get_or_create_follower
 from scheduler.sender import build_sender
 from tests.organizer_factories import ADMIN_TOKEN, add_registration
 
@@ -130,7 +133,7 @@ def test_organizer_broadcasts_and_watches_the_report(page, live_app, outbound_se
 
     # The outbox sender delivers through the fake WeChat API while the page keeps polling the report.
     build_sender(outbound_settings, app.state.services.sessions, clock).run_until_idle()
-    expect(page.locator("#report-status")).to_contain_text("已完成")
+    expect(page.locator("#report-status")).to_contain_text("已送达：3/3 人收到")
     expect(page.locator("#report-sent")).to_have_text("3")
     expect(page.locator("#report-pending")).to_have_text("0")
     delivered = sorted(message["touser"] for message in fake_wechat.messages())
@@ -180,3 +183,16 @@ def test_the_page_says_when_the_admin_api_is_disabled(browser, make_app, setting
         playwright_api.expect(page.locator("#login-error")).to_contain_text("服务器没有设置 ADMIN_TOKEN")
         assert page.locator("#app").is_hidden()
         context.close()
+
+
+def test_reminders_warn_what_will_not_arrive_and_who_is_reachable_now(page, live_app, clock):
+    app, base_url = live_app
+    with app.state.services.sessions.begin() as session:  # only 王小丽 wrote to the account lately
+        for openid in ("o-bob", "o-eve"):
+            get_or_create_follower(session, openid, clock.now()).last_interaction_at = clock.now() - timedelta(days=3)
+    log_in(page, base_url)
+    expect = playwright_api.expect
+    expect(page.locator("#reminders-warning")).to_have_text(texts.REACH_WARNING)
+    for row in page.locator("#reminders-table tbody tr").all():
+        expect(row).to_contain_text("待发送")
+        expect(row).to_contain_text("现在可送达 1/3 人（客服消息 1），2 人无法送达")

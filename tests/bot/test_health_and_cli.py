@@ -1,9 +1,11 @@
 """Health endpoints and the command line."""
 
+import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from bot.cli import app as cli
+from models import texts
 from tests.conftest import REPO_ROOT
 
 
@@ -27,6 +29,31 @@ def test_check_config_lists_the_events(monkeypatch):
     result = CliRunner().invoke(cli, ["check-config"])
     assert result.exit_code == 0, result.output
     assert "meetup-10" in result.output and "2023-03-26 14:00" in result.output
+
+
+@pytest.mark.parametrize(
+    ("changes", "warning"),
+    [
+        ({}, texts.REACH_WARNING),
+        ({'[delivery.subscribe_templates]\nreminder = ""': '[delivery.subscribe_templates]\nreminder = "TPL-REMIND"'},
+         texts.SUBSCRIBE_LINK_WARNING),
+        ({'[delivery.subscribe_templates]\nreminder = ""': '[delivery.subscribe_templates]\nreminder = "TPL-REMIND"',
+          '# public_base_url = "https://bot.example.org"': 'public_base_url = "https://bot.example.org"'}, None),
+    ],
+    ids=["no-template", "subscribe-without-link", "subscribe"],
+)
+def test_check_config_warns_in_chinese_what_will_not_arrive(monkeypatch, tmp_path, changes, warning):
+    config = (REPO_ROOT / "config.toml").read_text(encoding="utf-8")
+    for old, new in changes.items():
+        assert old in config
+        config = config.replace(old, new, 1)
+    (tmp_path / "config.toml").write_text(config, encoding="utf-8")
+    monkeypatch.setenv("EVENTBOT_CONFIG", str(tmp_path / "config.toml"))
+
+    result = CliRunner().invoke(cli, ["check-config"])
+
+    assert result.exit_code == 0, result.output
+    assert [line for line in result.output.splitlines() if line.startswith("警告")] == ([f"警告：{warning}"] if warning else [])
 
 
 def test_check_config_names_the_bad_field(monkeypatch, tmp_path):

@@ -158,8 +158,8 @@ def test_the_admin_hears_the_outcome_once_every_delivery_is_finished(chat, chat_
         [to_admin] = session.scalars(select(Delivery).where(Delivery.campaign_id == report.id)).all()
     assert to_admin.openid == ADMIN
     assert f"广播 #{reported} 发送完成" in report.text
-    assert "已发送 1，失败 1，无法触达 0" in report.text
-    assert "错误码 45015：1 人" in report.text
+    assert "部分送达：1/2 人收到" in report.text
+    assert "李雷：未互动超过 48 小时" in report.text
 
 
 def test_the_scheduler_sweep_sends_the_report(chat, chat_app, seeded, clock):
@@ -178,4 +178,4 @@ def test_the_scheduler_sweep_sends_the_report(chat, chat_app, seeded, clock):
     with chat_app.state.services.sessions() as session:
         report = session.scalars(select(Campaign).where(Campaign.purpose == organizer.REPORT_PURPOSE)).one()
         assert session.scalars(select(Delivery.openid).where(Delivery.campaign_id == report.id)).one() == ADMIN
-    assert "已发送 1，失败 0，无法触达 0" in report.text
+    assert "已送达：1/1 人收到" in report.text

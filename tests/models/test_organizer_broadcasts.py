@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from models import Follower, Registration, organizer
+from models import Follower, Registration, organizer, texts
 from models.db import create_db_engine, session_factory
 from models.registration import check_in
 from tests.organizer_factories import ADMIN_TOKEN, AUTH, add_registration
@@ -25,15 +25,18 @@ AUDIENCE_MEMBERS = {
 }
 
 
+NAMES = {"o-alice": "王小丽", "o-bob": "李雷", "o-carol": "韩梅梅", "o-dave": "赵四"}
+
+
 @pytest.fixture
 def registrants(sessions, fake_wechat, clock):
     """Capacity 2: alice and bob (checked in) confirmed, carol waitlisted, dave cancelled; all wrote lately."""
     now = clock.now()
     with sessions.begin() as session:
-        add_registration(session, "o-alice", now=now, capacity=2)
-        add_registration(session, "o-bob", now=now, capacity=2, checked_in=True)
-        add_registration(session, "o-carol", now=now, capacity=2)
-        add_registration(session, "o-dave", now=now, capacity=2, cancelled=True)
+        add_registration(session, "o-alice", now=now, capacity=2, name=NAMES["o-alice"])
+        add_registration(session, "o-bob", now=now, capacity=2, checked_in=True, name=NAMES["o-bob"])
+        add_registration(session, "o-carol", now=now, capacity=2, name=NAMES["o-carol"])
+        add_registration(session, "o-dave", now=now, capacity=2, cancelled=True, name=NAMES["o-dave"])
     for openid in ("o-alice", "o-bob", "o-carol", "o-dave"):
         fake_wechat.tell_follower(openid, last_interaction_at=now)
 
@@ -86,7 +89,12 @@ def test_failures_and_unreachable_followers_are_counted_with_their_reason(regist
     status = status_of(sessions, campaign_id)
     assert status.counts == {"sent": 1, "failed": 1, "unreachable": 1, "pending": 0}
     assert status.errors == {"43004": 1}
-    assert status.unreachable_reasons == {"unfollowed the account": 1}
+    assert status.unreachable_reasons == {"已取消关注": 1}
+    assert (status.report.delivered, status.report.recipients, status.report.outcome) == (1, 3, "partly")
+    assert [texts.missed_line(missed) for missed in status.report.missed] == [
+        f"{NAMES['o-alice']}：已取消关注",
+        f"{NAMES['o-carol']}：已取消关注",
+    ]
     assert received(fake_wechat, "明天见") == Counter(["o-bob"])
 
 

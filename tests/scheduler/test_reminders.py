@@ -435,6 +435,6 @@ def test_reminders_command_lists_each_reminder_with_its_time_and_state(sessions,
     assert result.exit_code == 0, result.output
     assert result.output.splitlines() == [
         "meetup-10: 火山引擎开发者社区 Meetup 第十期 (2023-03-26 14:00)",
-        "    1d before  2023-03-25 14:00  sent to 1 (pending 1)",
-        "    2h before  2023-03-26 12:00  scheduled",
+        "    1d before  2023-03-25 14:00  发送中：0/1 人收到，1 人待发送",
+        "    2h before  2023-03-26 12:00  待发送",
     ]

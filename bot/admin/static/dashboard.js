@@ -26,7 +26,10 @@ const BROADCAST_STATUS_LABELS = {
   cancelled: "已取消",
   skipped: "已跳过（错过发送时间）",
 };
-const REMINDER_STATE_LABELS = { scheduled: "待发送", sent: "已发送", sending: "发送中", skipped: "已跳过" };
+const REMINDER_STATE_LABELS = { scheduled: "待发送", skipped: "已跳过" };
+// A finished send is labelled by what arrived: 已送达 only when everyone received it.
+const OUTCOME_LABELS = { pending: "发送中", delivered: "已送达", partly: "部分送达", none: "未送达" };
+const CHANNEL_LABELS = { template: "模板消息", subscribe: "订阅通知", customer_service: "客服消息" };
 const FINISHED_BROADCAST = new Set(["sent", "cancelled", "skipped"]);
 
 const state = { events: [], eventId: null, page: 1, total: 0, timezone: "Asia/Shanghai", pollTimer: null };
@@ -396,7 +399,9 @@ function renderReport(report) {
   $("broadcast-report").hidden = false;
   $("report-id").textContent = `#${report.id}`;
   const when = report.send_at ? `，计划于 ${formatTime(report.send_at)}` : "";
-  $("report-status").textContent = `${BROADCAST_STATUS_LABELS[report.status] || report.status}${when}（共 ${report.recipients} 人）`;
+  const label = report.status === "sent" ? OUTCOME_LABELS[report.report.outcome] : BROADCAST_STATUS_LABELS[report.status];
+  const outcome = report.report.recipients ? `：${report.report.delivered}/${report.report.recipients} 人收到` : "";
+  $("report-status").textContent = `${label || report.status}${when}${outcome}（共 ${report.recipients} 人）`;
   for (const outcome of ["sent", "failed", "unreachable", "pending"]) {
     $(`report-${outcome}`).textContent = String(report.counts?.[outcome] ?? 0);
   }
@@ -406,12 +411,7 @@ function renderReport(report) {
   if (report.paused_errcode) {
     errors.append(element("li", `发送已暂停：微信错误码 ${report.paused_errcode}（${report.paused_reason || ""}），处理后运行 eventbot send --resume`));
   }
-  for (const [code, count] of Object.entries(report.errors || {})) {
-    errors.append(element("li", `错误码 ${code}：${count} 人`));
-  }
-  for (const [reason, count] of Object.entries(report.unreachable_reasons || {})) {
-    errors.append(element("li", `无法触达（${reason}）：${count} 人`));
-  }
+  for (const line of missedLines(report.report)) errors.append(element("li", line));
   $("cancel-broadcast").hidden = report.status !== "scheduled";
   $("cancel-broadcast").dataset.id = report.id;
 }
@@ -428,15 +428,43 @@ async function cancelBroadcast() {
 
 // ---- reminders -----------------------------------------------------------------------------------
 
+// Who a finished send missed and why, by name (organizers only see this page).
+function missedLines(report) {
+  return (report ? report.missed : []).map((missed) => `未送达 ${missed.name || "（未填姓名）"}：${missed.reason}`);
+}
+
+// Before a reminder is sent: how many confirmed registrants it could reach now, and by which channel.
+function reachText(reach) {
+  const total = Object.values(reach).reduce((sum, count) => sum + count, 0);
+  const unreachable = reach.unreachable || 0;
+  const channels = Object.entries(reach)
+    .filter(([channel]) => channel !== "unreachable")
+    .map(([channel, count]) => `${CHANNEL_LABELS[channel] || channel} ${count}`);
+  const by = channels.length ? `（${channels.join("，")}）` : "";
+  return `现在可送达 ${total - unreachable}/${total} 人${by}` + (unreachable ? `，${unreachable} 人无法送达` : "");
+}
+
 async function loadReminders() {
   const data = await getJson(eventPath("/reminders"));
+  $("reminders-warning").textContent = data.warning || "";
   const body = $("reminders-table").querySelector("tbody");
   body.replaceChildren();
   for (const item of data.items) {
     const row = element("tr");
-    const counts = item.counts ? `已发送 ${item.counts.sent ?? 0}，失败 ${item.counts.failed ?? 0}，无法触达 ${item.counts.unreachable ?? 0}，待发送 ${item.counts.pending ?? 0}` : "";
-    const stateText = (REMINDER_STATE_LABELS[item.state] || item.state) + (item.reason ? `（${item.reason}）` : "");
-    for (const value of [item.offset, formatTime(item.due_at), stateText, counts]) row.append(element("td", value));
+    const stateText = item.report
+      ? OUTCOME_LABELS[item.report.outcome]
+      : (REMINDER_STATE_LABELS[item.state] || item.state) + (item.reason ? `（${item.reason}）` : "");
+    const detail = element("td");
+    if (item.report) {
+      detail.append(element("p", item.report.summary));
+      const missed = element("ul");
+      for (const line of missedLines(item.report)) missed.append(element("li", line));
+      detail.append(missed);
+    } else if (item.reachable_now) {
+      detail.textContent = reachText(item.reachable_now);
+    }
+    for (const value of [item.offset, formatTime(item.due_at), stateText]) row.append(element("td", value));
+    row.append(detail);
     body.append(row);
   }
   if (!data.items.length) {
