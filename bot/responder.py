@@ -16,9 +16,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.settings import Settings
 from handlers.dispatch import Context, Dispatcher, Outcome
-from handlers.matching import KeywordIndex, normalise, requested_topics
+from handlers.matching import KeywordIndex, asks_question, normalise, requested_topics
 from handlers.replies import Reply, Text, render_reply
 from handlers.rules import RuleMatcher
+from handlers.talks import TalkTags
 from models import Follower, texts
 from models.activity import Activity, ActivityRecorder
 from models.clock import Clock
@@ -142,6 +143,7 @@ class Responder:
         self.recent_answers = RecentAnswers()
         self.keywords = KeywordIndex(settings.content.keywords)
         self.rules = RuleMatcher(settings.content.rules)
+        self.talk_tags = TalkTags(settings.content)
 
     def respond(self, message) -> Response:
         """The reply for ``message``, by whichever path can give it."""
@@ -229,6 +231,7 @@ class Responder:
             "admin_openids": self.settings.admin_openids,
             "keywords": self.keywords,
             "rules": self.rules,
+            "talk_tags": self.talk_tags,
             "now": now,
             "clock": self.clock,
             "event": self.settings.content.current_event(now),
@@ -237,7 +240,7 @@ class Responder:
             "outside_form": session is None,
             "forms": self.forms,
         }
-        lazy = {"requested_topics": requested_topics}
+        lazy = {"requested_topics": requested_topics, "question": asks_question}
         if session is None:
             return Context(values, lazy)
         values["session"] = session

@@ -2,7 +2,7 @@
 
 Adding a topic is one module and one line here. Order matters where words overlap: a talk reference
 ("第二场", a speaker's name) beats the general topics, "直播回放" asks for materials before livestream,
-and help catches everything left over. The organisers' own ``[[rules]]`` come before every built-in
+small talk (谢谢, 👍) only when no topic is named, and help catches everything left over. The organisers' own ``[[rules]]`` come before every built-in
 topic (after follow events and the registration form, whose answers must reach the form).
 """
 
@@ -17,6 +17,7 @@ from handlers.now_next import now_next_router
 from handlers.registration import registration_router
 from handlers.rules import rules_router
 from handlers.schedule import time_router
+from handlers.small_talk import small_talk_router
 from handlers.subscribe_messages import subscribe_messages_router
 from handlers.subscription import subscription_router
 from handlers.talks import talk_router
@@ -36,5 +37,6 @@ ROUTERS: list[Router] = [
     venue_router,
     livestream_router,
     agenda_router,
+    small_talk_router,
     help_router,
 ]

@@ -11,8 +11,12 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from rapidfuzz.distance import Levenshtein
+
 from handlers.dispatch import Context, FilterResult
-from models.text import normalise  # defined in models (the content schema needs it too)
+
+# Defined in models (the content schema needs them too).
+from models.text import compact, keywords_pattern, normalise
 
 _CHINESE_DIGITS = {"一": 1, "二": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9, "十": 10}
 _TALK_ORDINAL = re.compile(r"第([0-9]+|[一二三四五六七八九十])(?:场|个|位|讲|节|个分享|场分享)")
@@ -33,35 +37,103 @@ def talk_ordinal(normalised: str) -> int | None:
     return int(value) if value.isdigit() else _CHINESE_DIGITS[value]
 
 
+# Topics that act rather than inform: inside a question that also names an informing topic they give
+# way ("可以线上参加吗" asks about the livestream, it does not open the form that 参加 opens).
+ACTION_TOPICS = frozenset({"register"})
+# Topics whose near misses count (议陈 for 议程): the event's facts, where a wrong guess costs little; a
+# slip towards a command or a person (签到a, 没人懂) would act on words nobody meant.
+NEAR_MISS_TOPICS = frozenset({"agenda", "time", "venue", "livestream", "materials"})
+# What makes a message a question besides a question mark: question words, Chinese and a little English.
+_QUESTION = re.compile(
+    r"[?？]|吗|怎么|怎样|如何|哪|几|多少|多久|是否|能不能|可不可以|可否|有没有|是不是|是什么|为什么|有什么|是啥|有啥"
+    r"|(?<![a-z])(?:what|when|where|how|which|is there|are there|can i|do i|any)(?![a-z])"
+)
+_LATIN_RUN = re.compile(r"[a-z0-9]+")
+_PARTICLES = re.compile(r"(?:是什么|是啥|吗|呢|啊|呀|嘞)+$")
+
+
+def is_question(raw_text: str, normalised: str) -> bool:
+    """Whether the follower asks something: a question mark, or a question word in the message."""
+    return "?" in raw_text or "？" in raw_text or _QUESTION.search(normalised) is not None
+
+
+def _weight(word: str) -> int:
+    """How much a keyword says: one per Chinese character, two per Latin word ("k8s", "what time": 2, 4)."""
+    return len(_LATIN_RUN.sub("xx", word).replace(" ", ""))
+
+
 class KeywordIndex:
-    """Every topic's keywords, compiled once into one pattern; finds the topics a text mentions."""
+    """Every topic's keywords, compiled once into one pattern; scores the topics a text mentions.
+
+    A topic's score is the weight of its distinct keywords found in the text, so the more specific
+    wording wins ("现在在讲什么" is now_next's 现在在讲 rather than agenda's 讲什么). Text with no keyword at
+    all is tried for near misses (议陈 for 议程): a keyword with one character wrong after the first.
+    """
 
     def __init__(self, keywords: Mapping[str, Iterable[str]]) -> None:
         self._topic_of: dict[str, str] = {}
         for topic, words in keywords.items():
             for word in words:
-                key = normalise(word)
+                key = compact(normalise(word))
                 if key:
                     self._topic_of.setdefault(key, topic)
-        # Longest first, so a long keyword is preferred over a shorter one inside it.
-        alternatives = sorted(self._topic_of, key=len, reverse=True)
-        self._pattern = re.compile("|".join(map(re.escape, alternatives))) if alternatives else None
+        self._pattern = keywords_pattern(self._topic_of)
+        # Near misses are looked for among Chinese keywords of two or more characters, by first character.
+        self._near: dict[str, list[str]] = {}
+        for word, topic in self._topic_of.items():
+            if len(word) >= 2 and not word.isascii() and topic in NEAR_MISS_TOPICS:
+                self._near.setdefault(word[0], []).append(word)
+
+    def _found(self, normalised: str) -> set[str]:
+        found = set()
+        position = 0
+        # finditer skips overlapping words; scanning from each start keeps "课件回放" finding both.
+        while (match := self._pattern.search(normalised, position)) is not None:
+            found.add(compact(match.group(0)))
+            position = match.start() + 1
+        return found
 
     def topics_in(self, normalised: str) -> frozenset[str]:
         """Topics whose keywords appear anywhere in the normalised text."""
         if self._pattern is None or not normalised:
             return frozenset()
-        found = set()
-        position = 0
-        # finditer skips overlapping words; scanning from each start keeps "课件回放" finding both.
-        while (match := self._pattern.search(normalised, position)) is not None:
-            found.add(self._topic_of[match.group(0)])
-            position = match.start() + 1
-        return frozenset(found)
+        return frozenset(self._topic_of[word] for word in self._found(normalised))
+
+    def scores(self, normalised: str) -> dict[str, int]:
+        """Each mentioned topic's score; near misses score when nothing matched exactly."""
+        if self._pattern is None or not normalised:
+            return {}
+        words = self._found(normalised) or self._near_misses(normalised)
+        scores: dict[str, int] = {}
+        for word in words:
+            topic = self._topic_of[word]
+            scores[topic] = scores.get(topic, 0) + _weight(word)
+        return scores
+
+    def best_topics(self, normalised: str, question: bool) -> frozenset[str]:
+        """The highest-scoring topics (ties kept: the routers' order decides between them). In a question,
+        an informing topic beats the action topics."""
+        scores = self.scores(normalised)
+        if question and scores.keys() - ACTION_TOPICS:
+            scores = {topic: score for topic, score in scores.items() if topic not in ACTION_TOPICS}
+        if not scores:
+            return frozenset()
+        best = max(scores.values())
+        return frozenset(topic for topic, score in scores.items() if score == best)
+
+    def _near_misses(self, normalised: str) -> set[str]:
+        # Only a message that is one keyword with one character wrong, maybe with a question particle
+        # ("议陈", "议呈呢"): inside a longer message a slip is as likely another word (能开发票: 开始?).
+        core = _PARTICLES.sub("", normalised)
+        return {
+            word
+            for word in self._near.get(core[:1], ())
+            if len(word) == len(core) and Levenshtein.distance(core, word, score_cutoff=1) <= 1
+        }
 
     def topic_of(self, normalised: str) -> str | None:
         """The topic when the whole text is one of its keywords ("地点"), else None."""
-        return self._topic_of.get(normalised)
+        return self._topic_of.get(compact(normalised))
 
 
 @dataclass(frozen=True)
@@ -146,4 +218,9 @@ def requested_topics(context: Context) -> frozenset[str]:
     if number is not None:
         topics = content.help.topics
         return frozenset({topics[number - 1]}) if 1 <= number <= len(topics) else frozenset({"help"})
-    return context.get("keywords").topics_in(text)
+    return context.get("keywords").best_topics(text, context.get("question"))
+
+
+def asks_question(context: Context) -> bool:
+    """Whether the message is a question (a question mark or a question word)."""
+    return is_question(context.get("raw_text"), context.get("text"))

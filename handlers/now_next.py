@@ -6,17 +6,12 @@ from handlers.dispatch import Router
 from handlers.matching import AsksAbout
 from handlers.replies import Text
 from models import texts
-from models.activity import Activity
 from models.content import Content, Event
 
 now_next_router = Router("now_next")
 
 
 @now_next_router.handler(AsksAbout("now_next"))
-def handle_now_next(event: Event, now: datetime, content: Content, activity: Activity) -> Text:
+def handle_now_next(event: Event, now: datetime, content: Content) -> Text:
     answer = texts.now_next_answer(event, now, content.tz)
-    if answer is not None:
-        return Text(answer)
-    # No live schedule to tell: the overall time and agenda answer the question best.
-    activity.last_list = "agenda"
-    return Text(texts.time_answer(event, now, content.tz) + "\n\n" + texts.agenda(event, content.tz))
+    return Text(answer if answer is not None else texts.now_untimed(event, now, content.tz))

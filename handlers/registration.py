@@ -129,7 +129,7 @@ def handle_replayed_message(form: Form) -> Text:
 
 @registration_router.handler(FORM_INPUT, inside_form, open_form)
 def handle_form_message(
-    form: Form, message, raw_text: str, text: str, keywords: KeywordIndex, session: Session,
+    form: Form, message, raw_text: str, text: str, question: bool, keywords: KeywordIndex, session: Session,
     content: Content, now: datetime,
 ) -> Text:
     event = content.event_by_id(form.event_id)
@@ -149,10 +149,14 @@ def handle_form_message(
             return action(turn, steps)
 
     asked = keywords.topics_in(text) & QUESTION_ANSWERS.keys()
-    # "时间？" is a question; so is a bare keyword ("地点") where a name or a company is expected. Anything
-    # else is an answer first, and a question only when the step cannot take it ("在哪" for a phone number).
-    is_question = (bool(asked) and ("?" in raw_text or "？" in raw_text)) or (
-        step.free_text and keywords.topic_of(text) is not None
+    # An answer wins over keywords (a job title of 讲师) unless the message is clearly a question: a
+    # question about a topic ("时间？"), any question where free text is expected ("我是学生可以参加吗" is
+    # no name), or a bare keyword where a name is expected ("地点"). Otherwise it is a question only when
+    # the step cannot take it ("13号线大钟寺站" for a phone number).
+    is_question = (
+        (bool(asked) and question)
+        or (step.free_text and question)
+        or (step.keywords_are_questions and keywords.topic_of(text) is not None)
     )
     if not is_question:
         try:
@@ -199,7 +203,7 @@ def _answer_cancel_confirmation(turn: Turn, raw_text: str) -> Text:
     if normalise(raw_text) not in texts.CONFIRM_WORDS:
         return turn.reply(texts.CANCEL_KEPT)
     registration = active_registration(turn.session, event.id, turn.form.openid)
-    refusal = _refusal_to_change(registration, event, turn.now)
+    refusal = _refusal_to_change(registration, event, turn.now, turn.tz)
     if refusal is not None:
         return turn.reply(refusal)
     change = cancel(turn.session, registration, capacity=event.capacity, now=turn.now)
@@ -207,10 +211,17 @@ def _answer_cancel_confirmation(turn: Turn, raw_text: str) -> Text:
     return turn.reply(texts.registration_cancelled(event))
 
 
-def _refusal_to_change(registration: Registration | None, event: Event, now: datetime) -> str | None:
+def not_registered(event: Event, now: datetime, tz) -> str:
+    """What someone without a registration is told: how to register, only while that is still possible."""
+    if registration_open(event, now):
+        return texts.NOT_REGISTERED
+    return texts.NOT_REGISTERED_ENDED if now >= event.ends_at else texts.registration_closed(event, now, tz)
+
+
+def _refusal_to_change(registration: Registration | None, event: Event, now: datetime, tz) -> str | None:
     """Why the follower's registration cannot be cancelled or switched now, or None when it can."""
     if registration is None:
-        return texts.NOT_REGISTERED
+        return not_registered(event, now, tz)
     if now >= event.starts_at:
         return texts.CHANGES_CLOSED
     return None
@@ -226,12 +237,12 @@ def _open_flow(
     return Turn(session, content, event, now, form, dedup_key(message))
 
 
-@registration_router.handler(AsksAbout("cancel_registration"))
+@registration_router.handler(AsksAbout("cancel_registration"), topic="cancel_registration")
 def handle_cancel_request(
     message, event: Event, openid: str, session: Session, forms: FormStore, content: Content, now: datetime
 ) -> Text:
     registration = active_registration(session, event.id, openid)
-    refusal = _refusal_to_change(registration, event, now)
+    refusal = _refusal_to_change(registration, event, now, content.tz)
     if refusal is not None:
         return Text(refusal)
     turn = _open_flow(CANCEL_STATE, message, event, session, forms, content, now)
@@ -244,7 +255,7 @@ def handle_attendance_change(
     now: datetime,
 ) -> Text:
     registration = active_registration(session, event.id, openid)
-    refusal = _refusal_to_change(registration, event, now)
+    refusal = _refusal_to_change(registration, event, now, content.tz)
     if refusal is not None:
         return Text(refusal)
     if not event.offers_attendance_choice or registration.attendance == attendance:
@@ -256,11 +267,11 @@ def handle_attendance_change(
     return turn.reply(texts.attendance_changed(event, change.registration, content.tz))
 
 
-@registration_router.handler(AsksAbout("my_registration"))
-def handle_my_registration(event: Event, openid: str, session: Session, content: Content) -> Text:
+@registration_router.handler(AsksAbout("my_registration"), topic="my_registration")
+def handle_my_registration(event: Event, openid: str, session: Session, content: Content, now: datetime) -> Text:
     registration = active_registration(session, event.id, openid)
     if registration is None:
-        return Text(texts.NOT_REGISTERED)
+        return Text(not_registered(event, now, content.tz))
     return Text(texts.registration_record(event, registration, content.tz, calendar_url(content, event)))
 
 
@@ -268,6 +279,9 @@ def handle_my_registration(event: Event, openid: str, session: Session, content:
 def handle_register(
     message, event: Event, openid: str, session: Session, forms: FormStore, content: Content, now: datetime
 ) -> Text:
+    # After the event, no talk of registering (nor of having registered): it is over.
+    if now >= event.ends_at:
+        return Text(texts.registration_closed(event, now, content.tz))
     registration = active_registration_for_signup(session, event.id, openid)
     if registration is not None:
         return Text(texts.already_registered(event, registration, content.tz))

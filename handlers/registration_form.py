@@ -34,12 +34,13 @@ QUESTION_ANSWERS: dict[str, Callable[[Event, datetime, object], str]] = {
     "venue": texts.venue_answer,
     "livestream": texts.livestream_answer,
     "materials": lambda event, now, tz: texts.materials_answer(event, now),
-    "now_next": lambda event, now, tz: texts.now_next_answer(event, now, tz) or texts.time_answer(event, now, tz),
+    "now_next": lambda event, now, tz: texts.now_next_answer(event, now, tz) or texts.now_untimed(event, now, tz),
     "help": lambda event, now, tz: texts.FORM_HELP,
 }
 
 _MAINLAND_MOBILE = re.compile(r"^(?:\+?86|0086)?(1[3-9]\d{9})$")
 _PHONE_SEPARATORS = re.compile(r"[\s\-()]")
+_SENTENCE_MARKS = frozenset("，。！？,!?；;：:")
 
 
 class Invalid(Exception):
@@ -74,8 +75,10 @@ class Step:
     state: str
     ask: Callable[[Turn], str]
     parse: Callable[[str], str]
-    # A free-text answer that is exactly a keyword ("地点") is a question, not an answer.
+    # Free text: a question-looking message is a question here, not an answer.
     free_text: bool = False
+    # A name that is exactly a keyword ("地点") is a question; a job title of 讲师 is an answer.
+    keywords_are_questions: bool = False
 
 
 def parse_text(label: str, limit: int) -> Callable[[str], str]:
@@ -87,6 +90,21 @@ def parse_text(label: str, limit: int) -> Callable[[str], str]:
             raise Invalid(texts.field_empty(label))
         if len(value) > limit:
             raise Invalid(texts.field_too_long(label, limit))
+        return value
+
+    return parse
+
+
+def parse_name(limit: int) -> Callable[[str], str]:
+    """A parser for names: a free-text field that is also a name, not a sentence, a number or a smiley, and
+    not a lone letter ("A")."""
+    parse_free = parse_text(texts.FIELD_LABELS["name"], limit)
+
+    def parse(raw: str) -> str:
+        value = parse_free(raw)
+        letters = [character for character in value if character.isalpha()]
+        if len(letters) < 2 or any(character.isdigit() or character in _SENTENCE_MARKS for character in value):
+            raise Invalid(texts.NAME_INVALID)
         return value
 
     return parse
@@ -125,6 +143,12 @@ def _summary(turn: Turn) -> str:
     return texts.form_summary(lines)
 
 
+def _parser(field: str, limit: int) -> Callable[[str], str]:
+    if field == "phone":
+        return parse_phone
+    return parse_name(limit) if field == "name" else parse_text(texts.FIELD_LABELS[field], limit)
+
+
 def form_steps(content: Content, event: Event) -> list[Step]:
     """The form's states in order: the configured fields, how to attend (when there is a choice), confirm."""
     config = content.registration
@@ -132,8 +156,9 @@ def form_steps(content: Content, event: Event) -> list[Step]:
         Step(
             field,
             lambda turn, field=field: _prompt(turn.content, field),
-            parse_phone if field == "phone" else parse_text(texts.FIELD_LABELS[field], config.max_length(field)),
+            _parser(field, config.max_length(field)),
             free_text=field != "phone",
+            keywords_are_questions=field == "name",
         )
         for field in config.fields
     ]

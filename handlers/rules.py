@@ -19,6 +19,7 @@ from handlers.dispatch import Context, FilterResult, Router
 from handlers.matching import normalise
 from handlers.replies import Article, Image, News, Reply, Text
 from models.content import ConfiguredReply, Keyword, Rule, compile_rule_regex
+from models.text import compact, keywords_pattern
 
 rules_router = Router("rule")
 
@@ -69,6 +70,12 @@ def _regex_screen(regexes: dict[int, list[tuple[re.Pattern[str], Keyword]]]) -> 
     return (compile_rule_regex("|".join(combined)) if combined else None), unscreened
 
 
+def _ends_a_word(word: str, length: int) -> bool:
+    """Whether ``word[:length]`` may be a keyword found where ``word`` was: not a Latin word cut in two."""
+    return length == len(word) or not (word[length - 1].isascii() and word[length].isascii() and
+                                       word[length - 1].isalnum() and word[length].isalnum())
+
+
 class RuleMatcher:
     """Every enabled rule compiled once; finds the first rule, in file order, that answers a message."""
 
@@ -88,15 +95,19 @@ class RuleMatcher:
                     continue
                 # Never empty: the content schema refuses keywords that normalise to nothing (``Keyword``).
                 table = self._exact if keyword.mode == "exact" else contains
-                table.setdefault(normalise(keyword.word), []).append((index, keyword))
+                table.setdefault(compact(normalise(keyword.word)), []).append((index, keyword))
         # At one position the pattern finds only the longest word, so each word also carries the rules of
         # the shorter words it starts with ("电脑包" found means "电脑" was there too).
         self._contains = {
-            word: sorted(entry for length in range(1, len(word) + 1) for entry in contains.get(word[:length], []))
+            word: sorted(
+                entry
+                for length in range(1, len(word) + 1)
+                if _ends_a_word(word, length)
+                for entry in contains.get(word[:length], [])
+            )
             for word in contains
         }
-        alternatives = sorted(contains, key=len, reverse=True)
-        self._pattern = re.compile("|".join(map(re.escape, alternatives))) if alternatives else None
+        self._pattern = keywords_pattern(contains)
         self._screen, self._unscreened = _regex_screen(self._regexes)
 
     def match(self, raw_text: str, now: datetime, event_id: str) -> RuleMatch | None:
@@ -107,12 +118,12 @@ class RuleMatcher:
         # Only regex keywords can match text of nothing but punctuation ("？？？" normalises to "").
         text = normalise(raw_text)
         found: dict[int, Keyword] = {}
-        for index, keyword in self._exact.get(text, []):
+        for index, keyword in self._exact.get(compact(text), []):
             found.setdefault(index, keyword)
         if self._pattern is not None and text:
             position = 0
             while (hit := self._pattern.search(text, position)) is not None:
-                for index, keyword in self._contains[hit.group(0)]:
+                for index, keyword in self._contains[compact(hit.group(0))]:
                     found.setdefault(index, keyword)
                 position = hit.start() + 1
         screened_out = self._screen is not None and self._screen.search(typed) is None

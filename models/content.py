@@ -82,6 +82,8 @@ class Talk(_Strict):
     speaker_title: str = ""
     abstract: str = ""
     outline: list[str] = []
+    # Words that find this talk by its content (Kubernetes, 大模型): routing only, never shown.
+    tags: list[str] = []
     starts_at: datetime | None = None
     ends_at: datetime | None = None
     slides_url: str = ""
@@ -572,8 +574,15 @@ class Content(BaseSettings):
             )
             for event in self.events
         ]
+        ends = {event.id: event.ends_at for event in events}
+        # A rule about one event says nothing once that event is over ("还有机会领取精美礼品"), unless told.
         rules = [
-            rule.model_copy(update={"active_from": aware(rule.active_from), "active_until": aware(rule.active_until)})
+            rule.model_copy(
+                update={
+                    "active_from": aware(rule.active_from),
+                    "active_until": aware(rule.active_until) or (ends[rule.event] if rule.event else None),
+                }
+            )
             for rule in self.rules
         ]
         return self.model_copy(update={"events": events, "rules": rules})

@@ -97,6 +97,14 @@ def talk_detail(index: int, talk: Talk, event: Event, now: datetime, tz) -> str:
     return "\n".join(parts)
 
 
+def talks_about(event: Event, numbers: list[int], tz) -> str:
+    """The talks a question named by content, numbered as in the agenda."""
+    lines = [f"有 {len(numbers)} 场相关的分享："]
+    lines += [talk_line(number, event.talks[number - 1], tz) for number in numbers]
+    lines.append("\n回复序号查看该场分享的简介和大纲。")
+    return "\n".join(lines)
+
+
 def no_such_talk(count: int) -> str:
     return f"本场活动共有 {count} 场分享，请回复 1–{count} 之间的序号，或回复「议程」查看全部。"
 
@@ -135,6 +143,8 @@ def livestream_answer(event: Event, now: datetime, tz) -> str:
     elif event.stream_url:
         lines.append(f"直播链接：{event.stream_url}")
         lines.append(f"直播时间：{event_when(event, tz)}")
+    elif now >= event.starts_at:
+        lines.append(f"直播进行中，{clock_text(event.ends_at.astimezone(tz))} 结束。直播链接见活动预告文章和活动群。")
     else:
         lines.append(f"直播时间：{event_when(event, tz)}")
         lines.append("直播链接会在活动开始前在本公众号公布，敬请关注。")
@@ -168,6 +178,14 @@ def materials_answer(event: Event, now: datetime) -> str:
         lines.append(event_links)
     lines += talk_links
     return "\n".join(lines)
+
+
+def now_untimed(event: Event, now: datetime, tz) -> str:
+    """现在在讲什么 when the talks have no times: where the event stands, in at most four lines."""
+    if event.starts_at <= now < event.ends_at:
+        count = f"共 {len(event.talks)} 场分享，" if event.talks else ""
+        return f"{heading(event)}\n{event_status(event, now, tz)}\n{count}各场的具体时间没有公布，回复「议程」查看分享顺序。"
+    return f"{time_answer(event, now, tz)}\n回复「议程」查看分享安排。" if now < event.ends_at else time_answer(event, now, tz)
 
 
 def now_next_answer(event: Event, now: datetime, tz) -> str | None:
@@ -235,6 +253,24 @@ UNSUPPORTED_MEDIA = {
 MEDIA_FALLBACK = "收到你的消息。我目前只能看懂文字消息，"
 TRY_KEYWORDS = "试试回复「议程」「时间」「地点」，或回复「帮助」查看全部功能。"
 # Unmatched text after the default reply was sent within the hour (the MP console's rule): a short pointer.
+THANKS_WORDS = ("谢", "thank", "thx")
+SMALL_TALK_THANKS = "不客气😊 还有想了解的，随时问我，或回复「帮助」查看我能回答的问题。"
+SMALL_TALK = "😊 有问题随时问我，回复「帮助」查看我能回答的问题。"
+ASK_A_PERSON = "请直接发来你的问题：我能回答的马上回答，回答不了的会转给主办方工作人员，他们会在这里回复你。"
+PASSED_TO_ORGANIZERS = "这个问题我还答不上来，已转给主办方工作人员，他们回复后会在这里发给你。"
+HELP_MENU_LINES_AFTER_INBOX = 4
+
+
+def passed_to_organizers(menu: str) -> str:
+    """The honest reply to a question kept for the organizers, and the first lines of the help menu."""
+    return PASSED_TO_ORGANIZERS + "\n\n" + "\n".join(menu.splitlines()[:HELP_MENU_LINES_AFTER_INBOX])
+
+
+def inbox_answer(question: str, answer: str) -> str:
+    """The organizers' answer as the follower receives it, with the question it answers."""
+    return f"关于你的提问「{question}」，主办方工作人员回复：\n{answer}"
+
+
 HELP_POINTER = "抱歉，没有找到相关内容。回复「帮助」查看我能回答的问题。"
 HANDLER_FAILED = "抱歉，系统开小差了，请稍后再试。"
 
@@ -248,12 +284,17 @@ FIELD_PROMPTS = {
     "attendance": "请问你如何参加？回复「现场」到场参加，或回复「线上」观看直播：",
 }
 ATTENDANCE_LABELS = {"onsite": "现场参加", "online": "线上观看直播"}
-ATTENDANCE_WORDS = {"现场": "onsite", "线下": "onsite", "到场": "onsite", "线上": "online", "直播": "online"}
+ATTENDANCE_WORDS = {
+    "现场": "onsite", "线下": "onsite", "到场": "onsite", "现场参加": "onsite", "线下参加": "onsite",
+    "线上": "online", "直播": "online", "在线": "online", "远程": "online", "网上": "online", "线上参加": "online",
+    "看直播": "online", "online": "online", "onsite": "onsite",
+}
 CONFIRM_WORDS = frozenset({"确认", "确定", "是"})
 LEAVE_WORDS = frozenset({"取消", "退出", "取消报名", "退出报名", "不报了"})
 RESTART_WORDS = frozenset({"修改", "重新填写", "重填"})
 STATUS_LABELS = {"confirmed": "报名成功", "waitlisted": "候补中", "cancelled": "已取消"}
 
+NAME_INVALID = "这看起来不像姓名：请回复你的姓名（如「张三」或「Li Lei」）。"
 PHONE_INVALID = "手机号格式不对：请回复 11 位中国大陆手机号（如 13812345678），可带 +86、空格或横线。"
 ATTENDANCE_INVALID = "请回复「现场」或「线上」。"
 NOT_UNDERSTOOD = "没有看懂你的回复。"
@@ -262,6 +303,7 @@ FORM_LEFT = "已退出报名，填写的内容没有保存。需要时再回复�
 FORM_RESTART = "好的，我们重新填写。"
 FORM_HELP = "你正在填写报名信息：回复「取消」退出，回复「修改」重新填写。"
 NOT_REGISTERED = "你还没有报名本场活动，回复「报名」即可报名。"
+NOT_REGISTERED_ENDED = "你没有报名这场活动，它已经结束了。下一场活动公布后，会在本公众号通知。"
 CANCEL_CONFIRM_PROMPT = "确定要取消报名吗？回复「确认」取消报名，回复其他内容保留报名。"
 CANCEL_KEPT = "好的，已为你保留报名。回复「我的报名」查看。"
 CHANGES_CLOSED = "活动已经开始，报名信息无法再修改或取消。"
@@ -312,8 +354,10 @@ def registration_record(event: Event, registration, tz, calendar_url: str = "") 
         heading(event),
         f"状态：{status}",
         f"参加方式：{ATTENDANCE_LABELS[registration.attendance]}",
-        f"签到码：{registration.checkin_code}",
     ]
+    # Only a seat is checked in: online registrants get the stream, not a code to show at the door.
+    if registration.attendance != "online":
+        lines.append(f"签到码：{registration.checkin_code}")
     if registration.checked_in_at is not None:
         lines.append("已签到")
     lines += _attending(event, registration.attendance, tz)
@@ -325,6 +369,8 @@ def registration_record(event: Event, registration, tz, calendar_url: str = "") 
 def registration_done(event: Event, registration, tz, calendar_url: str = "") -> str:
     if registration.status == "waitlisted":
         opening = "现场名额已满，你已进入候补名单。有人取消时会按顺序递补，并第一时间通知你。"
+    elif registration.attendance == "online":
+        opening = "报名成功！你将在线上观看直播。"
     else:
         opening = "报名成功！到场后扫描签到二维码或出示签到码即可签到。"
     record = registration_record(event, registration, tz, calendar_url)

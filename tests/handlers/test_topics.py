@@ -106,10 +106,12 @@ def test_live_replay_question_means_materials_not_livestream(wechat, clock):
     assert "课件和回放" in ask(wechat, "直播回放在哪看")
 
 
-def test_now_next_without_talk_times_gives_the_overall_schedule(wechat, clock):
-    clock.set(STARTS + timedelta(minutes=10))
+def test_now_next_without_talk_times_says_where_the_event_stands_in_four_lines(wechat, clock):
+    clock.set(STARTS + timedelta(minutes=30))
     answer = ask(wechat, "现在在讲什么")
-    assert "活动正在进行中" in answer and "李玉光" in answer
+    assert "活动正在进行中" in answer and "回复「议程」" in answer
+    # Once the heading, no agenda dump: at most four lines.
+    assert answer.count("Meetup 第十期") == 1 and len(answer.splitlines()) <= 4
 
 
 @pytest.mark.parametrize("question", ["你好", "asdfgh", "？？？", "帮助"])
