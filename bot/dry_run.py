@@ -39,6 +39,8 @@ class DryRun:
             source = f"rule {match.position}{name}{keyword}"
         elif self.response.topic == "unrecognised":
             source = "the default reply (no rule or topic matched)"
+        elif self.response.topic == "inbox":
+            source = "the organizers' inbox (a question no rule or topic answers)"
         else:
             source = f"topic {self.response.topic!r}"
         return f"answered by: {source}\nreply:\n{describe(self.reply)}"

@@ -2,13 +2,16 @@
 
 from datetime import datetime
 
-from handlers.dispatch import Router
+from sqlalchemy.orm import Session
+
+from handlers.dispatch import Context, FilterResult, Router
 from handlers.matching import AsksAbout, EventType, MessageType, has_text
 from handlers.replies import Reply, Text
 from handlers.rules import configured_reply
 from models import Follower, texts
 from models.activity import Activity
 from models.content import Content, Event
+from models.inbox import store_question
 
 help_router = Router("help")
 
@@ -23,6 +26,20 @@ def _menu(content: Content, event: Event, activity: Activity) -> Text:
 @help_router.handler(AsksAbout("help"))
 def handle_help(content: Content, event: Event, activity: Activity) -> Text:
     return _menu(content, event, activity)
+
+
+def asks_question(context: Context) -> FilterResult:
+    """Passes for a question (a question mark or word) no rule or topic answered."""
+    return context.get("question") and bool(context.get("text"))
+
+
+@help_router.handler(has_text, asks_question, topic="inbox")
+def handle_unanswered_question(
+    content: Content, event: Event, openid: str, raw_text: str, text: str, session: Session, now: datetime
+) -> Text:
+    """Keep the question for the organizers, and say so."""
+    store_question(session, event_id=event.id, openid=openid, text=raw_text.strip(), words=text, now=now)
+    return Text(texts.passed_to_organizers(texts.help_menu(content.bot.account_name, event, content.help.topics)))
 
 
 @help_router.handler(has_text, topic="unrecognised")

@@ -4,6 +4,7 @@ from models.base import Base
 from models.broadcast import BroadcastDraft, BroadcastPlan
 from models.follower import Follower
 from models.inbound import InboundMessage
+from models.inbox import InboxQuestion
 from models.outbox import (
     AccessToken,
     Campaign,
@@ -24,6 +25,7 @@ __all__ = [
     "Follower",
     "FormState",
     "InboundMessage",
+    "InboxQuestion",
     "Registration",
     "ReminderRun",
     "SchedulerLease",
