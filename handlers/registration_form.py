@@ -96,14 +96,14 @@ def parse_text(label: str, limit: int) -> Callable[[str], str]:
 
 
 def parse_name(limit: int) -> Callable[[str], str]:
-    """A parser for names: a free-text field that is also a name, not a sentence, a number or a smiley, and
-    not a lone letter ("A")."""
+    """A parser for names: a free-text field that is also a name, not a sentence or a smiley, and not a
+    lone letter ("A")."""
     parse_free = parse_text(texts.FIELD_LABELS["name"], limit)
 
     def parse(raw: str) -> str:
         value = parse_free(raw)
         letters = [character for character in value if character.isalpha()]
-        if len(letters) < 2 or any(character.isdigit() or character in _SENTENCE_MARKS for character in value):
+        if len(letters) < 2 or any(character in _SENTENCE_MARKS for character in value):
             raise Invalid(texts.NAME_INVALID)
         return value
 
