@@ -20,6 +20,7 @@ from bot.late_replies import LateReplySink, LedgerOnlySink, OutboxLateReplySink
 from bot.responder import Responder
 from bot.services import Services
 from bot.settings import Settings
+from bot.subscribe_page import subscribe_router
 from bot.webhook import WebhookFirst, webhook_router
 from bot.wechat import SafeModeCrypto
 from handlers import ROUTERS
@@ -33,7 +34,7 @@ from models.form_store import DatabaseForms, FormStore, RedisForms
 from models.ledger import DatabaseLedger, RedisLedger, ReplyLedger
 from models.metrics import exposition
 from scheduler.sender import build_sender, start_background_sender
-from scheduler.wechat_client import outbound_configured
+from scheduler.wechat_client import build_client, outbound_configured
 from scheduler.worker import start_worker_thread
 
 # Handlers are short; the pool bounds how many run at once so a burst queues instead of exhausting threads.
@@ -135,11 +136,13 @@ def create_app(
             settings, clock, sessions, ledger, Dispatcher(ROUTERS if routers is None else routers),
             activity=activity, forms=forms, presence=presence,
         ),
+        wechat=build_client(settings, sessions, clock) if outbound_configured(settings) else None,
     )
     app.add_middleware(WebhookFirst)
     app.include_router(webhook_router)
     app.include_router(admin_api_router)
     app.include_router(calendar_router)
+    app.include_router(subscribe_router)
     mount_dashboard(app)
 
     @app.get("/healthz", tags=["health"])

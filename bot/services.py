@@ -20,6 +20,7 @@ from bot.wechat import SafeModeCrypto
 from models.activity import ActivityRecorder
 from models.clock import Clock
 from models.form_store import FormStore
+from scheduler.wechat_client import EventbotWeChatClient
 
 
 @dataclass
@@ -38,6 +39,8 @@ class Services:
     form_checks: BatchedFormChecks | None
     forms: FormStore
     responder: Responder
+    # WeChat's API for the pages the bot serves (the 订阅通知 grant); None without the account's credentials.
+    wechat: EventbotWeChatClient | None
 
 
 def services_of(app: FastAPI) -> Services:

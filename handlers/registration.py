@@ -44,6 +44,7 @@ from models.deliveries import enqueue_message
 from models.form_store import Form, FormStore
 from models.ledger import dedup_key
 from models.registration import (
+    CONFIRMED,
     ONLINE,
     ONSITE,
     AlreadyRegistered,
@@ -54,6 +55,7 @@ from models.registration import (
     change_attendance,
     register,
 )
+from models.reminder import REMINDER_TEMPLATE_KEY
 
 registration_router = Router("register")
 
@@ -62,6 +64,18 @@ def calendar_url(content: Content, event: Event) -> str:
     """The link to the event's ``.ics`` file served by the bot, or "" when no public URL is configured."""
     base = content.bot.public_base_url.rstrip("/")
     return base + CALENDAR_PATH.format(event_id=event.id) if base else ""
+
+
+SUBSCRIBE_PATH = "/subscribe/{event_id}"
+
+
+def subscribe_url(content: Content, event: Event) -> str:
+    """The page where a follower grants the 订阅通知 reminders need beyond 48 hours; "" when there is
+    none to offer (no reminders, no 订阅通知 template for them, or no public URL)."""
+    base = content.bot.public_base_url.rstrip("/")
+    delivery = content.delivery
+    offered = event.reminders and "subscribe" in delivery.channels and delivery.subscribe_templates.get(REMINDER_TEMPLATE_KEY)
+    return base + SUBSCRIBE_PATH.format(event_id=event.id) if base and offered else ""
 
 
 def registration_open(event: Event, now: datetime) -> bool:
@@ -194,7 +208,9 @@ def _commit(turn: Turn) -> Text:
         )
     except AlreadyRegistered as already:
         return turn.reply(texts.already_registered(event, already.registration, turn.tz))
-    return turn.reply(texts.registration_done(event, registration, turn.tz, calendar_url(turn.content, event)))
+    done = texts.registration_done(event, registration, turn.tz, calendar_url(turn.content, event))
+    grant_link = subscribe_url(turn.content, event) if registration.status == CONFIRMED else ""
+    return turn.reply(f"{done}\n\n{texts.subscribe_invitation(grant_link)}" if grant_link else done)
 
 
 def _answer_cancel_confirmation(turn: Turn, raw_text: str) -> Text:

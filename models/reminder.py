@@ -21,6 +21,8 @@ from models.base import AwareDateTime, Base
 
 SENT = "sent"
 SKIPPED = "skipped"
+# The key of reminders in ``[delivery.templates]`` and ``[delivery.subscribe_templates]``.
+REMINDER_TEMPLATE_KEY = "reminder"
 
 class ReminderRun(Base):
     """What became of one reminder of one event: handed to the outbox, or skipped with the reason."""

@@ -567,3 +567,27 @@ def missed_lines(report, limit: int | None = None) -> list[str]:
     if len(report.missed) > len(shown):
         lines.append(f"……另有 {len(report.missed) - len(shown)} 人")
     return lines
+
+
+# The 订阅通知 grant: the invitation after 确认, and the page it links to (``GET /subscribe/<event id>``).
+SUBSCRIBE_PAGE_TITLE = "接收活动提醒"
+SUBSCRIBE_BUTTON = "允许发送活动提醒"
+SUBSCRIBE_DONE = "已允许：活动前会用订阅通知给你发一条提醒。"
+SUBSCRIBE_DECLINED = "你没有允许，活动提醒可能无法送达。需要时可以再次点击上面的按钮。"
+SUBSCRIBE_FAILED = "暂时无法开启，请稍后再试。"
+SUBSCRIBE_NOT_OFFERED = "这个页面没有可以订阅的活动提醒。"
+SUBSCRIBE_UNAVAILABLE = "页面暂时无法打开，请稍后再试。"
+# Why the grant matters, said the same on the page and in the chat.
+SUBSCRIBE_WHY = "微信只允许公众号给 48 小时内与它互动过的人主动发消息"
+
+
+def subscribe_explanation(event: Event, tz) -> str:
+    return (
+        f"「{event.name}」将于 {event_when(event, tz)} 开始。{SUBSCRIBE_WHY}。"
+        "点击下方按钮，允许一次「活动提醒」订阅通知，活动前我们会用它给你发一条提醒；"
+        "每次允许只能发送一条，不会用于其他消息。"
+    )
+
+
+def subscribe_invitation(url: str) -> str:
+    return f"想在活动前收到提醒？{SUBSCRIBE_WHY}，打开这个链接允许一次「活动提醒」订阅通知即可：{url}"

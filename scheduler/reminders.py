@@ -25,15 +25,13 @@ from models.deliveries import create_campaign
 from models.organizer.reports import DeliveryReport, delivery_report
 from models.outbox import Campaign, Delivery
 from models.registration import CONFIRMED, ONLINE, WAITLISTED, Registration
-from models.reminder import SENT, SKIPPED, ReminderRun
+from models.reminder import REMINDER_TEMPLATE_KEY, SENT, SKIPPED, ReminderRun
 from scheduler.channels import reachable_now
 from scheduler.settings import SchedulerSettings
 
 log = logging.getLogger(__name__)
 
 REMINDER_PURPOSE = "reminder"
-# The key of the reminder template in ``[delivery.templates]`` (template and subscribe channels).
-REMINDER_TEMPLATE_KEY = "reminder"
 # Shown in the campaign's own text, which lists no one's code: each delivery carries its own.
 PERSONAL_CODE_PLACEHOLDER = "（每人不同）"
 

@@ -5,7 +5,7 @@ wechatpy 1.8.18's ``WeChatClient`` is used for the API calls, with three changes
 - every call, the token fetch included, goes to ``WECHAT_API_BASE_URL`` with a timeout (wechatpy
   hard-codes the real token URL and sets no timeout on it);
 - the access token lives in a ``TokenStore`` shared by all processes (a database row, or Redis), and one
-  process at a time refreshes it under a lock;
+  process at a time refreshes it under a lock; so does the JS-SDK's ``jsapi_ticket`` (``jsapi_ticket()``);
 - wechatpy's auto-retry is off (it re-fetches without bound on a persistent 40001); a call gets at most
   one refresh-and-retry, and a second token error is raised like any other error.
 
@@ -155,12 +155,19 @@ class TokenStore(Protocol):
         """
 
 
-class DatabaseTokenStore:
-    """The token in a database row; the row lock (SQLite: the write lock) makes one process refresh."""
+# What a store keeps besides the access token: the JS-SDK ticket, which WeChat also limits and expires.
+JSAPI_TICKET = "jsapi-ticket"
 
-    def __init__(self, sessions: sessionmaker[Session], app_id: str, clock: Clock) -> None:
+
+class DatabaseTokenStore:
+    """The token in a database row; the row lock (SQLite: the write lock) makes one process refresh.
+
+    ``kind`` names another credential kept the same way (``JSAPI_TICKET``), in its own row.
+    """
+
+    def __init__(self, sessions: sessionmaker[Session], app_id: str, clock: Clock, kind: str = "") -> None:
         self.sessions = sessions
-        self.app_id = app_id
+        self.app_id = f"{app_id}:{kind}" if kind else app_id
         self.clock = clock
 
     def current(self) -> str | None:
@@ -188,9 +195,9 @@ class RedisTokenStore:
 
     LOCK_TIMEOUT_SECONDS = 60
 
-    def __init__(self, client: redis.Redis, namespace: str, app_id: str) -> None:
+    def __init__(self, client: redis.Redis, namespace: str, app_id: str, kind: str = "access-token") -> None:
         self.client = client
-        self.key = f"{namespace}:wechat:access-token:{app_id}"
+        self.key = f"{namespace}:wechat:{kind}:{app_id}"
         self.lock_key = f"{self.key}:lock"
 
     def current(self) -> str | None:
@@ -308,6 +315,7 @@ class EventbotWeChatClient(WeChatClient):
         *,
         base_url: str,
         tokens: TokenStore,
+        tickets: TokenStore | None = None,
         timeout: float = DEFAULT_TIMEOUT_SECONDS,
         connections: int = DEFAULT_CONNECTIONS,
     ) -> None:
@@ -316,6 +324,7 @@ class EventbotWeChatClient(WeChatClient):
         self.base_url = base_url.rstrip("/")
         self.API_BASE_URL = f"{self.base_url}/cgi-bin/"
         self.tokens = tokens
+        self.tickets = tickets
         self._held_token = ("", 0.0)
 
     @property
@@ -360,6 +369,22 @@ class EventbotWeChatClient(WeChatClient):
         TOKEN_REFRESHES.labels(outcome="ok").inc()
         return result["access_token"], int(result.get("expires_in", 7200))
 
+    def jsapi_ticket(self) -> str:
+        """The JS-SDK ticket, shared by all processes like the access token: fetched once per expiry."""
+        if self.tickets is None:
+            raise TokenUnavailable("no store for the jsapi_ticket")
+        # A valid access token first, outside the ticket's lock: on SQLite that lock is the database's
+        # only write lock, which a token refresh inside it would wait for.
+        _ = self.access_token
+        try:
+            return self.tickets.current() or self.tickets.refresh(self._fetch_ticket, rejected=None)
+        except redis.RedisError as error:
+            raise TokenUnavailable(str(error)) from error
+
+    def _fetch_ticket(self, _force: bool) -> tuple[str, int]:
+        result = self.jsapi.get_ticket("jsapi")
+        return result["ticket"], int(result.get("expires_in", 7200))
+
     def _on_configured_host(self, url: str) -> str:
         return self.base_url + url[len(REAL_API_HOST) :] if url.startswith(REAL_API_HOST) else url
 
@@ -388,14 +413,18 @@ class EventbotWeChatClient(WeChatClient):
 def build_client(settings, sessions: sessionmaker[Session], clock: Clock) -> EventbotWeChatClient:
     """The client for these settings: token in Redis when ``REDIS_URL`` is set, else in the database."""
     if settings.redis_url:
-        tokens: TokenStore = RedisTokenStore(redis.Redis.from_url(settings.redis_url), settings.redis_namespace, settings.wechat_app_id)
+        shared = redis.Redis.from_url(settings.redis_url)
+        tokens: TokenStore = RedisTokenStore(shared, settings.redis_namespace, settings.wechat_app_id)
+        tickets: TokenStore = RedisTokenStore(shared, settings.redis_namespace, settings.wechat_app_id, JSAPI_TICKET)
     else:
         tokens = DatabaseTokenStore(sessions, settings.wechat_app_id, clock)
+        tickets = DatabaseTokenStore(sessions, settings.wechat_app_id, clock, JSAPI_TICKET)
     return EventbotWeChatClient(
         settings.wechat_app_id,
         settings.wechat_app_secret,
         base_url=settings.wechat_api_base_url,
         tokens=tokens,
+        tickets=tickets,
         connections=max(settings.content.delivery.concurrency, DEFAULT_CONNECTIONS),
     )
 

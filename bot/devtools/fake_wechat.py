@@ -1,6 +1,7 @@
 """A local stand-in for WeChat's API, for tests and for running the bot without a real account.
 
-It behaves like WeChat where the bot depends on it: access tokens (a new one invalidates the old),
+It behaves like WeChat where the bot depends on it: access tokens (a new one invalidates the old), the
+JS-SDK's jsapi_ticket (``GET /_fake/stats`` shows it, to check a page's signature),
 follower state (following, last message for the 48-hour customer-service window and its per-window
 count, accepted subscribe templates), error codes, and every accepted message recorded. Tests tell it
 about followers and inject faults through ``/_fake/*``; a developer reads ``GET /_fake/messages``.
@@ -104,6 +105,7 @@ class FakeWeChat:
             self.faults: list[Fault] = []
             self.messages: list[dict[str, Any]] = []
             self.menu: dict | None = None
+            self.jsapi_ticket = secrets.token_urlsafe(24)
             self._next_msgid = 1000
 
     # --- control -------------------------------------------------------------------------------
@@ -155,7 +157,7 @@ class FakeWeChat:
 
     def stats(self) -> dict:
         with self._lock:
-            return {"token_fetches": self.token_fetches, "calls": dict(self.calls)}
+            return {"token_fetches": self.token_fetches, "calls": dict(self.calls), "jsapi_ticket": self.jsapi_ticket}
 
     # --- WeChat behaviour ------------------------------------------------------------------------
     def issue_token(self, app_id: str, secret: str, *, keep_valid: bool) -> dict:
@@ -235,6 +237,12 @@ class FakeWeChat:
         with self._lock:
             msgid = self._record(path, body.get("touser"), body)
             return {"errcode": 0, "errmsg": "send job submission success", "msg_id": msgid, "msg_data_id": msgid}
+
+    def issue_jsapi_ticket(self, ticket_type: str) -> dict:
+        if ticket_type != "jsapi":
+            return {"errcode": 40097, "errmsg": "invalid args"}
+        with self._lock:
+            return {"errcode": 0, "errmsg": "ok", "ticket": self.jsapi_ticket, "expires_in": TOKEN_LIFETIME_SECONDS}
 
     def create_menu(self, body: dict) -> dict:
         with self._lock:
@@ -369,6 +377,10 @@ def create_fake_app(fake: FakeWeChat) -> FastAPI:
             request,
             lambda: {"ticket": ticket, "expire_seconds": body.get("expire_seconds", 60), "url": f"http://weixin.qq.com/q/{ticket}"},
         )
+
+    @app.get("/cgi-bin/ticket/getticket")
+    async def get_ticket(request: Request, type: str = "") -> dict:
+        return await guarded(request, lambda: fake.issue_jsapi_ticket(type))
 
     @app.get("/cgi-bin/user/info")
     async def user_info(request: Request, openid: str = "") -> dict:
