@@ -114,6 +114,38 @@ def install(app: typer.Typer, load_settings: Callable[[], Settings]) -> None:
             csv_file.write_text(document, encoding="utf-8", newline="")
             typer.echo(f"{total} registrations written to {csv_file}", err=True)
 
+    inbox_app = typer.Typer(help="Followers' questions the bot could not answer.", no_args_is_help=True)
+    app.add_typer(inbox_app, name="inbox")
+
+    @inbox_app.command("list")
+    def inbox_list(event: EventOption = None) -> None:
+        """Open questions grouped (id, how many asked, wording), then the latest answers and their delivery."""
+        with workspace(event) as work:
+            groups = organizer.open_groups(work.session, work.event.id)
+            answered = organizer.answered_questions(work.session, work.event.id)
+            for group in groups:
+                typer.echo(f"{group.id}\t{group.askers}\t{group.text}")
+            for item in answered:
+                typer.echo(f"{item.question.id}\tanswered\t{item.question.text}\t{item.delivery or ''}")
+        typer.echo(f"{len(groups)} open question groups", err=True)
+
+    @inbox_app.command("answer")
+    def inbox_answer(
+        question_id: Annotated[int, typer.Argument(help="An open question's id (from `inbox list`).")],
+        text: Annotated[str, typer.Argument(help="The answer.")],
+        event: EventOption = None,
+    ) -> None:
+        """Answer everyone who asked this question (customer-service messages); print a rule that would answer it."""
+        with workspace(event) as work:
+            try:
+                group = organizer.answer_group(work.session, question_id, text, work.now)
+            except organizer.UnknownQuestion as error:
+                typer.secho(str(error), fg=typer.colors.RED, err=True)
+                raise typer.Exit(1) from None
+            rule = organizer.rule_toml(group[0].words, text, group[0].event_id)
+        typer.echo(f"answered {len(group)} followers; to answer it from now on, add to config.toml:", err=True)
+        typer.echo(rule, nl=False)
+
     @app.command("stats")
     def stats(event: EventOption = None) -> None:
         """Registration counts of an event."""

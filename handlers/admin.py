@@ -1,4 +1,4 @@
-"""Organizers' commands in the chat: 管理 (the list), 统计, 查询, 签到, 广播 … 确认广播.
+"""Organizers' commands in the chat: 管理 (the list), 统计, 查询, 签到, 广播 … 确认广播, 问题, 回答.
 
 Only openids listed in ``EVENTBOT_ADMIN_OPENIDS`` reach these handlers; for anyone else the filters
 decline and the words fall through to the ordinary topics (and in the end the help menu), so the
@@ -107,3 +107,18 @@ def handle_broadcast_confirm(session: Session, openid: str, now: datetime) -> Te
 def handle_broadcast_discard(session: Session, openid: str, now: datetime) -> Text:
     draft = organizer.take_draft(session, openid, now)
     return Text(texts.ADMIN_DRAFT_DISCARDED if draft is not None else texts.ADMIN_NO_DRAFT)
+
+
+@admin_router.handler(from_admin, Command(r"问题|待回答"), topic="admin_inbox")
+def handle_inbox(session: Session, event: Event) -> Text:
+    groups = organizer.open_groups(session, event.id)
+    return Text(texts.admin_inbox(groups) if groups else texts.ADMIN_INBOX_EMPTY)
+
+
+@admin_router.handler(from_admin, Command(r"回答\s*#?(?P<question_id>\d+)\s+(?P<answer>.+)"), topic="admin_answer")
+def handle_answer(session: Session, now: datetime, question_id: str, answer: str) -> Text:
+    try:
+        group = organizer.answer_group(session, int(question_id), answer, now)
+    except organizer.UnknownQuestion:
+        return Text(texts.admin_no_question(int(question_id)))
+    return Text(texts.admin_answered(len(group)))

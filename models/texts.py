@@ -428,8 +428,27 @@ ADMIN_HELP = (
     "统计：当前活动的报名统计\n"
     "查询 姓名/公司/签到码/手机尾号：最多显示 10 条\n"
     "签到 签到码：为报名者签到\n"
-    "广播 内容（或 广播 候补 内容、广播 未签到 内容）：预览后回复「确认广播」发送"
+    "广播 内容（或 广播 候补 内容、广播 未签到 内容）：预览后回复「确认广播」发送\n"
+    "问题：粉丝提出、机器人答不上来的问题\n"
+    "回答 编号 内容：回复该问题的所有提问者（客服消息，48 小时内可达）"
 )
+ADMIN_INBOX_EMPTY = "没有待回答的问题。"
+ADMIN_INBOX_LIMIT = 10
+
+
+def admin_inbox(groups) -> str:
+    """The open question groups for an organizer in the chat: number, how many asked, the wording."""
+    lines = [f"待回答的问题（共 {len(groups)} 组，回复「回答 编号 内容」）："]
+    lines += [f"#{group.id}（{group.askers} 人问）{group.text}" for group in groups[:ADMIN_INBOX_LIMIT]]
+    return "\n".join(lines)
+
+
+def admin_answered(count: int) -> str:
+    return f"已回答 {count} 位提问者，答复将以客服消息发出（对 48 小时内没有发过消息的人无法送达）。"
+
+
+def admin_no_question(question_id: int) -> str:
+    return f"没有编号为 {question_id} 的待回答问题。回复「问题」查看。"
 ADMIN_NO_MATCH = "没有找到匹配的报名记录。"
 ADMIN_QUERY_HINT = "可按姓名、公司、签到码或手机尾号（至少 4 位）查询，最多显示 10 条。"
 ADMIN_NO_DRAFT = "没有待确认的广播。发送「广播 内容」（或「广播 候补 内容」「广播 未签到 内容」）先预览。"

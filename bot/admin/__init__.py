@@ -8,6 +8,7 @@ from fastapi import APIRouter
 
 from bot.admin.broadcasts import broadcasts_router
 from bot.admin.events import events_router
+from bot.admin.inbox import inbox_router
 from bot.admin.registrations import registrations_router
 from bot.deps import AdminDep
 
@@ -17,3 +18,4 @@ admin_api_router = APIRouter(prefix="/admin/api", dependencies=[AdminDep])
 admin_api_router.include_router(events_router)
 admin_api_router.include_router(registrations_router)
 admin_api_router.include_router(broadcasts_router)
+admin_api_router.include_router(inbox_router)

@@ -1,7 +1,7 @@
 """What organizers do, in one place: registrations (statistics, search, check-in, audiences) and
 broadcasts (scheduling, cancelling, chat drafts, outcome reports).
 
-The admin API (``bot/admin``), the in-chat admin commands (``handlers/admin.py``) and the CLI all call
+Followers' unanswered questions (the inbox) are answered here too. The admin API (``bot/admin``), the in-chat admin commands (``handlers/admin.py``) and the CLI all call
 these functions inside their own transaction, so the three always agree. Nothing here knows about HTTP
 or WeChat; errors are the exceptions below, which each caller turns into its own kind of answer.
 """
@@ -23,6 +23,15 @@ from models.organizer.broadcasts import (
     start_due_broadcasts,
     start_scheduled_broadcast,
     take_draft,
+)
+from models.organizer.inbox import (
+    AnsweredQuestion,
+    QuestionGroup,
+    UnknownQuestion,
+    answer_group,
+    answered_questions,
+    open_groups,
+    rule_toml,
 )
 from models.organizer.registrations import (
     AUDIENCES,
@@ -47,4 +56,6 @@ __all__ = [
     "create_broadcast", "event_stats", "outcome_counts", "report_finished_broadcasts", "require_event",
     "save_draft", "scheduled_broadcasts", "search_registrations", "start_due_broadcasts",
     "start_scheduled_broadcast", "take_draft",
+    "AnsweredQuestion", "QuestionGroup", "UnknownQuestion", "answer_group", "answered_questions", "open_groups",
+    "rule_toml",
 ]

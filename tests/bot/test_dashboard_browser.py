@@ -19,6 +19,7 @@ from bot.admin.export import UTF8_BOM
 from bot.devtools.fake_wechat import LoopbackServer
 from models import texts
 from models.follower import get_or_create_follower
+from models.inbox import store_question
 from scheduler.sender import build_sender
 from tests.organizer_factories import ADMIN_TOKEN, add_registration
 
@@ -196,3 +197,25 @@ def test_reminders_warn_what_will_not_arrive_and_who_is_reachable_now(page, live
     for row in page.locator("#reminders-table tbody tr").all():
         expect(row).to_contain_text("待发送")
         expect(row).to_contain_text("现在可送达 1/3 人（客服消息 1），2 人无法送达")
+
+
+def test_organizer_answers_a_follower_question_from_the_inbox(page, live_app, fake_wechat, clock):
+    app, base_url = live_app
+    with app.state.services.sessions.begin() as session:
+        for openid in ("o-alice", "o-bob"):
+            store_question(session, event_id="meetup-10", openid=openid, text="可以停车吗？", words="可以停车吗", now=clock.now())
+    log_in(page, base_url)
+    expect = playwright_api.expect
+    expect(page.locator("#inbox-table tbody tr")).to_have_count(1)
+    expect(page.locator("#inbox-table tbody tr td").nth(1)).to_have_text("2")
+
+    page.get_by_label("回答：可以停车吗？").fill("工作人员的答复")
+    page.get_by_role("button", name="回答并发送").click()
+    expect(page.locator("#inbox-message")).to_contain_text("已回答 2 位提问者")
+    expect(page.locator("#inbox-rule")).to_contain_text('keywords = ["可以停车吗"]')
+    expect(page.locator("#inbox-table tbody tr")).to_have_count(0)
+
+    build_sender(app.state.services.settings, app.state.services.sessions, clock).run_once()
+    assert sorted(message["touser"] for message in fake_wechat.messages()) == ["o-alice", "o-bob"]
+    page.reload()
+    expect(page.locator("#inbox-answered tbody tr")).to_have_count(2)

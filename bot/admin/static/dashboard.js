@@ -145,7 +145,7 @@ async function loadEvents() {
   renderEventCards();
   renderAudienceOptions();
   if (state.eventId) {
-    await Promise.all([loadRegistrations(), loadReminders()]);
+    await Promise.all([loadRegistrations(), loadReminders(), loadInbox()]);
   }
 }
 
@@ -239,7 +239,7 @@ async function selectEvent(eventId) {
   state.page = 1;
   renderEventCards();
   renderAudienceOptions();
-  await Promise.all([loadRegistrations(), loadReminders()]);
+  await Promise.all([loadRegistrations(), loadReminders(), loadInbox()]);
 }
 
 // ---- registrations -------------------------------------------------------------------------------
@@ -473,6 +473,56 @@ async function loadReminders() {
     cell.colSpan = 4;
     row.append(cell);
     body.append(row);
+  }
+}
+
+// ---- inbox ----------------------------------------------------------------------------------------
+
+const DELIVERY_LABELS = { pending: "待发送", sending: "发送中", sent: "已送达", failed: "发送失败", unreachable: "无法送达（超过 48 小时）" };
+
+function answerCell(group) {
+  const form = element("form");
+  const input = element("input");
+  input.type = "text";
+  input.required = true;
+  input.setAttribute("aria-label", `回答：${group.text}`);
+  form.append(input, element("button", "回答并发送"));
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    try {
+      const response = await api(`/admin/api/inbox/${group.id}/answer`, { method: "POST", json: { text: input.value } });
+      const result = await response.json();
+      $("inbox-message").textContent = `已回答 ${result.answered} 位提问者。把下面的规则加入 config.toml，以后自动回答：`;
+      $("inbox-rule").textContent = result.rule_toml;
+      $("inbox-rule").hidden = false;
+      await loadInbox();
+    } catch (error) {
+      $("inbox-message").textContent = `回答失败：${error.message}`;
+    }
+  });
+  const cell = element("td");
+  cell.append(form);
+  return cell;
+}
+
+async function loadInbox() {
+  const data = await getJson("/admin/api/inbox");
+  const open = $("inbox-table").querySelector("tbody");
+  open.replaceChildren();
+  for (const group of data.open) {
+    const row = element("tr");
+    for (const value of [group.text, group.askers, formatTime(group.first_asked_at)]) row.append(element("td", value));
+    row.append(answerCell(group));
+    open.append(row);
+  }
+  const answered = $("inbox-answered").querySelector("tbody");
+  answered.replaceChildren();
+  for (const item of data.answered) {
+    const row = element("tr");
+    for (const value of [item.text, item.answer, DELIVERY_LABELS[item.delivery] || item.delivery || ""]) {
+      row.append(element("td", value));
+    }
+    answered.append(row);
   }
 }
 
