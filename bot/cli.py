@@ -365,7 +365,8 @@ def reminders(
         if reminder.event is not current_event:
             current_event = reminder.event
             typer.echo(f"{current_event.id}: {current_event.name} ({current_event.starts_at.astimezone(settings.tz):%Y-%m-%d %H:%M})")
-        typer.echo(f"  {reminder.offset_text:>4} before  {reminder.due_at.astimezone(settings.tz):%Y-%m-%d %H:%M}  {_reminder_state(status, now)}")
+        when = "   at start" if reminder.at_start else f"{reminder.offset_text:>4} before"
+        typer.echo(f"  {when}  {reminder.due_at.astimezone(settings.tz):%Y-%m-%d %H:%M}  {_reminder_state(status, now)}")
         for line in texts.missed_lines(status.report):
             typer.echo(f"        未送达 {line}")
     if not statuses:

@@ -433,6 +433,9 @@ class RemindersConfig(_Strict):
     onsite: ReminderTemplate = ""
     online: ReminderTemplate = ""
     waitlisted: ReminderTemplate = ""
+    # At the start time, online registrants get `online_start` with the stream link (once the event has one).
+    online_at_start: bool = True
+    online_start: ReminderTemplate = ""
 
     @property
     def grace_period(self) -> timedelta:

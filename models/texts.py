@@ -210,6 +210,7 @@ DEFAULT_REMINDER_TEMPLATES = {
     "onsite": "【活动提醒】{event}「{title}」将于 {when} 开始，还有 {starts_in}。\n地点：{venue}\n你的签到码：{checkin_code}",
     "online": "【直播提醒】{event}「{title}」将于 {when} 开始，还有 {starts_in}。\n直播链接：{stream_link}",
     "waitlisted": "【活动提醒】{event}「{title}」将于 {when} 开始。你目前在候补名单中，有名额空出时会第一时间通知你。",
+    "online_start": "【直播开始】{event}「{title}」现在开始，点击观看直播：{stream_link}",
 }
 STREAM_LINK_PENDING = "开播前会在本公众号公布"
 

@@ -159,8 +159,9 @@ class JobQueue:
     def schedule_reminders(self, event: Event) -> list[str]:
         """(Re)schedule the event's undecided reminders; the ids of the jobs now scheduled."""
         with self._sessions() as session:
-            undecided = [reminder for reminder in reminders_of(event) if decision_of(session, reminder) is None]
-        for reminder in reminders_of(event):
+            reminders = reminders_of(event, self.settings.content.reminders)
+            undecided = [reminder for reminder in reminders if decision_of(session, reminder) is None]
+        for reminder in reminders:
             if reminder not in undecided:
                 self.cancel(reminder.job_id)
         for reminder in undecided:

@@ -24,7 +24,7 @@ from models.content import Content, Event, RemindersConfig, parse_offset
 from models.deliveries import create_campaign
 from models.organizer.reports import DeliveryReport, delivery_report
 from models.outbox import Campaign, Delivery
-from models.registration import CONFIRMED, ONLINE, WAITLISTED, Registration
+from models.registration import CONFIRMED, ONLINE, ONSITE, WAITLISTED, Registration
 from models.reminder import REMINDER_TEMPLATE_KEY, SENT, SKIPPED, ReminderRun
 from scheduler.channels import reachable_now
 from scheduler.settings import SchedulerSettings
@@ -34,18 +34,25 @@ log = logging.getLogger(__name__)
 REMINDER_PURPOSE = "reminder"
 # Shown in the campaign's own text, which lists no one's code: each delivery carries its own.
 PERSONAL_CODE_PLACEHOLDER = "（每人不同）"
+# The offset of the message at the start time itself: the stream link, to online registrants only.
+AT_START = "start"
 
 
 @dataclass(frozen=True)
 class Reminder:
-    """One configured reminder of one event: the offset as written in config.toml and when it is due."""
+    """One configured reminder of one event: the offset as written in config.toml (or ``AT_START``) and
+    when it is due."""
 
     event: Event
     offset_text: str
 
     @property
+    def at_start(self) -> bool:
+        return self.offset_text == AT_START
+
+    @property
     def due_at(self) -> datetime:
-        return self.event.starts_at - parse_offset(self.offset_text)
+        return self.event.starts_at if self.at_start else self.event.starts_at - parse_offset(self.offset_text)
 
     @property
     def job_id(self) -> str:
@@ -57,21 +64,25 @@ class Reminder:
         return f"reminder:{self.event.id}:{self.offset_text}:{due}:{audience}"
 
 
-def reminders_of(event: Event) -> list[Reminder]:
-    """The event's reminders in the order they fall due."""
-    return sorted((Reminder(event, offset) for offset in dict.fromkeys(event.reminders)), key=lambda r: r.due_at)
+def reminders_of(event: Event, config: RemindersConfig) -> list[Reminder]:
+    """The event's reminders in the order they fall due: its offsets, then the message at the start time
+    when ``online_at_start`` is on and the event has a stream link to send."""
+    offsets = list(dict.fromkeys(event.reminders))
+    if config.online_at_start and event.stream_url:
+        offsets.append(AT_START)
+    return sorted((Reminder(event, offset) for offset in offsets), key=lambda r: r.due_at)
 
 
 def all_reminders(content: Content) -> list[Reminder]:
-    return [reminder for event in content.events for reminder in reminders_of(event)]
+    return [reminder for event in content.events for reminder in reminders_of(event, content.reminders)]
 
 
 def find_reminder(content: Content, event_id: str, offset_text: str) -> Reminder | None:
     """The reminder as config.toml now defines it; None when the event or offset is gone."""
     event = content.event_by_id(event_id)
-    if event is None or offset_text not in event.reminders:
+    if event is None:
         return None
-    return Reminder(event, offset_text)
+    return next((r for r in reminders_of(event, content.reminders) if r.offset_text == offset_text), None)
 
 
 def decision_of(session: Session, reminder: Reminder) -> ReminderRun | None:
@@ -86,9 +97,11 @@ def decision_of(session: Session, reminder: Reminder) -> ReminderRun | None:
 
 
 def skip_reason(reminder: Reminder, now: datetime, grace) -> str | None:
-    """Why a due reminder must not be sent at ``now`` (event started, or later than the grace window)."""
-    if now >= reminder.event.starts_at:
-        return f"event already started when it could be sent ({now.isoformat(timespec='minutes')})"
+    """Why a due reminder must not be sent at ``now`` (event started, or ended for the message at the
+    start, or later than the grace window)."""
+    if now >= (reminder.event.ends_at if reminder.at_start else reminder.event.starts_at):
+        moment = "ended" if reminder.at_start else "started"
+        return f"event already {moment} when it could be sent ({now.isoformat(timespec='minutes')})"
     late = now - reminder.due_at
     if late > grace:
         return f"{_minutes(late)} min late, beyond the grace window of {_minutes(grace)} min"
@@ -119,13 +132,22 @@ def _template(config: RemindersConfig, kind: str) -> str:
     return getattr(config, kind) or texts.DEFAULT_REMINDER_TEMPLATES[kind]
 
 
+def _wording(reminder: Reminder, attendance: str) -> str:
+    """Which ``[reminders]`` template a registrant attending this way gets for ``reminder``."""
+    if reminder.at_start:
+        return "online_start"
+    return "online" if attendance == ONLINE else "onsite"
+
+
 def _enqueue(session: Session, reminder: Reminder, settings: SchedulerSettings, now: datetime) -> int:
     """Hand the reminder to the outbox: one campaign for the confirmed, one for the waitlist if enabled."""
     config, event, tz = settings.content.reminders, reminder.event, settings.tz
     confirmed = _registrants_by(session, reminder, CONFIRMED)
+    if reminder.at_start:  # the stream link: on-site people are on their way, with their code
+        confirmed = [registration for registration in confirmed if registration.attendance == ONLINE]
     personal = {
         registration.openid: texts.reminder(
-            _template(config, "online" if registration.attendance == ONLINE else "onsite"),
+            _template(config, _wording(reminder, registration.attendance)),
             event,
             now,
             tz,
@@ -138,7 +160,7 @@ def _enqueue(session: Session, reminder: Reminder, settings: SchedulerSettings, 
         create_campaign(
             session,
             openids=personal,
-            text=texts.reminder(_template(config, "onsite"), event, now, tz, PERSONAL_CODE_PLACEHOLDER),
+            text=texts.reminder(_template(config, _wording(reminder, ONSITE)), event, now, tz, PERSONAL_CODE_PLACEHOLDER),
             texts=personal,
             purpose=REMINDER_PURPOSE,
             dedup_key=reminder.campaign_key(CONFIRMED),
@@ -146,7 +168,7 @@ def _enqueue(session: Session, reminder: Reminder, settings: SchedulerSettings, 
             audience=CONFIRMED,
             template_key=REMINDER_TEMPLATE_KEY,
         )
-    if config.remind_waitlisted:
+    if config.remind_waitlisted and not reminder.at_start:
         waiting = [registration.openid for registration in _registrants_by(session, reminder, WAITLISTED)]
         if waiting:
             create_campaign(
@@ -268,10 +290,13 @@ def reminder_statuses(session: Session, content: Content, event_id: str | None =
     return statuses
 
 
-def reminder_reach(session: Session, settings: SchedulerSettings, event: Event, now: datetime) -> dict[str, int]:
-    """How many of the event's confirmed registrants a reminder could reach if sent at ``now``, by channel."""
-    openids = session.scalars(
-        select(Registration.openid).where(Registration.event_id == event.id, Registration.status == CONFIRMED)
-    )
+def reminder_reach(session: Session, settings: SchedulerSettings, reminder: Reminder, now: datetime) -> dict[str, int]:
+    """How many of those the reminder is for (the event's confirmed registrants; online ones at the start)
+    it could reach if sent at ``now``, by channel."""
+    event = reminder.event
+    audience = select(Registration.openid).where(Registration.event_id == event.id, Registration.status == CONFIRMED)
+    if reminder.at_start:
+        audience = audience.where(Registration.attendance == ONLINE)
+    openids = session.scalars(audience)
     preview = Campaign(purpose=REMINDER_PURPOSE, event_id=event.id, template_key=REMINDER_TEMPLATE_KEY, text="")
     return reachable_now(session, settings, openids, preview, now)

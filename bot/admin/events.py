@@ -164,8 +164,7 @@ def list_reminders(event_id: str, session: SessionDep, settings: SettingsDep, no
     """Each configured reminder of the event: when it is due, its state (scheduled, sent, skipped), who it
     could reach now by channel until it is sent, then delivered X of N and who was missed, why."""
     with service_errors():
-        event = organizer.require_event(settings.content, event_id)
-    reach = reminder_reach(session, settings, event, now)
+        organizer.require_event(settings.content, event_id)
     items = [
         ReminderOut(
             offset=status.reminder.offset_text,
@@ -175,7 +174,7 @@ def list_reminders(event_id: str, session: SessionDep, settings: SettingsDep, no
             recipients=status.run.recipients if status.run else None,
             counts=organizer.outcome_counts(status.deliveries),
             report=delivery_report_out(status.report) if status.run and not status.run.reason else None,
-            reachable_now=reach if status.run is None else None,
+            reachable_now=reminder_reach(session, settings, status.reminder, now) if status.run is None else None,
         )
         for status in reminder_statuses(session, settings.content, event_id)
     ]

@@ -23,6 +23,7 @@ from models.outbox import SENT as DELIVERED
 from models.registration import ONLINE, ONSITE, Registration, cancel, register
 from models.reminder import SENT, SKIPPED, ReminderRun
 from scheduler.reminders import (
+    AT_START,
     Reminder,
     fire_due_reminders,
     reminder_statuses,
@@ -81,8 +82,8 @@ def received(sessions) -> dict[str, list[str]]:
         return texts
 
 
-def test_reminders_fall_due_at_each_offset_before_the_start(event):
-    due = {reminder.offset_text: reminder.due_at for reminder in reminders_of(event)}
+def test_reminders_fall_due_at_each_offset_before_the_start(event, settings):
+    due = {reminder.offset_text: reminder.due_at for reminder in reminders_of(event, settings.content.reminders)}
     assert due == {"1d": event.starts_at - timedelta(days=1), "2h": event.starts_at - timedelta(hours=2)}
 
 
@@ -438,3 +439,43 @@ def test_reminders_command_lists_each_reminder_with_its_time_and_state(sessions,
         "    1d before  2023-03-25 14:00  发送中：0/1 人收到，1 人待发送",
         "    2h before  2023-03-26 12:00  待发送",
     ]
+
+
+def test_online_registrants_get_the_stream_link_at_the_start_and_on_site_ones_nothing_more(
+    sessions, make_settings, clock, event
+):
+    settings = settings_with_event(make_settings, stream_url="https://live.example.org/meetup-10")
+    sign_up(sessions, "o-onsite", clock.now())
+    online = sign_up(sessions, "o-online", clock.now(), attendance=ONLINE)
+    clock.set(event.starts_at)
+
+    decided = {run.offset_text: run for run in fire_due_reminders(sessions, settings, clock.now())}
+
+    assert (decided[AT_START].state, decided[AT_START].recipients) == (SENT, 1)
+    [text] = received(sessions)["o-online"]
+    assert text.startswith("【直播开始】") and "https://live.example.org/meetup-10" in text
+    assert online.checkin_code not in text
+    assert "o-onsite" not in received(sessions)
+
+
+def test_the_message_at_the_start_needs_a_stream_link_and_can_be_turned_off(make_settings, settings):
+    with_link = settings_with_event(make_settings, stream_url="https://live.example.org/meetup-10")
+    turned_off = with_reminders(with_link, make_settings, online_at_start=False)
+
+    def offsets(settings) -> list[str]:
+        return [reminder.offset_text for reminder in reminders_of(settings.content.events[0], settings.content.reminders)]
+
+    assert offsets(with_link) == ["1d", "2h", AT_START]
+    assert offsets(settings) == ["1d", "2h"]  # the shipped config announces no stream link yet
+    assert offsets(turned_off) == ["1d", "2h"]
+
+
+def test_the_message_at_the_start_is_not_sent_once_the_event_is_over(sessions, make_settings, clock, event):
+    settings = settings_with_event(make_settings, stream_url="https://live.example.org/meetup-10")
+    sign_up(sessions, "o-online", clock.now(), attendance=ONLINE)
+    clock.set(event.ends_at)
+
+    decided = {run.offset_text: run for run in fire_due_reminders(sessions, settings, clock.now())}
+
+    assert decided[AT_START].state == SKIPPED and decided[AT_START].reason.startswith("event already ended")
+    assert received(sessions) == {}

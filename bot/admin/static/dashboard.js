@@ -463,7 +463,8 @@ async function loadReminders() {
     } else if (item.reachable_now) {
       detail.textContent = reachText(item.reachable_now);
     }
-    for (const value of [item.offset, formatTime(item.due_at), stateText]) row.append(element("td", value));
+    const offset = item.offset === "start" ? "开始时（直播链接）" : item.offset;
+    for (const value of [offset, formatTime(item.due_at), stateText]) row.append(element("td", value));
     row.append(detail);
     body.append(row);
   }
