@@ -559,6 +559,16 @@ def reminder_skipped(reason: str) -> str:
     return f"已跳过：{reason}"
 
 
+def skipped_late(late_minutes: int, grace_minutes: int) -> str:
+    """Why a reminder or scheduled broadcast missed while no scheduler ran was not sent late."""
+    return f"晚了 {late_minutes} 分钟，超过允许的 {grace_minutes} 分钟（到时没有进程在运行调度器）"
+
+
+def skipped_event_over(now: datetime, *, ended: bool) -> str:
+    moment = "结束" if ended else "开始"
+    return f"可以发送时（{now:%Y-%m-%d %H:%M}）活动已经{moment}"
+
+
 def reach_quota_used(used: int) -> str:
     return f"48 小时内已发 {used} 条客服消息，已达上限"
 

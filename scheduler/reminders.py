@@ -100,11 +100,10 @@ def skip_reason(reminder: Reminder, now: datetime, grace) -> str | None:
     """Why a due reminder must not be sent at ``now`` (event started, or ended for the message at the
     start, or later than the grace window)."""
     if now >= (reminder.event.ends_at if reminder.at_start else reminder.event.starts_at):
-        moment = "ended" if reminder.at_start else "started"
-        return f"event already {moment} when it could be sent ({now.isoformat(timespec='minutes')})"
+        return texts.skipped_event_over(now, ended=reminder.at_start)
     late = now - reminder.due_at
     if late > grace:
-        return f"{_minutes(late)} min late, beyond the grace window of {_minutes(grace)} min"
+        return texts.skipped_late(_minutes(late), _minutes(grace))
     return None
 
 

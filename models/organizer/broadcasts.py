@@ -137,10 +137,7 @@ def start_scheduled_broadcast(session: Session, campaign_id: int, now: datetime)
     late = now - plan.send_at
     if late > BROADCAST_GRACE:
         plan.state = SKIPPED_BROADCAST
-        plan.skip_reason = (
-            f"{_minutes(late)} min late, beyond the grace window of {_minutes(BROADCAST_GRACE)} min "
-            "(no scheduler was running at its time)"
-        )
+        plan.skip_reason = texts.skipped_late(_minutes(late), _minutes(BROADCAST_GRACE))
         return plan
     campaign = session.get(Campaign, campaign_id)
     audience = audience_openids(session, campaign.event_id, campaign.audience)

@@ -219,7 +219,7 @@ def test_a_broadcast_whose_time_passed_while_no_scheduler_ran_is_sent_only_withi
         assert status.skip_reason is None
     else:
         assert received(fake_wechat, "茶歇开始") == Counter()
-        assert status.skip_reason.startswith("31 min late, beyond the grace window of 30 min")
+        assert status.skip_reason.startswith("晚了 31 分钟，超过允许的 30 分钟")
 
 
 def test_a_cancelled_broadcast_never_goes_out(registrants, sessions, sender, fake_wechat, clock):

@@ -161,7 +161,7 @@ def test_reminder_missed_beyond_the_grace_window_is_skipped_with_the_reason(sess
     [run] = fire_due_reminders(sessions, settings, clock.now())
 
     assert run.state == SKIPPED
-    assert run.reason == "31 min late, beyond the grace window of 30 min"
+    assert run.reason == "晚了 31 分钟，超过允许的 30 分钟（到时没有进程在运行调度器）"
     assert received(sessions) == {}
     # Skipped is final: the reminder is not reconsidered on a later start.
     assert fire_due_reminders(sessions, settings, clock.now() + timedelta(minutes=5)) == []
@@ -185,7 +185,7 @@ def test_reminder_is_never_sent_after_the_event_started(sessions, settings, make
 
     [run] = fire_due_reminders(sessions, settings, clock.now())
 
-    assert run.state == SKIPPED and run.reason.startswith("event already started")
+    assert run.state == SKIPPED and run.reason.endswith("活动已经开始")
     assert received(sessions) == {}
 
 
@@ -477,5 +477,5 @@ def test_the_message_at_the_start_is_not_sent_once_the_event_is_over(sessions, m
 
     decided = {run.offset_text: run for run in fire_due_reminders(sessions, settings, clock.now())}
 
-    assert decided[AT_START].state == SKIPPED and decided[AT_START].reason.startswith("event already ended")
+    assert decided[AT_START].state == SKIPPED and decided[AT_START].reason.endswith("活动已经结束")
     assert received(sessions) == {}
