@@ -6,7 +6,6 @@ import gc
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 
-import redis
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import Engine, text
@@ -30,9 +29,10 @@ from models.clock import Clock, clock_for
 from models.commit_writes import CommitWrites
 from models.db import create_db_engine, session_factory
 from models.form_presence import FormPresence, RedisFormPresence, SqliteFormPresence
-from models.form_store import DatabaseForms, FormStore, RedisForms
+from models.form_store import DatabaseForms, FormStore
 from models.ledger import DatabaseLedger, RedisLedger, ReplyLedger
 from models.metrics import exposition
+from models.redis_guard import RedisGuard, redis_client
 from scheduler.sender import build_sender, start_background_sender
 from scheduler.wechat_client import build_client, outbound_configured
 from scheduler.worker import start_worker_thread
@@ -44,27 +44,22 @@ HANDLER_THREADS = 2
 
 
 def build_message_state(
-    settings: Settings, client: redis.Redis | None, sessions: sessionmaker[Session], clock: Clock
-) -> tuple[ReplyLedger, FormStore]:
-    """The reply ledger and the form store: in Redis when there is one (a form step then takes no
-    database round trip, and their writes at commit share one), else in the database."""
-    if client is None:
-        return DatabaseLedger(), DatabaseForms(sessions)
-    commit_writes = CommitWrites(client, sessions)
-    forms = RedisForms(client, settings.redis_namespace, commit_writes, sessions, clock,
-                       wait_seconds=settings.reply_budget_seconds)
-    return RedisLedger(client, settings.redis_namespace, commit_writes, forms), forms
+    settings: Settings, guard: RedisGuard | None, engine: Engine, sessions: sessionmaker[Session], clock: Clock
+) -> tuple[ReplyLedger, FormStore, FormPresence | None]:
+    """The reply ledger, the form store and the form presence check.
 
-
-def build_form_presence(settings: Settings, client: redis.Redis | None, engine: Engine) -> FormPresence | None:
-    """How the content-only path learns that a follower is outside any form; None disables that path
-    (PostgreSQL without Redis: asking PostgreSQL on every message is the cost the path avoids; an
-    in-memory SQLite database, which no other connection can read)."""
-    if client is not None:
-        return RedisFormPresence(client, settings.redis_namespace)
-    if SqliteFormPresence.can_read(engine):
-        return SqliteFormPresence(engine)
-    return None
+    Forms are always rows in the database. With Redis the ledger lives there (falling back to the
+    database's while Redis is unreachable) and open-form markers let the content path skip the database;
+    without it, the presence check reads a SQLite file directly, and is None (no content path) on an
+    in-memory SQLite database, which no other connection can read, or on PostgreSQL, where a round trip
+    per message is the cost the path avoids.
+    """
+    if guard is None:
+        presence = SqliteFormPresence(engine) if SqliteFormPresence.can_read(engine) else None
+        return DatabaseLedger(), DatabaseForms(sessions), presence
+    markers = RedisFormPresence(guard, settings.redis_namespace, sessions, clock)
+    ledger = RedisLedger(guard, settings.redis_namespace, CommitWrites(guard, sessions))
+    return ledger, DatabaseForms(sessions, markers), markers
 
 
 def create_app(
@@ -101,6 +96,9 @@ def create_app(
         # Unless EVENTBOT_RUN_SCHEDULER=0 (serve --no-scheduler), this process competes to run the scheduler.
         stop_scheduler = start_worker_thread(settings, engine, clock, send_outbox=False) if settings.run_scheduler else None
         stop_activity = activity.start()
+        if isinstance(presence, RedisFormPresence):
+            # Trust the markers from the start (a restarted Redis has none); failing that, at first use.
+            presence.rebuild()
         yield
         stop_activity()
         if stop_scheduler:
@@ -114,9 +112,8 @@ def create_app(
     app = FastAPI(title="eventbot", lifespan=lifespan, telemetry={"tracing": False, "metrics": False, "logs": False})
     if late_replies is None:
         late_replies = OutboxLateReplySink(sessions) if outbound_configured(settings) else LedgerOnlySink()
-    redis_client = redis.Redis.from_url(settings.redis_url) if settings.redis_url else None
-    presence = build_form_presence(settings, redis_client, engine)
-    ledger, forms = build_message_state(settings, redis_client, sessions, clock)
+    redis_guard = RedisGuard(redis_client(settings.redis_url)) if settings.redis_url else None
+    ledger, forms, presence = build_message_state(settings, redis_guard, engine, sessions, clock)
     app.state.services = Services(
         settings=settings,
         clock=clock,
@@ -152,13 +149,19 @@ def create_app(
 
     @app.get("/readyz", tags=["health"])
     def readyz() -> JSONResponse:
-        """The database answers."""
+        """Ready while the database answers (503 otherwise). Redis down is reported, still 200: the bot
+        works without it (``degraded``), so the process stays in service."""
+        redis_state = {} if redis_guard is None else {"redis": "ok" if redis_guard.ping() else "down"}
         try:
             with engine.connect() as connection:
                 connection.execute(text("SELECT 1"))
         except Exception as error:  # any driver error means "not ready"; the type varies by backend
-            return JSONResponse({"status": "unavailable", "detail": type(error).__name__}, status_code=503)
-        return JSONResponse({"status": "ok"})
+            return JSONResponse(
+                {"status": "unavailable", "database": "down", "detail": type(error).__name__, **redis_state},
+                status_code=503,
+            )
+        status = "degraded" if redis_state.get("redis") == "down" else "ok"
+        return JSONResponse({"status": status, "database": "ok", **redis_state})
 
     @app.get("/metrics", tags=["health"])
     def metrics() -> Response:

@@ -3,7 +3,7 @@
 The form is data, in the manner of python-telegram-bot's ConversationHandler: ``form_steps`` lists the
 states in order, each with its question and what it accepts; ``FALLBACKS`` (取消/退出, 修改) apply at every
 step of the form, and a Q&A question asked mid-form is answered before the pending question is asked
-again. Progress lives in a ``FormStore`` (Redis on the production path, else ``form_states`` rows) keyed
+again. Progress lives in a ``FormStore`` (``form_states`` rows, whatever Redis does) keyed
 by openid, so any worker continues any conversation and a restart loses nothing. Every reply that
 follows an effect is remembered with the message's dedup key: a retry that gets past the reply ledger (a
 Redis ledger stores the reply only after the commit) gets the same reply and changes nothing.
@@ -50,7 +50,6 @@ from models.registration import (
     AlreadyRegistered,
     Registration,
     active_registration,
-    active_registration_for_signup,
     cancel,
     change_attendance,
     register,
@@ -298,7 +297,7 @@ def handle_register(
     # After the event, no talk of registering (nor of having registered): it is over.
     if now >= event.ends_at:
         return Text(texts.registration_closed(event, now, content.tz))
-    registration = active_registration_for_signup(session, event.id, openid)
+    registration = active_registration(session, event.id, openid)
     if registration is not None:
         return Text(texts.already_registered(event, registration, content.tz))
     if not registration_open(event, now):

@@ -194,5 +194,6 @@ FALLBACKS: tuple[tuple[frozenset[str], Callable[[Turn, list[Step]], Text]], ...]
 
 
 def close_form(form: Form) -> None:
-    """End the flow without a trace of its answers (the last reply stays, for retries)."""
-    form.state, form.answers, form.event_id, form.expires_at = None, {}, None, None
+    """End the flow without a trace of its answers. The last reply stays, for retries, and so does the
+    expiry: the retention job deletes the row once it has passed."""
+    form.state, form.answers, form.event_id = None, {}, None

@@ -5,27 +5,43 @@ only followers certainly outside one can be answered without the database transa
 say "maybe" when no form is open (then the full path decides), never "no" while one is.
 
 - On SQLite the question is one indexed read of ``form_states``, in-process.
-- With Redis, a marker key per open form, which ``models.form_store.RedisForms`` writes with the form
-  (expiring with it, deleted when it closes). PostgreSQL itself is not asked: a round trip per message is
-  what the content-only path exists to avoid.
+- With Redis, a marker key per open form, which ``models.form_store.DatabaseForms`` writes with the form
+  (expiring with it, deleted when it closes), trusted only while they are known complete. PostgreSQL
+  itself is not asked: a round trip per message is what the content-only path exists to avoid.
 """
 
 from __future__ import annotations
 
+import logging
+import math
 import sqlite3
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 import redis
+from redis.client import Pipeline
 from sqlalchemy import Engine, bindparam, select
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
 
-from models.form_store import open_form_prefix
-from models.registration import FormState
+from models.clock import Clock
+from models.redis_guard import RedisGuard
+from models.registration import FormState, OpenUntilExpiry
+
+logger = logging.getLogger(__name__)
+
+# Added to the open-form marker's life: the form's expiry is computed on the event clock, the marker's in Redis.
+MARKER_MARGIN_SECONDS = 60
+# Longer than reading the open forms takes; a rebuilder that died frees the way by then.
+REBUILD_LOCK_SECONDS = 30
 
 _FORMS = FormState.__table__
 _OPEN_FORM = select(_FORMS.c.openid).where(
     _FORMS.c.openid == bindparam("openid"), _FORMS.c.state.is_not(None), _FORMS.c.expires_at > bindparam("now")
+)
+_OPEN_FORMS = select(_FORMS.c.openid, _FORMS.c.expires_at).where(
+    _FORMS.c.state.is_not(None), _FORMS.c.expires_at > bindparam("now")
 )
 
 
@@ -71,24 +87,117 @@ class SqliteFormPresence(FormPresence):
 
 
 class RedisFormPresence(FormPresence):
-    """The open-form markers ``RedisForms`` keeps in Redis; shared by every process and replica."""
+    """Open-form markers in Redis, a copy of ``form_states`` that every process and replica reads.
 
-    def __init__(self, client: redis.Redis, namespace: str) -> None:
-        self._redis = client
-        self._prefix = open_form_prefix(namespace)
+    The markers are trusted only while the ``ready`` key stands beside them: it is set when they were
+    rebuilt from the database, and is missing after a Redis restart without persistence or deleted by a
+    process that could not write a marker during an outage (``RedisGuard.on_recovery``). Without it, or
+    without Redis, every follower is "maybe" (the database path answers) until a rebuild sets it again.
+    """
+
+    def __init__(self, guard: RedisGuard, namespace: str, sessions: sessionmaker[Session], clock: Clock) -> None:
+        self._guard = guard
+        self._redis = guard.client
+        self._prefix = f"{namespace}:open-form:"
+        self._ready_key = f"{namespace}:open-form-markers-ready"
+        self._rebuild_lock_key = f"{namespace}:open-form-markers-rebuild"
+        self._sessions = sessions
+        self._clock = clock
         self._connections = threading.local()
+        self._rebuilding = threading.Lock()
+        guard.on_recovery(self.distrust)
 
     def maybe_open_among(self, openids: Sequence[str], now: datetime) -> set[str]:
+        if not self._guard.available():
+            return set(openids)
         # One connection per asking thread (the event loop's, in practice), held rather than borrowed from
         # the client's pool: the pool and retry layers cost more CPU than the round trip itself.
         connection = getattr(self._connections, "redis", None)
         if connection is None:
             connection = self._connections.redis = self._redis.connection_pool.make_connection()
         try:
-            connection.send_command("MGET", *(self._prefix + openid for openid in openids))
-            markers = connection.read_response()
-        except redis.RedisError:
-            # Unsure, so "maybe": the database path answers (and reports Redis being down, if it is).
+            connection.send_command("MGET", self._ready_key, *(self._prefix + openid for openid in openids))
+            ready, *markers = connection.read_response()
+        except redis.RedisError as error:
             connection.disconnect()
+            self._guard.failed(error)
+            return set(openids)
+        self._guard.succeeded()
+        if ready is None:
+            self.rebuild_in_background()
             return set(openids)
         return {openid for openid, marker in zip(openids, markers) if marker is not None}
+
+    def mark_open(self, forms: Sequence[OpenUntilExpiry]) -> None:
+        """Set the markers of open ``forms`` (before their transaction commits); expiring with each form."""
+        now = self._clock.now()
+        self._write(lambda pipeline: [
+            pipeline.set(self._prefix + form.openid, "1", ex=_marker_seconds(form, now))
+            for form in forms if form.is_open(now)
+        ])
+
+    def unmark(self, openids: Sequence[str]) -> None:
+        """Delete the markers of forms that closed (after their transaction committed)."""
+        if openids:
+            self._write(lambda pipeline: pipeline.delete(*(self._prefix + openid for openid in openids)))
+
+    def distrust(self) -> None:
+        """Stop trusting the markers until they are rebuilt (this process missed writes during an outage)."""
+        self._write(lambda pipeline: pipeline.delete(self._ready_key))
+
+    def rebuild_in_background(self) -> None:
+        """Start a rebuild in a daemon thread unless this process already runs one."""
+        if self._rebuilding.acquire(blocking=False):
+            threading.Thread(target=self._rebuild_and_release, name="form-markers", daemon=True).start()
+
+    def rebuild(self) -> bool:
+        """Write a marker for every open form in the database, then trust the markers again; one process
+        at a time. False when Redis or the database could not be reached (the markers stay untrusted)."""
+        if not self._guard.available():
+            return False
+        try:
+            if not self._redis.set(self._rebuild_lock_key, "1", nx=True, ex=REBUILD_LOCK_SECONDS):
+                return False  # another process is at it
+            now = self._clock.now()
+            with self._sessions() as session:
+                open_forms = session.execute(_OPEN_FORMS, {"now": now}).all()
+            with self._redis.pipeline(transaction=False) as pipeline:
+                for form in open_forms:
+                    pipeline.set(self._prefix + form.openid, "1", ex=_marker_seconds(form, now))
+                pipeline.set(self._ready_key, "1")
+                pipeline.delete(self._rebuild_lock_key)
+                pipeline.execute()
+        except redis.RedisError as error:
+            self._guard.failed(error)
+            return False
+        except SQLAlchemyError:
+            logger.warning("rebuilding the open-form markers failed: the database is unreachable")
+            self._write(lambda pipeline: pipeline.delete(self._rebuild_lock_key))
+            return False
+        logger.info("open-form markers rebuilt from the database (%d open forms)", len(open_forms))
+        return True
+
+    def _rebuild_and_release(self) -> None:
+        try:
+            self.rebuild()
+        finally:
+            self._rebuilding.release()
+
+    def _write(self, queue: Callable[[Pipeline], object]) -> None:
+        """Send the writes ``queue`` puts on a pipeline; a failure only tells the guard (the markers are
+        a copy: the recovery distrusts them)."""
+        if not self._guard.available():
+            return
+        try:
+            with self._redis.pipeline(transaction=False) as pipeline:
+                queue(pipeline)
+                pipeline.execute()
+        except redis.RedisError as error:
+            self._guard.failed(error)
+        else:
+            self._guard.succeeded()
+
+
+def _marker_seconds(form, now: datetime) -> int:
+    # The form's expiry is on the event clock, the marker's in Redis: a margin covers the difference.
+    return math.ceil((form.expires_at - now).total_seconds()) + MARKER_MARGIN_SECONDS

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from models import InboundMessage
 from models.commit_writes import CommitWrites
-from models.form_store import RedisForms
+from models.redis_guard import RedisGuard
 
 STALE_CLAIM = timedelta(seconds=60)
 ANSWER_KEPT = timedelta(days=1)
@@ -104,28 +104,34 @@ class DatabaseLedger:
 class RedisLedger:
     """Ledger entries in Redis (``SET NX EX``): shared by every process, expiring by themselves.
 
-    The claim's round trip also holds the sender's form (``RedisForms.hold_along``): nearly every
-    message that gets this far is a step of a form, and the step needs its form first.
+    While Redis is unreachable the database ledger claims instead (the ``inbound_messages`` rows), so a
+    retry is still answered once; a message claimed in one and retried in the other during the switch is
+    caught by the form's own memory of its last message (``FormState.last_dedup_key``).
     """
 
     _PENDING = "pending"
     _ANSWER_PREFIX = "reply:"
 
-    def __init__(self, client: redis.Redis, namespace: str, commit_writes: CommitWrites, forms: RedisForms) -> None:
-        self._redis = client
+    def __init__(self, guard: RedisGuard, namespace: str, commit_writes: CommitWrites) -> None:
+        self._guard = guard
+        self._redis = guard.client
         self._prefix = f"{namespace}:inbound:"
         self._commit_writes = commit_writes
-        self._forms = forms
+        self._database = DatabaseLedger()
 
     def claim(self, session: Session, key: str, openid: str) -> Claim:
+        if not self._guard.available():
+            return self._claim_in_database(session, key, openid)
         # SET NX GET: the claim and, when someone was first, what they left, in one round trip. The
-        # pending marker expires by itself, so a claim whose process died is taken over. A form held
-        # for a message that is not new is freed when its transaction ends, as any other.
-        with self._redis.pipeline(transaction=False) as pipeline:
-            pipeline.set(self._prefix + key, self._PENDING, nx=True, get=True, ex=int(STALE_CLAIM.total_seconds()))
-            take_form = self._forms.hold_along(pipeline, openid)
-            previous, *form_results = pipeline.execute()
-        take_form(session, form_results)
+        # pending marker expires by itself, so a claim whose process died is taken over.
+        try:
+            previous = self._redis.set(
+                self._prefix + key, self._PENDING, nx=True, get=True, ex=int(STALE_CLAIM.total_seconds())
+            )
+        except redis.RedisError as error:
+            self._guard.failed(error)
+            return self._claim_in_database(session, key, openid)
+        self._guard.succeeded()
         if previous is None:
             return Claim(ClaimState.NEW)
         text = previous.decode()
@@ -134,6 +140,9 @@ class RedisLedger:
         return Claim(ClaimState.IN_PROGRESS)
 
     def record(self, session: Session, key: str, reply_xml: str) -> None:
+        if session.info.get(_CLAIMED_IN_DATABASE) == key:
+            self._database.record(session, key, reply_xml)
+            return
         self._commit_writes.add(
             session,
             lambda pipeline: pipeline.set(
@@ -142,6 +151,19 @@ class RedisLedger:
         )
 
     def release(self, key: str) -> None:
+        if not self._guard.available():
+            return  # a pending claim left in Redis expires by itself after STALE_CLAIM
         name = self._prefix + key
-        if self._redis.get(name) == self._PENDING.encode():
-            self._redis.delete(name)
+        try:
+            if self._redis.get(name) == self._PENDING.encode():
+                self._redis.delete(name)
+        except redis.RedisError as error:
+            self._guard.failed(error)
+
+    def _claim_in_database(self, session: Session, key: str, openid: str) -> Claim:
+        session.info[_CLAIMED_IN_DATABASE] = key
+        return self._database.claim(session, key, openid)
+
+
+# Where a session notes that its message was claimed in the database ledger (Redis was unreachable).
+_CLAIMED_IN_DATABASE = "claimed_in_database"

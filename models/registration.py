@@ -192,33 +192,9 @@ def _is_active_registration_of(event_id, openid):
     return and_(Registration.event_id == event_id, Registration.openid == openid, Registration.status != CANCELLED)
 
 
-_ACTIVE_REGISTRATION_ID = (
-    select(Registration.id)
-    .where(_is_active_registration_of(bindparam("event_id"), bindparam("openid")))
-    .limit(1)
-)
-
-
 def active_registration(session: Session, event_id: str, openid: str) -> Registration | None:
     """The follower's registration for the event that is not cancelled, if any."""
     return session.scalar(select(Registration).where(_is_active_registration_of(event_id, openid)))
-
-
-def active_registration_for_signup(session: Session, event_id: str, openid: str) -> Registration | None:
-    """``active_registration``, for 报名, which with Redis writes nothing to the database.
-
-    On PostgreSQL whether there is one is read first, on a connection of its own in autocommit: one
-    statement needs no transaction, so 报名 costs the ping and the SELECT instead of also BEGIN and
-    COMMIT, and the row is loaded in the session only for those who hold one. It only decides what to
-    answer: the seat decision at 确认 checks again, atomically. SQLite reads in the session alone, since
-    each of its transactions takes the writer's turn that the session may already hold.
-    """
-    bind = session.get_bind()
-    if bind.dialect.name == "postgresql":
-        with bind.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-            if connection.execute(_ACTIVE_REGISTRATION_ID, {"event_id": event_id, "openid": openid}).first() is None:
-                return None
-    return active_registration(session, event_id, openid)
 
 
 def seats_taken(session: Session, event_id: str) -> int:

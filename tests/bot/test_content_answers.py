@@ -19,8 +19,8 @@ from handlers.replies import Text
 from models import Follower, InboundMessage
 from models.activity import Activity, ActivityRecorder
 from models.db import create_db_engine, session_factory
-from models.form_presence import RedisFormPresence
-from models.form_store import MARKER_MARGIN_SECONDS
+from models.form_presence import MARKER_MARGIN_SECONDS, RedisFormPresence
+from models.redis_guard import RedisGuard, redis_client
 from tests.conftest import TOKEN
 
 
@@ -201,8 +201,8 @@ def test_redis_presence_marks_a_form_while_it_is_open(app, wechat, settings):
         client.close()
 
 
-def test_an_unreachable_redis_means_maybe_so_the_database_path_answers(clock):
-    presence = RedisFormPresence(redis.Redis.from_url("redis://127.0.0.1:1/0"), "nowhere")
+def test_an_unreachable_redis_means_maybe_so_the_database_path_answers(clock, sessions):
+    presence = RedisFormPresence(RedisGuard(redis_client("redis://127.0.0.1:1/0")), "nowhere", sessions, clock)
     assert presence.may_be_open("o-anyone", clock.now()) is True
 
 

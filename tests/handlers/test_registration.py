@@ -9,7 +9,6 @@ from datetime import datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import event
 
 from bot.devtools.simulator import WeChatSimulator
 from models import texts
@@ -266,28 +265,6 @@ def test_registering_again_shows_the_existing_registration(wechat, app):
 
     assert "你已经报名了本场活动" in again and f"签到码：{code}" in again
     assert len(registrations(app)) == 1
-
-
-def test_with_redis_registering_starts_without_a_database_transaction(wechat, app, settings):
-    """报名 writes only the form (in Redis): its one read, whether the follower already holds a
-    registration, runs in autocommit, so PostgreSQL sees no BEGIN and no COMMIT for it."""
-    if not settings.redis_url:
-        pytest.skip("without Redis the form itself is written in the database transaction")
-    engine = app.state.services.engine
-    statements: list[tuple[str, bool]] = []
-
-    def record(connection, _cursor, statement, *_args) -> None:
-        statements.append((statement, connection.connection.driver_connection.autocommit))
-
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        first = wechat.send_text(OPENID, "报名").content
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
-
-    assert "姓名" in first
-    assert [autocommit for _statement, autocommit in statements] == [True]
-    assert "registrations" in statements[0][0]
 
 
 @pytest.mark.parametrize("words", ["我的报名", "报名状态", "签到码", "7"])

@@ -1,17 +1,16 @@
-"""Form progress: in Redis on the production path (no database statement for a form step), else in rows."""
+"""Form progress: always a ``form_states`` row (Redis only copies whether a form is open)."""
 
 from __future__ import annotations
 
 import threading
 
 import pytest
-import redis
 from sqlalchemy import event
 
 from bot.devtools.simulator import push_xml
 from bot.wechat import parse_push
-from models.form_store import DatabaseForms, RedisForms
-from tests.registration_steps import form_state, registration_of
+from models import FormState
+from tests.registration_steps import form_state
 
 
 def statements_of_handler_threads(app):
@@ -26,25 +25,12 @@ def statements_of_handler_threads(app):
     return statements
 
 
-def test_the_store_follows_the_backend(app, settings):
-    assert isinstance(app.state.services.forms, RedisForms if settings.redis_url else DatabaseForms)
-
-
-def test_with_redis_only_the_deciding_step_reaches_the_database(app, wechat, settings):
-    if not settings.redis_url:
-        pytest.skip("form progress lives in the database without Redis")
-    statements = statements_of_handler_threads(app)
-    wechat.send_text("o-quick", "报名")
-    opened = list(statements)
-    assert any(statement.startswith("SELECT registrations") for statement in opened)  # 报名 looks it up
-    for answer in ("张三", "13812345678", "火山引擎", "工程师", "现场"):
-        wechat.send_text("o-quick", answer)
-    assert statements == opened  # five steps, not one statement
-    assert form_state(app, "o-quick").state == "confirm"
-    wechat.send_text("o-quick", "确认")
-    # The deciding insert goes by psycopg's pipeline, past SQLAlchemy's events: read what it committed.
-    assert registration_of(app, "o-quick").status == "confirmed"
-    assert form_state(app, "o-quick").state is None
+def test_forms_are_rows_whatever_the_backend(app, wechat):
+    wechat.send_text("o-row", "报名")
+    wechat.send_text("o-row", "张三")
+    with app.state.services.sessions() as session:
+        row = session.get(FormState, "o-row")
+    assert row.state == "phone" and row.answers == {"name": "张三"}
 
 
 def test_a_failed_message_keeps_nothing_and_frees_the_form(app, wechat):
@@ -78,31 +64,6 @@ def test_two_messages_of_one_follower_take_turns_on_the_form(app, wechat):
         assert second.is_alive()  # waiting for the form, not reading it under the first message
     second.join()
     assert seen_by_second == ["phone"]
-
-
-def redis_round_trips(monkeypatch) -> list[int]:
-    """Count what redis-py sends to Redis (one entry per round trip: a command, or a whole pipeline)."""
-    sent: list[int] = []
-    send = redis.connection.AbstractConnection.send_packed_command
-
-    def counting(connection, command, *args, **kwargs):
-        sent.append(1)
-        return send(connection, command, *args, **kwargs)
-
-    monkeypatch.setattr(redis.connection.AbstractConnection, "send_packed_command", counting)
-    return sent
-
-
-def test_with_redis_a_form_step_is_three_round_trips(app, wechat, settings, monkeypatch):
-    if not settings.redis_url:
-        pytest.skip("form progress lives in the database without Redis")
-    wechat.send_text("o-trips", "报名")
-    sent = redis_round_trips(monkeypatch)
-    reply = wechat.send_text("o-trips", "张三")
-    assert "手机" in reply.content
-    # Is the follower in a form (the webhook, before choosing the path); the claim, which also holds the
-    # form; the commit, which keeps the form and the reply and frees the form.
-    assert len(sent) == 3
 
 
 def test_a_message_whose_form_is_busy_at_its_claim_waits_for_it(app, wechat):
