@@ -7,7 +7,7 @@ transaction every ``FLUSH_INTERVAL``. Hand-written because the batch has to merg
 other processes meanwhile (the newest interaction wins), which no queueing library knows.
 
 What a crash can lose: at most the last interval's interaction times of followers who only asked
-questions; nothing about registrations. Within a process, a message that needs the database first takes
+questions; nothing about registrations. A row the database refuses is dropped alone, never the batch. Within a process, a message that needs the database first takes
 its follower's pending activity, so "议程" then "2" works at once; across processes, after one interval.
 """
 
@@ -22,15 +22,24 @@ from datetime import datetime
 from sqlalchemy import Connection, DateTime, String, bindparam, case, func, select, true
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from models import Follower
+from models.metrics import ACTIVITY_DROPPED
+from models.redact import hash_openid
 
 logger = logging.getLogger(__name__)
 
 FLUSH_INTERVAL_SECONDS = 0.5
+# Followers waiting to be written: at most a few MB, and more than a broadcast's audience.
+MAX_PENDING = 50_000
 
 _FOLLOWERS = Follower.__table__
+_OPENID_LENGTH = _FOLLOWERS.c.openid.type.length
+_LAST_LIST_LENGTH = _FOLLOWERS.c.last_list.type.length
+# The database, not a row, failed: the batch waits for the next flush.
+_UNREACHABLE = (OperationalError, InterfaceError)
 
 
 @dataclass
@@ -55,17 +64,32 @@ class Activity:
 
 
 class ActivityRecorder:
-    """Activity of content-only answers, kept in memory and written behind in batches."""
+    """Activity of content-only answers, kept in memory and written behind in batches.
 
-    def __init__(self, sessions: sessionmaker[Session]) -> None:
+    A row the database refuses never holds up the others: it is dropped, logged once with the reason and
+    counted in ``eventbot_activity_dropped``. While the database is unreachable the batch is kept for the
+    next flush, up to ``max_pending`` followers; beyond that new followers' activity is dropped (counted).
+    """
+
+    def __init__(self, sessions: sessionmaker[Session], *, max_pending: int = MAX_PENDING) -> None:
         self._sessions = sessions
         self._pending: dict[str, Activity] = {}
         self._lock = threading.Lock()
+        self._max_pending = max_pending
+        self._unreachable = False
 
     def record(self, activity: Activity) -> None:
-        """Queue ``activity`` for the next flush."""
+        """Queue ``activity`` for the next flush (or drop it: a row the table cannot hold, a full queue)."""
+        reason = _unfit(activity)
+        if reason is not None:
+            _drop(activity, reason)
+            return
         with self._lock:
-            self._merge(activity)
+            full = activity.openid not in self._pending and len(self._pending) >= self._max_pending
+            if not full:
+                self._merge(activity)
+        if full:
+            ACTIVITY_DROPPED.labels(reason="queue full").inc()
 
     def take(self, openid: str) -> Activity | None:
         """The follower's queued activity, removed from the queue (its caller writes it itself)."""
@@ -73,22 +97,32 @@ class ActivityRecorder:
             return self._pending.pop(openid, None)
 
     def flush(self) -> int:
-        """Write everything queued in one transaction; returns how many followers were written."""
+        """Write everything queued, in one transaction when the database takes every row; returns how
+        many followers were written. Raises (keeping the batch) while the database is unreachable."""
         with self._lock:
             batch, self._pending = self._pending, {}
         if not batch:
             return 0
+        activities = [batch[openid] for openid in sorted(batch)]
         try:
-            with self._sessions.begin() as session:
-                _write(session.connection(), [batch[openid] for openid in sorted(batch)])
-        except Exception:
-            # Kept for the next flush rather than lost: the database may be back by then.
-            logger.exception("writing follower activity failed; retrying at the next flush")
-            with self._lock:
-                for activity in batch.values():
-                    self._merge(activity)
+            try:
+                self._write(activities)
+                written = len(activities)
+            except _UNREACHABLE:
+                raise
+            except SQLAlchemyError:
+                # Some row is refused: each on its own, so that only the refused ones are left out.
+                written = sum(self._write_alone(activity) for activity in activities)
+        except _UNREACHABLE:
+            if not self._unreachable:
+                logger.exception("writing follower activity failed; kept for the next flush")
+            self._unreachable = True
+            self._requeue(activities)
             raise
-        return len(batch)
+        if self._unreachable:
+            logger.warning("follower activity written again")
+            self._unreachable = False
+        return written
 
     def start(self, interval: float = FLUSH_INTERVAL_SECONDS) -> Callable[[], None]:
         """Flush every ``interval`` seconds in a daemon thread; the returned function stops it and flushes."""
@@ -111,12 +145,48 @@ class ActivityRecorder:
 
         return stop
 
+    def _write(self, activities: list[Activity]) -> None:
+        with self._sessions.begin() as session:
+            _write(session.connection(), activities)
+
+    def _write_alone(self, activity: Activity) -> int:
+        try:
+            self._write([activity])
+        except _UNREACHABLE:
+            raise
+        except SQLAlchemyError as error:
+            _drop(activity, type(getattr(error, "orig", None) or error).__name__)
+            return 0
+        return 1
+
+    def _requeue(self, activities: list[Activity]) -> None:
+        with self._lock:
+            for activity in activities:
+                if activity.openid in self._pending or len(self._pending) < self._max_pending:
+                    self._merge(activity)
+                else:
+                    ACTIVITY_DROPPED.labels(reason="queue full").inc()
+
     def _merge(self, activity: Activity) -> None:
         queued = self._pending.get(activity.openid)
         if queued is None:
             self._pending[activity.openid] = Activity(activity.openid, activity.at, activity.last_list)
         else:
             queued.merge(activity)
+
+
+def _unfit(activity: Activity) -> str | None:
+    """Why the followers table cannot hold this activity, if it cannot (checked before queueing)."""
+    if not 0 < len(activity.openid) <= _OPENID_LENGTH:
+        return "openid length"
+    if activity.last_list is not None and len(activity.last_list) > _LAST_LIST_LENGTH:
+        return "last_list length"
+    return None
+
+
+def _drop(activity: Activity, reason: str) -> None:
+    ACTIVITY_DROPPED.labels(reason=reason).inc()
+    logger.warning("follower activity dropped: %s", reason, extra={"openid_hash": hash_openid(activity.openid)})
 
 
 def _write(connection: Connection, activities: list[Activity]) -> None:

@@ -68,6 +68,15 @@ SCHEDULER_JOBS = Counter(
     "Scheduler job runs, by job kind (e.g. reminder, broadcast, outbox) and outcome (ok, failed).",
     ["job", "outcome"],
 )
+ACTIVITY_DROPPED = Counter(
+    "eventbot_activity_dropped",
+    "Follower activity not written behind, by reason (a row the followers table refuses, the queue full).",
+    ["reason"],
+)
+RATE_LIMITED = Counter(
+    "eventbot_rate_limited",
+    "Pushes over a follower's rate limit: answered with one short notice, then success without handling.",
+)
 
 
 def observe_reply(msg_type: str, topic: str, seconds: float) -> None:
