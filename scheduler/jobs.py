@@ -45,6 +45,7 @@ from models.organizer import (
     start_due_broadcasts,
     start_scheduled_broadcast,
 )
+from models.retention import prune_operational_state
 from scheduler.reminders import (
     decision_of,
     fire_due_reminders,
@@ -58,6 +59,8 @@ log = logging.getLogger(__name__)
 REMINDER_JOB_PREFIX = "reminder:"
 BROADCAST_JOB_PREFIX = "broadcast:"
 SWEEP_JOB_ID = "reminders:sweep"
+RETENTION_JOB_ID = "retention"
+RETENTION_INTERVAL = timedelta(minutes=10)
 # The sweep catches reminders whose job failed, and bounds how long the scheduler sleeps: jobs that
 # other processes plan (a broadcast scheduled through the admin API, a database row) get their job at its wake-up.
 SWEEP_INTERVAL = timedelta(minutes=1)
@@ -95,6 +98,13 @@ def sweep_job(services: JobServices) -> None:
     services.queue.schedule_broadcasts()
     with services.sessions.begin() as session:
         report_finished_broadcasts(session, services.clock.now())
+
+
+def retention_job(services: JobServices) -> None:
+    """Scheduled job: delete the operational state nothing needs any more (expired forms, old ledger rows)."""
+    pruned = prune_operational_state(services.sessions, services.clock.now())
+    if pruned.form_states or pruned.inbound_messages:
+        log.info("pruned %d form states and %d ledger rows", pruned.form_states, pruned.inbound_messages)
 
 
 def broadcast_job(services: JobServices, campaign_id: int) -> None:
@@ -154,6 +164,10 @@ class JobQueue:
         self._scheduler.add_job(
             sweep_job, "interval", seconds=SWEEP_INTERVAL.total_seconds(), args=[self.services], id=SWEEP_JOB_ID,
             replace_existing=True,
+        )
+        self._scheduler.add_job(
+            retention_job, "interval", seconds=RETENTION_INTERVAL.total_seconds(), args=[self.services],
+            id=RETENTION_JOB_ID, replace_existing=True,
         )
 
     def schedule_reminders(self, event: Event) -> list[str]:

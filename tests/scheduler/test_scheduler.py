@@ -15,7 +15,7 @@ from models.db import session_factory
 from models.outbox import Campaign, Delivery
 from models.registration import ONSITE, register
 from models.reminder import SENT, SKIPPED, ReminderRun
-from scheduler.jobs import SWEEP_JOB_ID, JobQueue, sweep_job
+from scheduler.jobs import RETENTION_JOB_ID, SWEEP_JOB_ID, JobQueue, sweep_job
 from scheduler.reminders import Reminder, fire_due_reminders
 from tests.polling import wait_until
 from tests.registration_steps import settings_with_event
@@ -74,7 +74,7 @@ def test_reminder_jobs_are_named_for_event_and_offset_and_scheduling_again_repla
     queue.schedule_reminders(settings.content.events[0])
 
     times = run_times(queue)
-    assert sorted(times) == [DAY_BEFORE, TWO_HOURS_BEFORE, SWEEP_JOB_ID]
+    assert sorted(times) == [DAY_BEFORE, TWO_HOURS_BEFORE, SWEEP_JOB_ID, RETENTION_JOB_ID]
     assert times[TWO_HOURS_BEFORE] - times[DAY_BEFORE] == timedelta(hours=22)
     assert all(moment.tzinfo is not None for moment in times.values())
 
@@ -107,7 +107,7 @@ def test_moving_the_event_in_config_moves_its_jobs_and_removed_offsets_lose_thei
     queue.rebuild(moved.content)
 
     after = run_times(queue)
-    assert sorted(after) == [DAY_BEFORE, SWEEP_JOB_ID]
+    assert sorted(after) == [DAY_BEFORE, SWEEP_JOB_ID, RETENTION_JOB_ID]
     assert after[DAY_BEFORE] - before[DAY_BEFORE] == timedelta(days=7)
 
 

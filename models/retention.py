@@ -1,0 +1,55 @@
+"""Retention of operational state: rows that only served a conversation or WeChat's retries, deleted in
+batches once nothing can need them (the scheduler's ``retention_job`` calls this).
+
+- ``form_states``: a row whose expiry has passed (its form timed out, or closed that long after its last
+  step, which ``close_form`` keeps) or that never had one. The next message simply starts afresh.
+- ``inbound_messages``: ledger rows older than ``LEDGER_KEPT``. WeChat retries a message three times
+  within about 15 seconds; a day is the margin, the same time the Redis ledger keeps a reply.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from sqlalchemy import delete, or_, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from models import InboundMessage
+from models.ledger import ANSWER_KEPT
+from models.registration import FormState
+
+LEDGER_KEPT = ANSWER_KEPT
+# Rows per transaction: short enough that no message waits long on the locks of a batch.
+BATCH_SIZE = 1000
+
+_FORMS = FormState.__table__
+_LEDGER = InboundMessage.__table__
+
+
+@dataclass(frozen=True)
+class Pruned:
+    form_states: int
+    inbound_messages: int
+
+
+def prune_operational_state(sessions: sessionmaker[Session], now: datetime, *, batch_size: int = BATCH_SIZE) -> Pruned:
+    """Delete expired forms (``now`` on the event clock) and ledger rows past the retry horizon (real time)."""
+    expired_form = or_(_FORMS.c.expires_at.is_(None), _FORMS.c.expires_at <= now)
+    old_claim = _LEDGER.c.claimed_at < datetime.now(timezone.utc) - LEDGER_KEPT
+    return Pruned(
+        form_states=_delete_in_batches(sessions, _FORMS.c.openid, expired_form, batch_size),
+        inbound_messages=_delete_in_batches(sessions, _LEDGER.c.dedup_key, old_claim, batch_size),
+    )
+
+
+def _delete_in_batches(sessions: sessionmaker[Session], key, condition, batch_size: int) -> int:
+    table = key.table
+    deleted = 0
+    while True:
+        with sessions.begin() as session:
+            chosen = select(key).where(condition).limit(batch_size)
+            count = session.execute(delete(table).where(key.in_(chosen), condition)).rowcount
+        deleted += count
+        if count < batch_size:
+            return deleted

@@ -1,0 +1,49 @@
+"""The retention job: expired forms and ledger rows past WeChat's retry horizon go, in batches; the rest stays."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from sqlalchemy import select
+
+from models import FormState, InboundMessage
+from models.retention import LEDGER_KEPT, prune_operational_state
+from scheduler.jobs import JobQueue, retention_job
+
+
+def arrange(sessions, now: datetime) -> None:
+    real_now = datetime.now(timezone.utc)
+    with sessions.begin() as session:
+        session.add_all([
+            FormState(openid="o-open", state="phone", answers={}, expires_at=now + timedelta(minutes=5)),
+            FormState(openid="o-closed-recently", state=None, answers={}, expires_at=now + timedelta(minutes=20)),
+            *(FormState(openid=f"o-timed-out-{n}", state="name", answers={}, expires_at=now - timedelta(minutes=1))
+              for n in range(3)),
+            FormState(openid="o-closed-long-ago", state=None, answers={}, expires_at=None),
+            InboundMessage(dedup_key="recent", reply_xml="", claimed_at=real_now - timedelta(minutes=1)),
+            *(InboundMessage(dedup_key=f"old-{n}", reply_xml="", claimed_at=real_now - LEDGER_KEPT - timedelta(minutes=1))
+              for n in range(3)),
+        ])
+
+
+def kept(sessions) -> tuple[set[str], set[str]]:
+    with sessions() as session:
+        return set(session.scalars(select(FormState.openid))), set(session.scalars(select(InboundMessage.dedup_key)))
+
+
+def test_the_retention_job_deletes_expired_forms_and_old_ledger_rows(settings, sessions, engines, clock):
+    arrange(sessions, clock.now())
+    queue = JobQueue(settings, engines(), clock)
+
+    retention_job(queue.services)
+
+    assert kept(sessions) == ({"o-open", "o-closed-recently"}, {"recent"})
+
+
+def test_pruning_goes_in_batches_until_nothing_is_left(sessions, clock):
+    arrange(sessions, clock.now())
+
+    pruned = prune_operational_state(sessions, clock.now(), batch_size=2)
+
+    assert (pruned.form_states, pruned.inbound_messages) == (4, 3)
+    assert kept(sessions) == ({"o-open", "o-closed-recently"}, {"recent"})
