@@ -16,6 +16,7 @@ from bot.admin.dashboard import mount_dashboard
 from bot.calendar import calendar_router
 from bot.form_checks import BatchedFormChecks
 from bot.late_replies import LateReplySink, LedgerOnlySink, OutboxLateReplySink
+from bot.rate_limit import FollowerRateLimit
 from bot.responder import Responder
 from bot.services import Services
 from bot.settings import Settings
@@ -134,6 +135,8 @@ def create_app(
             activity=activity, forms=forms, presence=presence,
         ),
         wechat=build_client(settings, sessions, clock) if outbound_configured(settings) else None,
+        rate_limit=FollowerRateLimit(settings.content.rate_limit, redis_guard, settings.redis_namespace),
+        redis_guard=redis_guard,
     )
     app.add_middleware(WebhookFirst)
     app.include_router(webhook_router)

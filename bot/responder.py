@@ -247,6 +247,11 @@ class Responder:
         lazy["follower"] = lambda _: self._follower(session, message.source, now)
         return Context(values, lazy)
 
+    def notice(self, message, words: str | None) -> Response:
+        """A reply of the webhook's own, not a handler's (``words`` None: ``success``); topic rate_limited."""
+        xml = self._render(message, Text(words)) if words is not None else ""
+        return Response(xml, None, "rate_limited", message.source)
+
     def _response(self, message, outcome) -> Response:
         xml = self._render(message, outcome.reply) if outcome.reply is not None else ""
         return Response(xml, outcome.reply, outcome.topic, message.source)

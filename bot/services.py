@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.form_checks import BatchedFormChecks
 from bot.late_replies import LateReplySink
+from bot.rate_limit import FollowerRateLimit
 from bot.responder import Responder
 from bot.settings import Settings
 from bot.wechat import SafeModeCrypto
@@ -21,6 +22,7 @@ from models.activity import ActivityRecorder
 from models.clock import Clock
 from models.form_store import FormStore
 from scheduler.wechat_client import EventbotWeChatClient
+from models.redis_guard import RedisGuard
 
 
 @dataclass
@@ -41,6 +43,9 @@ class Services:
     responder: Responder
     # WeChat's API for the pages the bot serves (the 订阅通知 grant); None without the account's credentials.
     wechat: EventbotWeChatClient | None
+    rate_limit: FollowerRateLimit
+    # None without REDIS_URL.
+    redis_guard: RedisGuard | None
 
 
 def services_of(app: FastAPI) -> Services:

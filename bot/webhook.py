@@ -20,7 +20,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bot.late_replies import follow_up
 from bot.logs import log_request
+from bot.rate_limit import Admission
 from bot.responder import Response as BotResponse
+from bot.responder import is_interaction
 from bot.services import services_of
 from bot.wechat import (
     MAX_BODY_BYTES,
@@ -31,7 +33,8 @@ from bot.wechat import (
     check_signature,
     parse_push,
 )
-from models.metrics import REJECTED_REQUESTS, observe_reply
+from models import texts
+from models.metrics import RATE_LIMITED, REJECTED_REQUESTS, observe_reply
 
 logger = logging.getLogger(__name__)
 
@@ -138,6 +141,12 @@ class WebhookFirst:
 async def answer_within_budget(request: Request, message) -> BotResponse:
     services = services_of(request.app)
     responder = services.responder
+    if message.source not in services.settings.admin_openids and is_interaction(message):
+        admission = services.rate_limit.admit(message.source)
+        if admission is not Admission.ALLOWED:
+            # Over the limit: told once, then ``success``; neither touches the database.
+            RATE_LIMITED.inc()
+            return responder.notice(message, texts.TOO_FREQUENT if admission is Admission.NOTIFY else None)
     # A question answered from content alone takes well under a millisecond: answered here, on the event
     # loop, without the hop to a worker thread (which would cost as much as the answer itself).
     if responder.may_answer_from_content(message) and not await services.form_checks.may_be_open(message.source):

@@ -442,6 +442,14 @@ class RemindersConfig(_Strict):
         return parse_offset(self.grace)
 
 
+class RateLimitConfig(_Strict):
+    """How many messages one follower may send: a token bucket of ``burst`` messages, refilled at
+    ``per_minute``. Over it, one short notice, then silence until the bucket refills. Admins are exempt."""
+
+    burst: int = Field(20, ge=1)
+    per_minute: int = Field(30, ge=1)
+
+
 DELIVERY_CHANNELS = ("template", "subscribe", "customer_service")
 TEMPLATE_PLACEHOLDERS = frozenset({"text", "event", "title", "when", "venue"})
 
@@ -516,6 +524,7 @@ class Content(BaseSettings):
     registration: RegistrationConfig = RegistrationConfig()
     reminders: RemindersConfig = RemindersConfig()
     delivery: DeliveryConfig = DeliveryConfig()
+    rate_limit: RateLimitConfig = RateLimitConfig()
 
     @property
     def tz(self) -> ZoneInfo:

@@ -274,6 +274,8 @@ def inbox_answer(question: str, answer: str) -> str:
 
 HELP_POINTER = "抱歉，没有找到相关内容。回复「帮助」查看我能回答的问题。"
 HANDLER_FAILED = "抱歉，系统开小差了，请稍后再试。"
+# Once when a follower goes over the rate limit ([rate_limit] in config.toml); later messages get nothing.
+TOO_FREQUENT = "消息太频繁，请稍后再试。"
 
 # Registration: the form, the record, cancellation, check-in. Prompts may be overridden in config.toml.
 FIELD_LABELS = {"name": "姓名", "phone": "手机号", "company": "公司/单位", "title": "职位"}
