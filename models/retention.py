@@ -4,22 +4,21 @@ batches once nothing can need them (the scheduler's ``retention_job`` calls this
 - ``form_states``: a row whose expiry has passed (its form timed out, or closed that long after its last
   step, which ``close_form`` keeps) or that never had one. The next message simply starts afresh.
 - ``inbound_messages``: ledger rows older than ``LEDGER_KEPT``. WeChat retries a message three times
-  within about 15 seconds; a day is the margin, the same time the Redis ledger keeps a reply.
+  within about 15 seconds of the first delivery; an hour is the margin (a clock step, a slow retry).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from models import InboundMessage
-from models.ledger import ANSWER_KEPT
 from models.registration import FormState
 
-LEDGER_KEPT = ANSWER_KEPT
+LEDGER_KEPT = timedelta(hours=1)
 # Rows per transaction: short enough that no message waits long on the locks of a batch.
 BATCH_SIZE = 1000
 

@@ -60,7 +60,8 @@ REMINDER_JOB_PREFIX = "reminder:"
 BROADCAST_JOB_PREFIX = "broadcast:"
 SWEEP_JOB_ID = "reminders:sweep"
 RETENTION_JOB_ID = "retention"
-RETENTION_INTERVAL = timedelta(minutes=10)
+# Often, so each run deletes little: the forms scan is over a table that retention itself keeps small.
+RETENTION_INTERVAL = timedelta(minutes=1)
 # The sweep catches reminders whose job failed, and bounds how long the scheduler sleeps: jobs that
 # other processes plan (a broadcast scheduled through the admin API, a database row) get their job at its wake-up.
 SWEEP_INTERVAL = timedelta(minutes=1)
