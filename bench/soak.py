@@ -140,7 +140,7 @@ def main() -> None:
         environment = eventbot_environment(database_url, REDIS_URL, aes=False, metrics_dir=OUT_DIR / "soak-metrics",
                                            config=soak_config())
         (OUT_DIR / "soak-metrics").mkdir(parents=True, exist_ok=True)
-        environment |= {"ADMIN_TOKEN": ADMIN_TOKEN, "EVENTBOT_RUN_SCHEDULER": "1"}
+        environment |= {"ADMIN_TOKEN": ADMIN_TOKEN}  # `serve` runs the scheduler (retention) by default
         command = [part.format(port=port) for part in EVENTBOT_SERVE]
         with running("eventbot", command, port=port, env=environment, ready_path="/healthz",
                      log=OUT_DIR / "soak-server.log") as server:
