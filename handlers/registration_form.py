@@ -65,6 +65,9 @@ class Turn:
     def reply(self, content: str) -> Text:
         """Answer and remember the answer for a retry of this message."""
         self.form.last_dedup_key, self.form.last_reply = self.key, content
+        if self.form.state is None:
+            # No form open: the expiry only tells the retention job how long to keep this reply.
+            self.form.expires_at = self.now + self.content.registration.form_lifetime
         return Text(content)
 
 

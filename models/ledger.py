@@ -101,6 +101,10 @@ class DatabaseLedger:
         """Nothing to do: the failed transaction took its claim with it."""
 
 
+# Where a session notes that its message was claimed in the database ledger (Redis was unreachable).
+_CLAIMED_IN_DATABASE = "claimed_in_database"
+
+
 class RedisLedger:
     """Ledger entries in Redis (``SET NX EX``): shared by every process, expiring by themselves.
 
@@ -163,7 +167,3 @@ class RedisLedger:
     def _claim_in_database(self, session: Session, key: str, openid: str) -> Claim:
         session.info[_CLAIMED_IN_DATABASE] = key
         return self._database.claim(session, key, openid)
-
-
-# Where a session notes that its message was claimed in the database ledger (Redis was unreachable).
-_CLAIMED_IN_DATABASE = "claimed_in_database"

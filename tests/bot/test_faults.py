@@ -76,12 +76,12 @@ def test_with_redis_down_questions_forms_and_registrations_go_on(wechat_on_own_r
     assert "确认" in reply.content
     assert wechat.send_text("o-down", "确认").status == 200
     assert registration_of(app_on_own_redis, "o-down").status == "confirmed"
-    assert ledger_keys_while_down_are_in_the_database(app_on_own_redis)
+    assert database_ledger_rows(app_on_own_redis) > 0  # de-duplicated by the database meanwhile
 
 
-def ledger_keys_while_down_are_in_the_database(app) -> bool:
+def database_ledger_rows(app) -> int:
     with app.state.services.sessions() as session:
-        return session.scalar(select(func.count()).select_from(InboundMessage)) > 0
+        return session.scalar(select(func.count()).select_from(InboundMessage))
 
 
 def test_a_form_survives_a_redis_restart_that_lost_every_key(wechat_on_own_redis, app_on_own_redis, redis_server):

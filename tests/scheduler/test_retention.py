@@ -9,6 +9,7 @@ from sqlalchemy import select
 from models import FormState, InboundMessage
 from models.retention import LEDGER_KEPT, prune_operational_state
 from scheduler.jobs import JobQueue, retention_job
+from tests.registration_steps import register_via_chat
 
 
 def arrange(sessions, now: datetime) -> None:
@@ -47,3 +48,32 @@ def test_pruning_goes_in_batches_until_nothing_is_left(sessions, clock):
 
     assert (pruned.form_states, pruned.inbound_messages) == (4, 3)
     assert kept(sessions) == ({"o-open", "o-closed-recently"}, {"recent"})
+
+
+def test_a_closed_form_keeps_its_last_reply_for_a_form_lifetime_after_it_closed(app, wechat, clock, settings):
+    lifetime = settings.content.registration.form_lifetime
+    wechat.send_text("o-left", "报名")
+    clock.advance(lifetime / 2)
+    wechat.send_text("o-left", "退出")
+    sessions = app.state.services.sessions
+
+    clock.advance(lifetime * 3 / 4)  # past the form's own expiry, within a lifetime of 退出
+    prune_operational_state(sessions, clock.now())
+    assert "o-left" in kept(sessions)[0]  # a retry of 退出 still gets its reply
+
+    clock.advance(lifetime / 4)
+    prune_operational_state(sessions, clock.now())
+    assert "o-left" not in kept(sessions)[0]
+
+
+def test_a_reply_remembered_without_a_form_is_kept_a_form_lifetime_too(app, wechat, clock, settings):
+    lifetime = settings.content.registration.form_lifetime
+    register_via_chat(wechat, "o-switch")
+    clock.advance(lifetime)
+    sessions = app.state.services.sessions
+    prune_operational_state(sessions, clock.now())
+    assert "o-switch" not in kept(sessions)[0]
+
+    assert "线上" in wechat.send_text("o-switch", "改为线上").content  # remembered on a new row
+    prune_operational_state(sessions, clock.now())
+    assert "o-switch" in kept(sessions)[0]
