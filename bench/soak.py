@@ -38,8 +38,9 @@ from bench.harness import (  # noqa: E402
     bench_postgres_database,
     eventbot_environment,
     free_port,
-    publish,
+    machine_description,
     running,
+    write_section,
 )
 from bot.devtools.simulator import push_xml  # noqa: E402
 from bot.wechat import sign  # noqa: E402
@@ -147,16 +148,20 @@ def main() -> None:
             rows = asyncio.run(soak(server.url, server, database_url, redis_client, args.minutes, args.rate))
     redis_client.close()
     if args.publish and rows:
-        publish("soak", soak_section(rows, args.rate))
+        # Its own section only: the machine section describes the other benchmarks' runs.
+        section = soak_section(rows, args.rate)
+        write_section("soak", section)
+        print(section)
 
 
 def soak_section(rows: list[dict], rate: int) -> str:
     columns = ["minute", "rss_mb", *TABLES, "redis_keys"]
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(str(row[column]) for column in columns) + " |" for row in rows]
+    machine = machine_description()
     return f"""## Soak (`bench/soak.py`)
 
-{len(rows)} minutes of mixed traffic on PostgreSQL + Redis, 2 workers, the scheduler in the app: {rate}
+Measured {machine['date']} on {machine['nproc']} CPUs shared with other work: {len(rows)} minutes of mixed traffic on PostgreSQL + Redis, 2 workers, the scheduler in the app: {rate}
 questions a second from a crowd of {CROWD}, two registrations and one abandoned form a second, a flood of
 50 messages from one follower every ten seconds, two admin reads a second; form timeout two minutes.
 HTTP statuses over the run: {rows[-1]["statuses"]}.

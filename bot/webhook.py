@@ -34,7 +34,7 @@ from bot.wechat import (
     parse_push,
 )
 from models import texts
-from models.metrics import RATE_LIMITED, REJECTED_REQUESTS, observe_reply
+from models.metrics import REJECTED_REQUESTS, observe_reply
 
 logger = logging.getLogger(__name__)
 
@@ -145,7 +145,6 @@ async def answer_within_budget(request: Request, message) -> BotResponse:
         admission = services.rate_limit.admit(message.source)
         if admission is not Admission.ALLOWED:
             # Over the limit: told once, then ``success``; neither touches the database.
-            RATE_LIMITED.inc()
             return responder.notice(message, texts.TOO_FREQUENT if admission is Admission.NOTIFY else None)
     # A question answered from content alone takes well under a millisecond: answered here, on the event
     # loop, without the hop to a worker thread (which would cost as much as the answer itself).

@@ -29,7 +29,7 @@ LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
 MESSAGES = Counter(
     "eventbot_messages",
     "Pushes answered on /wechat, by WeChat MsgType and the topic that answered "
-    "(retry, late and error are the webhook's own topics; unhandled means no handler matched).",
+    "(retry, late, error and rate_limited are the webhook's own topics; unhandled means no handler matched).",
     ["msg_type", "topic"],
 )
 REPLY_LATENCY = Histogram(
@@ -72,10 +72,6 @@ ACTIVITY_DROPPED = Counter(
     "eventbot_activity_dropped",
     "Follower activity not written behind, by reason (a row the followers table refuses, the queue full).",
     ["reason"],
-)
-RATE_LIMITED = Counter(
-    "eventbot_rate_limited",
-    "Pushes over a follower's rate limit: answered with one short notice, then success without handling.",
 )
 
 

@@ -22,6 +22,7 @@ DEFINED_FAMILIES = {
     "eventbot_deliveries",
     "eventbot_token_refreshes",
     "eventbot_scheduler_jobs",
+    "eventbot_activity_dropped",
 }
 
 
