@@ -21,8 +21,8 @@ from bot.wechat import SafeModeCrypto
 from models.activity import ActivityRecorder
 from models.clock import Clock
 from models.form_store import FormStore
-from scheduler.wechat_client import EventbotWeChatClient
 from models.redis_guard import RedisGuard
+from scheduler.wechat_client import EventbotWeChatClient
 
 
 @dataclass
