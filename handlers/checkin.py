@@ -35,8 +35,10 @@ def handle_checkin_scan(
     event = content.event_by_id(checkin_event_id)
     if event is None:
         return Text(texts.CHECKIN_UNKNOWN)
+    if not event.checkin_open(now):
+        return Text(texts.checkin_closed(event, now, content.tz))
     registration = active_registration(session, event.id, openid)
-    if registration is None and event.walk_in and now < event.ends_at:
+    if registration is None and event.walk_in:
         try:
             registration = register_walk_in(
                 session, event_id=event.id, openid=openid, capacity=event.capacity, now=now

@@ -111,6 +111,8 @@ class Event(_Strict):
     registration_closes_at: datetime | None = None
     # A follower who scans the check-in code unregistered is registered on the spot while seats remain.
     walk_in: bool = False
+    # Scanning the check-in code works from this long before the start until the end.
+    checkin_opens_before: ReminderOffset = "2h"
 
     @model_validator(mode="after")
     def _ends_after_start(self) -> Event:
@@ -124,6 +126,19 @@ class Event(_Strict):
     def registration_deadline(self) -> datetime:
         """When registration closes: ``registration_closes_at``, else the start of the event."""
         return self.registration_closes_at or self.starts_at
+
+    @property
+    def checkin_opens_at(self) -> datetime:
+        return self.starts_at - parse_offset(self.checkin_opens_before)
+
+    def checkin_open(self, now: datetime) -> bool:
+        """Whether a follower's scan of the check-in code counts now: from ``checkin_opens_at`` to the end."""
+        return self.checkin_opens_at <= now < self.ends_at
+
+    def state(self, now: datetime) -> Literal["upcoming", "running", "ended"]:
+        if now < self.starts_at:
+            return "upcoming"
+        return "running" if now < self.ends_at else "ended"
 
     @property
     def offers_attendance_choice(self) -> bool:
@@ -502,6 +517,15 @@ class DeliveryConfig(_Strict):
             if channel not in DELIVERY_CHANNELS:
                 raise ValueError(f"unknown channel {channel!r}: use {', '.join(DELIVERY_CHANNELS)}")
         return channels
+
+    def template_id(self, channel: str, kind: str) -> str:
+        """The template id that channel ``template`` or ``subscribe`` uses for messages of ``kind`` ("" = none)."""
+        return (self.templates if channel == "template" else self.subscribe_templates).get(kind, "")
+
+    def channels_for(self, kind: str) -> list[str]:
+        """The configured channels that can carry messages of ``kind``, in order: a template channel needs
+        a template id for it; customer service needs none (but reaches only within 48 hours)."""
+        return [channel for channel in self.channels if channel == "customer_service" or self.template_id(channel, kind)]
 
 
 def _in_zone(moment: datetime, tz: ZoneInfo) -> datetime:

@@ -411,6 +411,17 @@ def checkin_waitlisted(position: int) -> str:
     return f"你目前在候补名单第 {position} 位，暂时无法签到，请联系现场工作人员。"
 
 
+def checkin_closed(event: Event, now: datetime, tz) -> str:
+    """A scan of the check-in code outside its window: when check-in opens, or that it has closed."""
+    if now >= event.ends_at:
+        return f"「{event.name}」已经结束，签到已关闭。"
+    opens = event.checkin_opens_at.astimezone(tz)
+    return (
+        f"「{event.name}」的签到将于 {date_text(opens)}{clock_text(opens)} 开放"
+        f"（活动开始前 {duration_text(event.starts_at - opens)}），到时请再扫码签到。"
+    )
+
+
 def checkin_not_registered(event: Event, open_for_registration: bool) -> str:
     if open_for_registration:
         return f"你还没有报名「{event.name}」。回复「报名」即可报名，报名成功后再扫码签到。"

@@ -122,8 +122,7 @@ class BatchRouter:
                     return Route(CUSTOMER_SERVICE, text=text)
                 reasons.append(blocked)
                 continue
-            templates = config.templates if channel == TEMPLATE else config.subscribe_templates
-            template_id = templates.get(campaign.template_key or "", "")
+            template_id = config.template_id(channel, campaign.template_key or "")
             if not template_id:
                 unconfigured.append(texts.REACH_NO_TEMPLATE if channel == TEMPLATE else texts.REACH_NO_SUBSCRIBE_TEMPLATE)
                 continue

@@ -21,6 +21,10 @@ from tests.registration_steps import (
 OPENID = "o-arriving"
 CHECKIN_SCENE = f"checkin:{EVENT_ID}"
 AT_THE_DOOR = datetime(2023, 3, 26, 13, 40, tzinfo=SHANGHAI)
+# The shipped meetup runs 14:00-17:00; check-in opens 2 hours before the start by default.
+CHECKIN_OPENS = datetime(2023, 3, 26, 12, 0, tzinfo=SHANGHAI)
+EVENT_ENDS = datetime(2023, 3, 26, 17, 0, tzinfo=SHANGHAI)
+ONE_SECOND = timedelta(seconds=1)
 
 
 def scan(wechat: WeChatSimulator, openid: str = OPENID, scene: str = CHECKIN_SCENE) -> str:
@@ -79,7 +83,8 @@ def test_other_qr_scenes_still_record_the_channel(wechat, app):
 
 
 @pytest.mark.parametrize("scan_with", [scan, follow_by_scanning])
-def test_an_unregistered_scanner_is_told_how_to_register(wechat, app, scan_with):
+def test_an_unregistered_scanner_is_told_how_to_register(wechat, app, clock, scan_with):
+    clock.set(AT_THE_DOOR)
     reply = scan_with(wechat)
     assert "你还没有报名" in reply and "回复「报名」" in reply
     assert registrations(app) == []
@@ -115,3 +120,56 @@ def test_walk_ins_are_registered_on_the_spot_while_seats_remain(make_settings, m
 
 def test_a_code_for_an_unknown_event_is_refused(wechat, app):
     assert scan(wechat, scene="checkin:no-such-event") == texts.CHECKIN_UNKNOWN
+
+
+@pytest.mark.parametrize("moment", [CHECKIN_OPENS, EVENT_ENDS - ONE_SECOND])
+def test_check_in_is_open_from_two_hours_before_the_start_to_the_end(wechat, app, clock, moment):
+    register_via_chat(wechat, OPENID)
+    clock.set(moment)
+
+    assert "签到成功" in scan(wechat)
+    assert registration_of(app, OPENID).checked_in_at == moment
+
+
+@pytest.mark.parametrize("scan_with", [scan, follow_by_scanning])
+def test_a_scan_before_check_in_opens_says_when_it_opens(wechat, app, clock, scan_with):
+    register_via_chat(wechat, OPENID)
+    clock.set(CHECKIN_OPENS - ONE_SECOND)
+
+    reply = scan_with(wechat)
+
+    assert reply == "「火山引擎开发者社区 Meetup 第十期」的签到将于 2023年3月26日（周日）12:00 开放（活动开始前 2 小时），到时请再扫码签到。"
+    assert registration_of(app, OPENID).checked_in_at is None
+
+
+def test_a_scan_once_the_event_has_ended_is_refused(wechat, app, clock):
+    register_via_chat(wechat, OPENID)
+    clock.set(EVENT_ENDS)
+
+    assert scan(wechat) == "「火山引擎开发者社区 Meetup 第十期」已经结束，签到已关闭。"
+    assert registration_of(app, OPENID).checked_in_at is None
+
+
+def test_walk_ins_are_not_registered_outside_the_check_in_window(make_settings, make_app, clock):
+    app = make_app(settings_with_event(make_settings, walk_in=True))
+    clock.set(CHECKIN_OPENS - ONE_SECOND)
+    with TestClient(app) as client:
+        reply = scan(WeChatSimulator(client, TOKEN), "o-early-walk-in")
+
+    assert "签到将于" in reply
+    assert registrations(app) == []
+
+
+def test_the_check_in_window_is_configured_per_event(make_settings, make_app, clock):
+    app = make_app(settings_with_event(make_settings, checkin_opens_before="30m"))
+    with TestClient(app) as client:
+        wechat = WeChatSimulator(client, TOKEN)
+        register_via_chat(wechat, "o-early")
+        register_via_chat(wechat, "o-on-time")
+        clock.set(datetime(2023, 3, 26, 13, 29, 59, tzinfo=SHANGHAI))
+        early = scan(wechat, "o-early")
+        clock.set(datetime(2023, 3, 26, 13, 30, tzinfo=SHANGHAI))
+        on_time = scan(wechat, "o-on-time")
+
+    assert "13:30 开放（活动开始前 30 分钟）" in early
+    assert "签到成功" in on_time
