@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 from datetime import timedelta
@@ -14,6 +13,7 @@ import pytest
 
 from tests.conftest import FAKE_APP_ID, FAKE_APP_SECRET, REPO_ROOT
 from tests.polling import wait_until
+from tests.servers import free_port
 
 
 @pytest.fixture
@@ -79,12 +79,6 @@ def test_menu_qrcode_user_and_mass_endpoints_answer_like_wechat(api, fake_wechat
     mass = api.post("/cgi-bin/message/mass/send", params=params, json={"touser": ["o-alice"], "msgtype": "text"}).json()
     assert mass["errcode"] == 0 and mass["msg_id"]
     assert api.get("/cgi-bin/menu/get").json()["errcode"] == 40001  # no token, no answer
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def test_eventbot_fake_wechat_serves_the_fake_for_local_use():

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -26,6 +25,7 @@ from models import Follower, Registration
 from tests.conftest import BACKEND, BEFORE_EVENT, REPO_ROOT, TOKEN
 from tests.polling import wait_until
 from tests.registration_steps import EVENT_ID, form_messages
+from tests.servers import free_port, wait_until_serving
 
 pytestmark = [
     pytest.mark.slow,
@@ -36,12 +36,6 @@ SEATS = 5
 REGISTRANTS = 12
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def config_with_seats(tmp_path: Path, seats: int) -> Path:
     """config.toml with the (first) event's capacity set to ``seats``."""
     text, replaced = re.subn(r"^capacity = \d+", f"capacity = {seats}", (REPO_ROOT / "config.toml").read_text(), count=1, flags=re.MULTILINE)
@@ -49,18 +43,6 @@ def config_with_seats(tmp_path: Path, seats: int) -> Path:
     path = tmp_path / "config.toml"
     path.write_text(text, encoding="utf-8")
     return path
-
-
-def wait_until_serving(process: subprocess.Popen, url: str, log: Path) -> None:
-    def serving() -> bool:
-        if process.poll() is not None:
-            pytest.fail(f"server exited with {process.returncode}:\n{log.read_text(errors='replace')[-3000:]}")
-        try:
-            return httpx.get(f"{url}/healthz", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    wait_until(serving, timeout=60, what=f"the server at {url} to serve")
 
 
 @pytest.fixture

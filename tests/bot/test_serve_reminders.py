@@ -21,10 +21,10 @@ from sqlalchemy import func, select
 from models.outbox import Campaign
 from models.registration import ONSITE, register
 from models.reminder import ReminderRun
-from tests.bot.test_multiprocess import free_port, wait_until_serving
 from tests.conftest import REPO_ROOT, TOKEN
 from tests.outbound import follower_wrote, outbound_environment
 from tests.polling import wait_until
+from tests.servers import free_port, wait_until_serving
 
 pytestmark = pytest.mark.slow
 
