@@ -15,6 +15,7 @@ from bot.admin import admin_api_router
 from bot.admin.dashboard import mount_dashboard
 from bot.calendar import calendar_router
 from bot.form_checks import BatchedFormChecks
+from bot.home import add_home_page
 from bot.late_replies import LateReplySink, LedgerOnlySink, OutboxLateReplySink
 from bot.rate_limit import FollowerRateLimit
 from bot.responder import Responder
@@ -144,6 +145,7 @@ def create_app(
     app.include_router(calendar_router)
     app.include_router(subscribe_router)
     mount_dashboard(app)
+    add_home_page(app, settings)
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, str]:
