@@ -46,10 +46,15 @@ def serve(
         bool, typer.Option("--no-scheduler", help="Do not run the reminder scheduler here (webhook-only replicas).")
     ] = False,
 ) -> None:
-    """Run the bot: apply migrations, then serve the webhook with uvicorn; the reminder scheduler (one
-    process of all, by leader election) and the outbox sender run in it too."""
+    """Run the bot: apply migrations, print where everything is (webhook, dashboard, clock, event, reminders),
+    then serve the webhook with uvicorn; the reminder scheduler (one process of all, by leader election)
+    and the outbox sender run in it too."""
+    import logging.config
+
     import uvicorn
 
+    from bot.startup import local_base_url, report_startup, startup_summary
+    from models.clock import clock_for
     from models.metrics import clear_multiprocess_directory
     from models.migrate import upgrade
 
@@ -66,6 +71,9 @@ def serve(
         raise typer.Exit(2)
     upgrade(settings.database_url)
     clear_multiprocess_directory()
+    logging.config.dictConfig(LOG_CONFIG)
+    clock = clock_for(settings.now_override, settings.tz)
+    report_startup(startup_summary(settings, clock, local_base_url(host, port)))
     uvicorn.run(
         "bot.asgi:app",
         host=host,
@@ -388,14 +396,23 @@ def fake_wechat(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8081,
 ) -> None:
-    """Serve a local fake of WeChat's API; point WECHAT_API_BASE_URL at it and read GET /_fake/messages."""
+    """Serve a local fake of WeChat's API; it prints the WECHAT_APP_ID, WECHAT_APP_SECRET and
+    WECHAT_API_BASE_URL to give the bot, in one line. What it accepted: GET /_fake/messages."""
+    import shlex
+
     import uvicorn
 
     from bot.devtools.fake_wechat import FakeWeChat, create_fake_app
+    from bot.startup import local_base_url
 
     app_id = os.environ.get("WECHAT_APP_ID") or "wx-fake-app"
     secret = os.environ.get("WECHAT_APP_SECRET") or "fake-app-secret"
-    typer.echo(f"fake WeChat API for app id {app_id} on http://{host}:{port} (messages: /_fake/messages)")
+    base_url = local_base_url(host, port)
+    typer.echo(f"fake WeChat API on {base_url} (what it accepted: {base_url}/_fake/messages); run the bot with:")
+    typer.echo(" ".join(
+        f"{name}={shlex.quote(value)}"
+        for name, value in (("WECHAT_APP_ID", app_id), ("WECHAT_APP_SECRET", secret), ("WECHAT_API_BASE_URL", base_url))
+    ))
     uvicorn.run(create_fake_app(FakeWeChat(app_id, secret)), host=host, port=port, log_level="warning")
 
 

@@ -1,6 +1,7 @@
 """Structured logs: one JSON object per line, no raw openids, no phone numbers.
 
-The webhook logs one line per request on ``eventbot.requests`` with the fields in ``REQUEST_FIELDS``.
+The webhook logs one line per request on ``eventbot.requests`` with the fields in ``LOGGED_FIELDS``;
+``eventbot serve`` logs its start-up summary as one ``startup`` object (``bot.startup``).
 ``PhoneNumberMask`` is a safety net on the handler: whatever a module logs, an 11-digit mainland mobile
 number in the message or traceback leaves the process masked. ``LOG_CONFIG`` is given to uvicorn so
 its own lines and ours share the format.
@@ -25,7 +26,7 @@ logging.logMultiprocessing = False
 logging._srcfile = None  # documented way to skip findCaller  # noqa: SLF001
 
 # Extra fields a log call may carry (``extra={...}``) that the formatter copies into the JSON line.
-REQUEST_FIELDS = ("openid_hash", "msg_id", "msg_type", "topic", "latency_ms", "status", "reason")
+LOGGED_FIELDS = ("openid_hash", "msg_id", "msg_type", "topic", "latency_ms", "status", "reason", "startup")
 
 class PhoneNumberMask(logging.Filter):
     """Masks mobile numbers in a record's message and traceback before any handler formats it."""
@@ -50,7 +51,7 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
-        for name in REQUEST_FIELDS:
+        for name in LOGGED_FIELDS:
             value = getattr(record, name, None)
             if value is not None:
                 line[name] = value

@@ -12,8 +12,7 @@ import httpx
 import pytest
 
 from tests.conftest import FAKE_APP_ID, FAKE_APP_SECRET, REPO_ROOT
-from tests.polling import wait_until
-from tests.servers import free_port
+from tests.servers import free_port, wait_until_serving
 
 
 @pytest.fixture
@@ -81,29 +80,30 @@ def test_menu_qrcode_user_and_mass_endpoints_answer_like_wechat(api, fake_wechat
     assert api.get("/cgi-bin/menu/get").json()["errcode"] == 40001  # no token, no answer
 
 
-def test_eventbot_fake_wechat_serves_the_fake_for_local_use():
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "bot.cli", "fake-wechat", "--port", str(port)],
-        cwd=REPO_ROOT,
-        env={**os.environ, "WECHAT_APP_ID": "wx-local", "WECHAT_APP_SECRET": "local-secret"},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+def test_eventbot_fake_wechat_prints_the_line_to_give_the_bot_and_serves_the_fake(tmp_path):
+    port, log = free_port(), tmp_path / "fake-wechat.stderr"
+    with log.open("wb") as errors:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "bot.cli", "fake-wechat", "--port", str(port)],
+            cwd=REPO_ROOT,
+            env={**os.environ, "WECHAT_APP_ID": "wx-local", "WECHAT_APP_SECRET": "local-secret"},
+            stdout=subprocess.PIPE,
+            stderr=errors,
+            text=True,
+        )
     try:
-        def answering() -> httpx.Response | None:
-            try:
-                return httpx.get(f"http://127.0.0.1:{port}/_fake/messages", timeout=1)
-            except httpx.TransportError:
-                assert process.poll() is None, "eventbot fake-wechat exited"
-                return None
-
-        answer = wait_until(answering, timeout=30, what="eventbot fake-wechat to answer")
-        assert answer.json() == []
+        process.stdout.readline()
+        line = process.stdout.readline().strip()
+        wait_until_serving(process, f"http://127.0.0.1:{port}", log, path="/_fake/messages")
+        printed = dict(part.split("=", 1) for part in line.split())
         issued = httpx.post(
-            f"http://127.0.0.1:{port}/cgi-bin/stable_token", json={"appid": "wx-local", "secret": "local-secret"}
+            f"{printed['WECHAT_API_BASE_URL']}/cgi-bin/stable_token",
+            json={"appid": printed["WECHAT_APP_ID"], "secret": printed["WECHAT_APP_SECRET"]},
         ).json()
-        assert issued["access_token"]
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=10)
+        process.stdout.close()
+
+    assert line == f"WECHAT_APP_ID=wx-local WECHAT_APP_SECRET=local-secret WECHAT_API_BASE_URL=http://127.0.0.1:{port}"
+    assert issued["access_token"]
