@@ -99,6 +99,8 @@ def migrate() -> None:
 @app.command("check-config")
 def check_config() -> None:
     """Validate config.toml (events, rules, menu) and list what it holds."""
+    from bot.startup import delivery_warnings
+
     settings = _settings()
     content = settings.content
     typer.echo(f"{settings.config_path}: OK ({content.bot.account_name}, {content.bot.timezone})")
@@ -114,17 +116,6 @@ def check_config() -> None:
     typer.echo(f"menu: {len(content.menu.buttons)} buttons, {subs} sub-buttons")
     for warning in delivery_warnings(content):
         typer.secho(f"警告：{warning}", fg=typer.colors.YELLOW)
-
-
-def delivery_warnings(content) -> list[str]:
-    """What will not arrive with this configuration, said before anyone relies on it."""
-    from scheduler.reminders import REMINDER_TEMPLATE_KEY
-
-    if not content.delivery.reaches_beyond_window(REMINDER_TEMPLATE_KEY):
-        return [texts.REACH_WARNING]
-    if content.delivery.subscribe_templates.get(REMINDER_TEMPLATE_KEY) and not content.bot.public_base_url:
-        return [texts.SUBSCRIBE_LINK_WARNING]
-    return []
 
 
 rules_app = typer.Typer(help="The organisers' keyword rules in config.toml.", no_args_is_help=True)

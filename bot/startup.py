@@ -15,7 +15,9 @@ import typer
 from sqlalchemy.engine import make_url
 
 from bot.settings import Settings
+from models import texts
 from models.clock import Clock
+from models.content import Content
 from scheduler.reminders import REMINDER_TEMPLATE_KEY
 from scheduler.wechat_client import outbound_configured
 
@@ -25,10 +27,10 @@ logger = logging.getLogger("eventbot.startup")
 DEMO_HINT = "EVENTBOT_NOW={before} (serve), or eventbot chat --now {before}"
 EVENT_STATES = {"upcoming": "未开始 upcoming", "running": "进行中 running", "ended": "已结束 ended"}
 CHANNEL_LABELS = {"template": "模板消息 template", "subscribe": "订阅通知 subscribe", "customer_service": "客服消息 48 h only"}
-# Whom a channel other than a template message reaches.
-CHANNEL_REACH = {
-    "subscribe": ("接受了订阅通知", "accepted the subscribe popup"),
-    "customer_service": ("48 小时内发过消息", "wrote in the last 48 h"),
+# The English beside ``delivery_warnings``' Chinese, for the start-up summary.
+IN_ENGLISH = {
+    texts.REACH_WARNING: "(reminders reach only followers who wrote in the last 48 h: set [delivery.templates] reminder)",
+    texts.SUBSCRIBE_LINK_WARNING: "(订阅通知 set but no [bot] public_base_url: registrants get no link to accept it)",
 }
 
 
@@ -97,11 +99,10 @@ def startup_summary(settings: Settings, clock: Clock, base_url: str) -> StartupS
         else "调度器 scheduler: 关闭 off (reminders go out only while `eventbot worker` runs)"
     )
 
-    reminder_channels, reach, unreachable = reminder_reach(settings)
+    reminder_channels, reach, reach_warnings = reminder_reach(settings)
     if reach:
         lines.append(reach)
-    if unreachable:
-        warnings.append(unreachable)
+    warnings.extend(reach_warnings)
 
     summary.facts = {
         "webhook_url": webhook_url,
@@ -132,25 +133,26 @@ def report_startup(summary: StartupSummary) -> None:
     logger.log(level, "startup summary", extra={"startup": summary.facts})
 
 
-def reminder_reach(settings: Settings) -> tuple[list[str], str, str]:
-    """The channels reminders can go by, a line saying so, and a warning when they reach no one or not all
-    (only a template message reaches every follower)."""
+def delivery_warnings(content: Content) -> list[str]:
+    """What will not arrive with this configuration, said before anyone relies on it."""
+    if not content.delivery.reaches_beyond_window(REMINDER_TEMPLATE_KEY):
+        return [texts.REACH_WARNING]
+    if content.delivery.subscribe_templates.get(REMINDER_TEMPLATE_KEY) and not content.bot.public_base_url:
+        return [texts.SUBSCRIBE_LINK_WARNING]
+    return []
+
+
+def reminder_reach(settings: Settings) -> tuple[list[str], str, list[str]]:
+    """The channels reminders can go by, a line saying so, and warnings when they reach no one or not all."""
     channels = settings.content.delivery.channels_for(REMINDER_TEMPLATE_KEY)
     if not any(event.reminders for event in settings.content.events):
-        return [], "提醒 reminders: 未配置 none configured (`reminders` on an event in config.toml)", ""
+        return [], "提醒 reminders: 未配置 none configured (`reminders` on an event in config.toml)", []
     if not outbound_configured(settings):
-        return [], "", "提醒发不出去 reminders reach no one: WECHAT_APP_ID and WECHAT_APP_SECRET are not set"
+        return [], "", ["提醒发不出去 reminders reach no one: WECHAT_APP_ID and WECHAT_APP_SECRET are not set"]
     if not channels:
-        return [], "", (
+        return [], "", [
             "提醒发不出去 reminders reach no one: no channel in [delivery] channels can carry them"
             " (set [delivery.templates] reminder, or add customer_service)"
-        )
+        ]
     line = "提醒 reminders: " + ", ".join(CHANNEL_LABELS[channel] for channel in channels)
-    if "template" in channels:
-        return channels, line, ""
-    whom = [CHANNEL_REACH[channel] for channel in channels]
-    return channels, line, (
-        f"提醒只能送达{'或'.join(chinese for chinese, _ in whom)}的人"
-        f" reminders reach only followers who {' or '.join(english for _, english in whom)}"
-        " (set [delivery.templates] reminder for everyone)"
-    )
+    return channels, line, [f"{warning} {IN_ENGLISH[warning]}" for warning in delivery_warnings(settings.content)]

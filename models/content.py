@@ -506,9 +506,7 @@ class DeliveryConfig(_Strict):
 
     def reaches_beyond_window(self, kind: str) -> bool:
         """Whether a template or 订阅通知 id lets messages of ``kind`` reach followers silent for 48 hours."""
-        return ("template" in self.channels and bool(self.templates.get(kind))) or (
-            "subscribe" in self.channels and bool(self.subscribe_templates.get(kind))
-        )
+        return any(channel != "customer_service" for channel in self.channels_for(kind))
 
     @field_validator("channels")
     @classmethod

@@ -15,6 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from bot.startup import startup_summary
+from models import texts
 from models.clock import ManualClock
 from tests.conftest import BEFORE_EVENT, REPO_ROOT, SHANGHAI, TOKEN
 from tests.servers import free_port, wait_until_serving
@@ -169,17 +170,14 @@ def test_reminders_by_customer_service_alone_warn_of_the_48_hour_window(make_set
     text = summary_text(with_delivery(make_settings, templates={}, subscribe_templates={}))
 
     assert "提醒 reminders: 客服消息 48 h only" in text
-    assert "warning: 提醒只能送达48 小时内发过消息的人 reminders reach only followers who wrote in the last 48 h" in text
+    assert f"warning: {texts.REACH_WARNING} (reminders reach only followers who wrote in the last 48 h" in text
 
 
-def test_reminders_by_subscribe_messages_warn_that_only_those_who_accepted_get_them(make_settings):
+def test_reminders_by_subscribe_messages_without_a_public_url_are_a_warning(make_settings):
     text = summary_text(with_delivery(make_settings, templates={}, subscribe_templates={"reminder": "sub-1"}))
 
     assert "提醒 reminders: 订阅通知 subscribe, 客服消息 48 h only" in text
-    assert (
-        "warning: 提醒只能送达接受了订阅通知或48 小时内发过消息的人 reminders reach only followers who accepted the"
-        " subscribe popup or wrote in the last 48 h"
-    ) in text
+    assert f"warning: {texts.SUBSCRIBE_LINK_WARNING} (订阅通知 set but no [bot] public_base_url" in text
 
 
 def test_reminders_with_a_template_reach_everyone_without_a_warning(make_settings):
