@@ -34,6 +34,7 @@ from models.form_presence import FormPresence, RedisFormPresence, SqliteFormPres
 from models.form_store import DatabaseForms, FormStore
 from models.ledger import DatabaseLedger, RedisLedger, ReplyLedger
 from models.metrics import exposition
+from models.push_bindings import PushBindings
 from models.redis_guard import RedisGuard, redis_client
 from scheduler.sender import build_sender, start_background_sender
 from scheduler.wechat_client import build_client, outbound_configured
@@ -138,6 +139,7 @@ def create_app(
         wechat=build_client(settings, sessions, clock) if outbound_configured(settings) else None,
         rate_limit=FollowerRateLimit(settings.content.rate_limit, redis_guard, settings.redis_namespace),
         redis_guard=redis_guard,
+        push_bindings=PushBindings(sessions, redis_guard, settings.redis_namespace),
     )
     app.add_middleware(WebhookFirst)
     app.include_router(webhook_router)

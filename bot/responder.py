@@ -145,9 +145,9 @@ class Responder:
         self.rules = RuleMatcher(settings.content.rules)
         self.talk_tags = TalkTags(settings.content)
 
-    def respond(self, message) -> Response:
+    def respond(self, message, *, sender_verified: bool = True) -> Response:
         """The reply for ``message``, by whichever path can give it."""
-        return self.answer_from_content(message) or self.respond_with_database(message)
+        return self.answer_from_content(message) or self.respond_with_database(message, sender_verified=sender_verified)
 
     def may_answer_from_content(self, message) -> bool:
         """Whether the content path may be tried: the follower's form presence can be checked, and the
@@ -179,9 +179,10 @@ class Responder:
             self.activity.record(Activity(message.source, now, answer.last_list))
         return self._response(message, answer.outcome)
 
-    def respond_with_database(self, message) -> Response:
+    def respond_with_database(self, message, *, sender_verified: bool = True) -> Response:
         """The reply for ``message`` inside one transaction; a retry gets the first reply, or ``success``
-        while it is in progress."""
+        while it is in progress. ``sender_verified`` False: a plaintext push while safe mode is configured,
+        whose openid nobody signed (handlers that change state for organizers refuse it)."""
         key = dedup_key(message)
         try:
             with self.sessions.begin() as session:
@@ -190,7 +191,7 @@ class Responder:
                     return Response(claim.reply_xml, None, "retry", message.source)
                 if claim.state is ClaimState.IN_PROGRESS:
                     return Response("", None, "retry", message.source)
-                response = self._handle(session, message)
+                response = self._handle(session, message, sender_verified)
                 self.ledger.record(session, key, response.xml)
             return response
         except Exception:
@@ -198,10 +199,10 @@ class Responder:
             self.ledger.release(key)
             return self._failed(message)
 
-    def _handle(self, session: Session, message) -> Response:
+    def _handle(self, session: Session, message, sender_verified: bool) -> Response:
         now = self.clock.now()
         activity = Activity(message.source, now)
-        context = self._context(message, now, activity, session=session)
+        context = self._context(message, now, activity, session=session, sender_verified=sender_verified)
         outcome = self.dispatcher.dispatch(context)
         if is_interaction(message):
             if context.computed("follower"):
@@ -220,7 +221,9 @@ class Responder:
             queued.apply_to(follower)
         return follower
 
-    def _context(self, message, now, activity: Activity, *, session: Session | None) -> Context:
+    def _context(
+        self, message, now, activity: Activity, *, session: Session | None, sender_verified: bool = True
+    ) -> Context:
         words = words_of(message)
         values = {
             "message": message,
@@ -239,6 +242,7 @@ class Responder:
             # The content path runs only for followers known to be outside any form.
             "outside_form": session is None,
             "forms": self.forms,
+            "sender_verified": sender_verified,
         }
         lazy = {"requested_topics": requested_topics, "question": asks_question}
         if session is None:

@@ -21,6 +21,7 @@ from bot.wechat import SafeModeCrypto
 from models.activity import ActivityRecorder
 from models.clock import Clock
 from models.form_store import FormStore
+from models.push_bindings import PushBindings
 from models.redis_guard import RedisGuard
 from scheduler.wechat_client import EventbotWeChatClient
 
@@ -46,6 +47,8 @@ class Services:
     rate_limit: FollowerRateLimit
     # None without REDIS_URL.
     redis_guard: RedisGuard | None
+    # Which body each signed (timestamp, nonce) pair first came with.
+    push_bindings: PushBindings
 
 
 def services_of(app: FastAPI) -> Services:

@@ -32,11 +32,17 @@ class Environment(BaseSettings):
     wechat_app_id: str = Field("", validation_alias="WECHAT_APP_ID")
     wechat_app_secret: str = Field("", validation_alias="WECHAT_APP_SECRET")
     wechat_encoding_aes_key: str = Field("", validation_alias="WECHAT_ENCODING_AES_KEY")
+    # While an account migrates to safe mode: plaintext pushes accepted although an AES key is set.
+    wechat_accept_plaintext: bool = Field(False, validation_alias="WECHAT_ACCEPT_PLAINTEXT")
     wechat_api_base_url: str = Field("https://api.weixin.qq.com", validation_alias="WECHAT_API_BASE_URL")
     database_url: str = Field("sqlite:///./data/eventbot.db", validation_alias="DATABASE_URL")
     redis_url: str = Field("", validation_alias="REDIS_URL")
     redis_namespace: str = Field("eventbot", validation_alias="EVENTBOT_REDIS_NAMESPACE")
     admin_token: str = Field("", validation_alias="ADMIN_TOKEN")
+    # The admin API's OpenAPI docs (/docs, /openapi.json), behind ADMIN_TOKEN; off by default.
+    admin_docs: bool = Field(False, validation_alias="ADMIN_DOCS")
+    # Bearer token for GET /metrics; unset: /metrics answers 503 (see the README for Prometheus).
+    metrics_token: str = Field("", validation_alias="METRICS_TOKEN")
     admin_openids_raw: str = Field("", validation_alias="EVENTBOT_ADMIN_OPENIDS")
     config_path: Path = Field(DEFAULT_CONFIG_PATH, validation_alias="EVENTBOT_CONFIG")
     now_override: datetime | None = Field(None, validation_alias="EVENTBOT_NOW")

@@ -16,6 +16,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import PlainTextResponse, Response
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bot.late_replies import follow_up
@@ -30,6 +31,7 @@ from bot.wechat import (
     MalformedMessage,
     WebhookRejected,
     check_fresh,
+    check_nonce,
     check_signature,
     parse_push,
 )
@@ -42,19 +44,43 @@ webhook_router = APIRouter(tags=["wechat"])
 
 QueryParam = Annotated[str | None, Query()]
 WEBHOOK_PATH = "/wechat"
+# WeChat posts a few KiB at once; a client that trickles its body holds a connection for nothing.
+BODY_READ_TIMEOUT_SECONDS = 5.0
+
+
+class BodyReadTimeout(WebhookRejected):
+    status = 408
+
+
+class PlaintextRefused(WebhookRejected):
+    """A plaintext push while an AES key is set: WeChat sends ``encrypt_type=aes`` in safe and compatible
+    mode alike, so a plaintext one is a downgrade (its body is covered by no signature)."""
+
+    status = 403
+
+
+class ReplayedPair(WebhookRejected):
+    """A signed (timestamp, nonce) pair that already came with another body."""
+
+    status = 403
 
 
 async def read_limited_body(request: Request) -> bytes:
-    """The request body, refused with 413 as soon as it passes MAX_BODY_BYTES (before any parsing)."""
+    """The request body, refused with 413 as soon as it passes MAX_BODY_BYTES (before any parsing), and
+    with 408 when it takes longer than BODY_READ_TIMEOUT_SECONDS to arrive."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
         raise BodyTooLarge("body larger than 64 KiB")
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise BodyTooLarge("body larger than 64 KiB")
-        chunks.append(chunk)
+    try:
+        async with asyncio.timeout(BODY_READ_TIMEOUT_SECONDS):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > MAX_BODY_BYTES:
+                    raise BodyTooLarge("body larger than 64 KiB")
+                chunks.append(chunk)
+    except TimeoutError:
+        raise BodyReadTimeout("body not received in time") from None
     return b"".join(chunks)
 
 
@@ -73,6 +99,7 @@ async def verify_server(
         if echostr is None:
             raise MalformedMessage("echostr missing")
         check_signature((token, timestamp or "", nonce or ""), signature)
+        check_fresh(timestamp)
     except WebhookRejected as error:
         return PlainTextResponse(error.detail, status_code=403)
     return PlainTextResponse(echostr)
@@ -92,23 +119,31 @@ async def receive_push(request: Request) -> Response:
     signature, timestamp, nonce = query.get("signature"), query.get("timestamp"), query.get("nonce")
     encrypt_type, msg_signature = query.get("encrypt_type"), query.get("msg_signature")
     try:
-        body = await read_limited_body(request)
+        # Everything the query alone can tell, before a byte of the body is read.
         check_signature((services.settings.wechat_token, timestamp or "", nonce or ""), signature)
         check_fresh(timestamp)
+        check_nonce(nonce)
         encrypted = (encrypt_type or "raw").lower() == "aes"
-        if encrypted:
-            if services.crypto is None:
-                raise MalformedMessage("encrypted message but no EncodingAESKey configured")
-            xml = services.crypto.decrypt(body, msg_signature, timestamp, nonce)
-        else:
-            xml = body
+        if encrypted and services.crypto is None:
+            raise MalformedMessage("encrypted message but no EncodingAESKey configured")
+        if not encrypted and services.crypto is not None and not services.settings.wechat_accept_plaintext:
+            raise PlaintextRefused("plaintext push refused: safe mode is configured")
+        body = await read_limited_body(request)
+        xml = services.crypto.decrypt(body, msg_signature, timestamp, nonce) if encrypted else body
         message = parse_push(xml)
+        # Last, so that a refused body leaves nothing behind, not even its binding.
+        if not await asyncio.to_thread(services.push_bindings.bind, timestamp, nonce, body):
+            raise ReplayedPair("this signed timestamp and nonce came with another body")
+    except ClientDisconnect:
+        logger.warning("client disconnected before sending the whole body")
+        return Response(status_code=400)
     except WebhookRejected as error:
         REJECTED_REQUESTS.labels(reason=type(error).__name__).inc()
         log_request(topic="rejected", latency_seconds=time.perf_counter() - started, status=error.status, reason=error.detail)
         return rejection(error)
 
-    response = await answer_within_budget(request, message)
+    # Plain mode with a key configured (WECHAT_ACCEPT_PLAINTEXT): the sender's openid is unsigned.
+    response = await answer_within_budget(request, message, sender_verified=encrypted or services.crypto is None)
     latency = time.perf_counter() - started
     observe_reply(message.type, response.topic, latency)
     log_request(message=message, topic=response.topic, latency_seconds=latency)
@@ -138,7 +173,7 @@ class WebhookFirst:
             await self.app(scope, receive, send)
 
 
-async def answer_within_budget(request: Request, message) -> BotResponse:
+async def answer_within_budget(request: Request, message, *, sender_verified: bool = True) -> BotResponse:
     services = services_of(request.app)
     responder = services.responder
     if message.source not in services.settings.admin_openids and is_interaction(message):
@@ -153,7 +188,9 @@ async def answer_within_budget(request: Request, message) -> BotResponse:
         if answered is not None:
             return answered
     loop = asyncio.get_running_loop()
-    work = loop.run_in_executor(services.executor, responder.respond_with_database, message)
+    work = loop.run_in_executor(
+        services.executor, partial(responder.respond_with_database, message, sender_verified=sender_verified)
+    )
     try:
         return await asyncio.wait_for(asyncio.shield(work), timeout=services.settings.reply_budget_seconds)
     except TimeoutError:

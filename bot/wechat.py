@@ -12,6 +12,7 @@ import base64
 import hashlib
 import hmac
 import os
+import re
 import struct
 import threading
 import time
@@ -21,10 +22,29 @@ from wechatpy.crypto import PrpCrypto, WeChatCrypto
 from wechatpy.crypto.pkcs7 import PKCS7Encoder
 from wechatpy.events import EVENT_TYPES
 from wechatpy.exceptions import InvalidAppIdException
+from wechatpy.fields import BaseField, DateTimeField, FloatField, IntegerField
 from wechatpy.messages import MESSAGE_TYPES, UnknownMessage
+
+from handlers.replies import cdata
 
 MAX_BODY_BYTES = 64 * 1024
 MAX_CLOCK_SKEW_SECONDS = 300
+# The query's timestamp: ASCII digits only (int() would also take "+1", "1_0" and full-width digits).
+TIMESTAMP = re.compile(r"[0-9]{1,12}")
+# WeChat's nonces are short digit strings; anything else is no push of WeChat's.
+NONCE = re.compile(r"[0-9A-Za-z]{1,64}")
+# An openid (or a mini-program's / account's id): 28 characters of these in practice.
+OPENID = re.compile(r"[0-9A-Za-z_-]{1,64}")
+# A push's deepest element: <xml><SendPicsInfo><PicList><item><PicMd5Sum>.
+MAX_XML_DEPTH = 5
+# Typed fields as wechatpy converts them on access: checked here so that access cannot raise later.
+MSG_ID = re.compile(r"[0-9]{1,20}")
+INTEGER = re.compile(r"-?[0-9]{1,20}")
+DECIMAL = re.compile(r"-?[0-9]{1,12}(\.[0-9]{1,20})?")
+UNIX_TIME = re.compile(r"[0-9]{1,12}")
+# Fields every push carries, and fields read before wechatpy's class is chosen: text, one element each.
+ENVELOPE_FIELDS = ("ToUserName", "FromUserName", "CreateTime", "MsgType")
+TEXT_FIELDS = ("Event", "EventKey", "Content", "Recognition")
 
 
 class WebhookRejected(Exception):
@@ -70,13 +90,18 @@ def check_signature(expected_parts: tuple[str, ...], signature: str | None) -> N
 
 
 def check_fresh(timestamp: str | None, *, now: float | None = None) -> None:
-    """Raise StaleTimestamp when ``timestamp`` is missing or more than 300 s from the real clock."""
-    try:
-        sent_at = int(timestamp or "")
-    except ValueError:
-        raise StaleTimestamp("missing or invalid timestamp") from None
-    if abs((time.time() if now is None else now) - sent_at) > MAX_CLOCK_SKEW_SECONDS:
+    """Raise StaleTimestamp when ``timestamp`` is missing, not plain ASCII digits, or more than 300 s from
+    the real clock."""
+    if timestamp is None or not TIMESTAMP.fullmatch(timestamp):
+        raise StaleTimestamp("missing or invalid timestamp")
+    if abs((time.time() if now is None else now) - int(timestamp)) > MAX_CLOCK_SKEW_SECONDS:
         raise StaleTimestamp("timestamp too far from now")
+
+
+def check_nonce(nonce: str | None) -> None:
+    """Raise MalformedMessage unless ``nonce`` looks like WeChat's (it is echoed in encrypted replies)."""
+    if nonce is None or not NONCE.fullmatch(nonce):
+        raise MalformedMessage("missing or invalid nonce")
 
 
 class _DtdRefused(Exception):
@@ -110,11 +135,57 @@ def parse_xml_safely(body: bytes | str):
 
 
 def parse_push(xml: bytes | str):
-    """The wechatpy message for a plaintext push, after screening its XML."""
+    """The wechatpy message for a plaintext push, after screening its XML and checking its shape: every
+    field it can be asked for is there once, as text, and converts to its type (see ``check_shape``)."""
     root = parse_xml_safely(xml)
     if root.tag != "xml" or root.findtext("MsgType") is None or root.findtext("FromUserName") is None:
         raise MalformedMessage("not a WeChat message: <xml> with MsgType and FromUserName expected")
-    return message_from_fields(_element_value(root))
+    check_shape(root)
+    message = message_from_fields(_element_value(root))
+    check_typed_fields(message)
+    return message
+
+
+def check_shape(root) -> None:
+    """Raise MalformedMessage unless the push has each top-level field once, the envelope and the fields
+    read before typing as text, a plausible sender and creation time, and no deeper nesting than WeChat's."""
+    tags = [child.tag for child in root]
+    if len(tags) != len(set(tags)):
+        raise MalformedMessage("a field appears more than once")
+    if _depth(root) > MAX_XML_DEPTH:
+        raise MalformedMessage("nested too deeply")
+    for name in (*ENVELOPE_FIELDS, *TEXT_FIELDS, "MsgId", "MsgID"):
+        element = root.find(name)
+        if element is not None and len(element):
+            raise MalformedMessage(f"{name} must be text")
+    if not OPENID.fullmatch((root.findtext("FromUserName") or "").strip()):
+        raise MalformedMessage("invalid FromUserName")
+    if not UNIX_TIME.fullmatch((root.findtext("CreateTime") or "").strip()):
+        raise MalformedMessage("invalid CreateTime")
+    msg_id = root.findtext("MsgId")
+    if msg_id is not None and not MSG_ID.fullmatch(msg_id.strip()):
+        raise MalformedMessage("invalid MsgId")
+
+
+def _depth(element) -> int:
+    return 1 + max((_depth(child) for child in element), default=0)
+
+
+_TYPED_FIELD_PATTERNS = ((IntegerField, INTEGER), (FloatField, DECIMAL), (DateTimeField, UNIX_TIME))
+
+
+def check_typed_fields(message) -> None:
+    """Raise MalformedMessage when a field of the message's wechatpy class would fail on access: a
+    number that is no number, or a scalar field given as nested elements."""
+    for field in type(message)._fields.values():
+        value = message._data.get(field.name)
+        if value is None or type(field) is BaseField:  # BaseField: WeChat's own nested fields (ScanCodeInfo …)
+            continue
+        if isinstance(value, dict | list):
+            raise MalformedMessage(f"{field.name} must be text")
+        pattern = next((pattern for kind, pattern in _TYPED_FIELD_PATTERNS if isinstance(field, kind)), None)
+        if pattern is not None and not pattern.fullmatch(value):
+            raise MalformedMessage(f"{field.name} must be a number")
 
 
 def message_from_fields(fields: dict):
@@ -162,7 +233,7 @@ _ENCRYPTED_REPLY = """<xml>
 <Encrypt><![CDATA[{encrypt}]]></Encrypt>
 <MsgSignature><![CDATA[{signature}]]></MsgSignature>
 <TimeStamp>{timestamp}</TimeStamp>
-<Nonce><![CDATA[{nonce}]]></Nonce>
+<Nonce>{nonce}</Nonce>
 </xml>"""
 
 
@@ -205,7 +276,7 @@ class SafeModeCrypto:
         block = self._random_prefix() + struct.pack(">I", len(xml)) + xml + self._app_id_bytes
         encrypted = base64.b64encode(self._prp.cipher.encrypt(PKCS7Encoder.encode(block))).decode()
         return _ENCRYPTED_REPLY.format(encrypt=encrypted, signature=sign(self._token, timestamp, nonce, encrypted),
-                                       timestamp=timestamp, nonce=nonce)
+                                       timestamp=timestamp, nonce=cdata(nonce))
 
     def _random_prefix(self) -> bytes:
         """16 printable random bytes (8 from the OS, in hex), never the same bytes twice."""

@@ -44,6 +44,20 @@ class Command:
         return {name: value.strip() for name, value in match.groupdict(default="").items()}
 
 
+def unsigned_sender(context: Context) -> bool:
+    """The push came in plaintext although safe mode is configured (WECHAT_ACCEPT_PLAINTEXT): nothing
+    signed its openid, so anyone holding a signed URL could have written it."""
+    return not context.sender_verified
+
+
+# Before the commands it guards: the first handler whose filters pass wins.
+@admin_router.handler(
+    from_admin, unsigned_sender, Command(r"(?:签到|广播|确认广播).*"), topic="admin_refused_unsigned"
+)
+def handle_unsigned_change() -> Text:
+    return Text(texts.ADMIN_NEEDS_SAFE_MODE)
+
+
 @admin_router.handler(from_admin, Command(r"管理|管理命令"), topic="admin_help")
 def handle_admin_help() -> Text:
     return Text(texts.ADMIN_HELP)

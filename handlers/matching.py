@@ -184,6 +184,8 @@ def qr_scene(message) -> str:
     """
     if message.event in ("subscribe_scan", "scan"):
         return message.scene_id or ""
+    if message.event == "subscribe_scan_product":  # a product's barcode or image, not our QR code
+        return ""
     return (message._data.get("EventKey") or "").removeprefix(QR_SCENE_PREFIX)
 
 

@@ -18,7 +18,8 @@ def _not_checkin(context) -> bool:
     return not checkin_scene(context)
 
 
-@subscription_router.handler(EventType("subscribe", "subscribe_scan"), _not_checkin)
+# Every way wechatpy names a follow: plain, by a parametric QR code, by scanning a product barcode/image.
+@subscription_router.handler(EventType("subscribe", "subscribe_scan", "subscribe_scan_product"), _not_checkin)
 def handle_subscribe(
     message, event: Event, now: datetime, content: Content, follower: Follower, activity: Activity
 ) -> Reply:

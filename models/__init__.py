@@ -3,7 +3,7 @@
 from models.base import Base
 from models.broadcast import BroadcastDraft, BroadcastPlan
 from models.follower import Follower
-from models.inbound import InboundMessage
+from models.inbound import InboundMessage, SignedPush
 from models.inbox import InboxQuestion
 from models.outbox import (
     AccessToken,
@@ -30,5 +30,6 @@ __all__ = [
     "ReminderRun",
     "SchedulerLease",
     "SenderState",
+    "SignedPush",
     "SubscribeAcceptance",
 ]

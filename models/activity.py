@@ -61,6 +61,8 @@ class Activity:
         if self.at >= follower.last_interaction_at:
             follower.last_interaction_at = self.at
             follower.last_list = self.last_list or follower.last_list
+            # Only a follower can write to the account: whoever writes is subscribed (again).
+            follower.subscribed = True
 
 
 class ActivityRecorder:
@@ -222,6 +224,8 @@ def _keeping_the_newest(insert):
                 (newer & insert.excluded.last_list.is_not(None), insert.excluded.last_list),
                 else_=_FOLLOWERS.c.last_list,
             ),
+            # Only a follower can write to the account: whoever writes is subscribed (again).
+            "subscribed": case((newer, true()), else_=_FOLLOWERS.c.subscribed),
         },
     )
 

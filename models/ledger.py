@@ -10,6 +10,7 @@ when the handler's effects are, and a claim whose process died disappears with i
 from __future__ import annotations
 
 import enum
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Protocol
@@ -39,13 +40,22 @@ class Claim:
     reply_xml: str = ""
 
 
+# What a message says, for the key of one without MsgId (named fields only: wechatpy adds defaults to
+# ``_data`` as handlers read them, so hashing all of it would change the key mid-message).
+_CONTENT_FIELDS = ("MsgType", "Content", "Recognition", "MediaId", "PicUrl", "Url", "Location_X", "Location_Y", "Label")
+
+
 def dedup_key(message) -> str:
-    """(FromUserName, MsgId) for messages; (FromUserName, CreateTime, Event, EventKey) for events."""
+    """(FromUserName, MsgId) for messages; (FromUserName, CreateTime, Event, EventKey) for events; a message
+    without MsgId: (FromUserName, CreateTime, a hash of its whole content), never one key for them all."""
     # The raw MsgType, not message.type: events wechatpy does not know (subscribe_msg_popup_event) parse
     # as "unknown" messages with no MsgId, and would all share one key.
     if str(message._data.get("MsgType", "")).lower() == "event":
         event_key = message._data.get("EventKey") or ""
         return f"{message.source}|e|{message.time}|{message._data.get('Event', '')}|{event_key}"[:255]
+    if message._data.get("MsgId") is None:
+        content = "\x1f".join(str(message._data.get(name) or "") for name in _CONTENT_FIELDS)
+        return f"{message.source}|t|{message.time}|{hashlib.sha256(content.encode()).hexdigest()}"[:255]
     return f"{message.source}|m|{message.id}"[:255]
 
 

@@ -19,7 +19,7 @@ import pytest
 import redis
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, create_engine, func, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -27,7 +27,7 @@ from bot.app import create_app
 from bot.devtools.fake_wechat import FakeWeChat, FakeWeChatRemote, FakeWeChatServer
 from bot.devtools.simulator import WeChatSimulator
 from bot.settings import Settings, load_settings
-from models import Base
+from models import Base, BroadcastDraft, Campaign, Follower, FormState, InboundMessage, SignedPush
 from models.clock import ManualClock
 from models.db import create_db_engine, session_factory
 from models.migrate import upgrade
@@ -243,3 +243,13 @@ def sessions(database_url: str) -> Iterator[sessionmaker[Session]]:
 def day_before(settings: Settings) -> Reminder:
     """The shipped event's reminder one day before it starts."""
     return Reminder(settings.content.event_by_id(EVENT_ID), "1d")
+
+
+def rows_written(app: FastAPI) -> int:
+    """Rows that pushes leave behind (anything queued to be written behind included): 0 after a refusal."""
+    app.state.services.activity.flush()
+    with app.state.services.sessions() as session:
+        return sum(
+            session.scalar(select(func.count()).select_from(model))
+            for model in (InboundMessage, Follower, FormState, SignedPush, BroadcastDraft, Campaign)
+        )

@@ -91,12 +91,19 @@ class WeChatSimulator:
         nonce = nonce or secrets.token_hex(5)
         return {"signature": sign(self.token, timestamp, nonce), "timestamp": timestamp, "nonce": nonce}
 
-    def post(self, xml: str) -> Reply:
-        """Post one push as WeChat would (encrypted when the simulator has a crypto)."""
+    def sign_push(self, xml: str) -> tuple[str, dict[str, str]]:
+        """The body and signed query WeChat posts for ``xml`` (encrypted when the simulator has a crypto)."""
         params = self.signed_params()
-        body = xml
         if self.crypto is not None:
-            body, params = encrypted_push(self.crypto, xml, params)
+            return encrypted_push(self.crypto, xml, params)
+        return xml, params
+
+    def post(self, xml: str) -> Reply:
+        """Post one push as WeChat would."""
+        return self.post_signed(*self.sign_push(xml))
+
+    def post_signed(self, body: str, params: dict[str, str]) -> Reply:
+        """Post a signed push as it is: posting the same one again is WeChat's retry of it."""
         response = self.client.post("/wechat", params=params, content=body.encode())
         return parse_reply(response.status_code, response.text, self.crypto)
 

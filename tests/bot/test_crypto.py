@@ -6,7 +6,7 @@ import time
 import pytest
 from fastapi.testclient import TestClient
 
-from bot.devtools.simulator import WeChatSimulator, push_xml
+from bot.devtools.simulator import WeChatSimulator, encrypted_push, push_xml
 from bot.wechat import (
     BadSignature,
     SafeModeCrypto,
@@ -16,7 +16,7 @@ from bot.wechat import (
     sign,
 )
 from handlers.replies import Article, News, Text, cdata, render_reply
-from tests.conftest import FIXTURES, TOKEN
+from tests.conftest import FIXTURES, TOKEN, rows_written
 
 VECTOR = json.loads((FIXTURES / "official-crypto-vector.json").read_text(encoding="utf-8"))
 AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
@@ -68,10 +68,19 @@ def test_the_official_sample_is_refused_with_the_wrong_secrets(token, app_id, si
 
 
 @pytest.fixture
-def aes_wechat(make_settings, make_app):
-    settings = make_settings(wechat_encoding_aes_key=AES_KEY, wechat_app_id=APP_ID)
-    with TestClient(make_app(settings)) as client:
+def aes_app(make_settings, make_app):
+    return make_app(make_settings(wechat_encoding_aes_key=AES_KEY, wechat_app_id=APP_ID))
+
+
+@pytest.fixture
+def aes_wechat(aes_app):
+    with TestClient(aes_app) as client:
         yield WeChatSimulator(client, TOKEN, crypto=SafeModeCrypto(TOKEN, AES_KEY, APP_ID))
+
+
+@pytest.fixture
+def app_rows(aes_app):
+    return lambda: rows_written(aes_app)
 
 
 def test_an_encrypted_message_gets_an_encrypted_reply(aes_wechat):
@@ -128,10 +137,31 @@ def test_garbage_ciphertext_with_a_valid_signature_is_a_400(aes_wechat):
     assert response.status_code == 400
 
 
-def test_compat_mode_plaintext_is_still_accepted(aes_wechat):
-    """Compatible mode: WeChat may post plaintext (no encrypt_type) to an account with a key."""
-    response = aes_wechat.client.post("/wechat", params=aes_wechat.signed_params(), content=aes_wechat.text_xml("o-c", "地点").encode())
-    assert "3F-18" in response.text
+def test_a_plaintext_push_is_refused_once_a_key_is_set(aes_wechat, app_rows):
+    """WeChat sends encrypt_type=aes in safe and compatible mode alike: plaintext would be a downgrade,
+    its body covered by no signature."""
+    response = aes_wechat.client.post("/wechat", params=aes_wechat.signed_params(), content=aes_wechat.text_xml("o-c", "报名").encode())
+    assert response.status_code == 403
+    assert app_rows() == 0
+
+
+def test_plaintext_is_accepted_while_an_account_migrates(make_settings, make_app):
+    settings = make_settings(wechat_encoding_aes_key=AES_KEY, wechat_app_id=APP_ID, wechat_accept_plaintext=True)
+    with TestClient(make_app(settings)) as client:
+        assert "3F-18" in WeChatSimulator(client, TOKEN).send_text("o-c", "地点").content
+
+
+def test_a_nonce_that_could_break_the_reply_envelope_is_refused(aes_wechat):
+    xml = aes_wechat.text_xml("o-n", "地点")
+    params = aes_wechat.signed_params(nonce="n]]><Evil/>")
+    body, params = encrypted_push(aes_wechat.crypto, xml, params)
+    assert aes_wechat.client.post("/wechat", params=params, content=body.encode()).status_code == 400
+
+
+def test_the_reply_envelope_escapes_its_nonce():
+    crypto = SafeModeCrypto(TOKEN, AES_KEY, APP_ID)
+    envelope = parse_xml_safely(crypto.encrypt("<xml/>", "n]]><Evil/>", "1679810400"))
+    assert envelope.findtext("Nonce") == "n]]><Evil/>" and envelope.find("Evil") is None
 
 
 def test_reply_text_containing_cdata_end_stays_well_formed():

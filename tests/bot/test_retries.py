@@ -94,10 +94,11 @@ def test_a_retry_while_the_first_is_in_progress_gets_success_and_runs_nothing_tw
     with TestClient(app) as client:
         wechat = WeChatSimulator(client, TOKEN)
         xml = wechat.text_xml("o-busy", "你好", msg_id=9002)
-        first = threading.Thread(target=wechat.post, args=(xml,))
+        push = wechat.sign_push(xml)
+        first = threading.Thread(target=wechat.post_signed, args=push)
         first.start()
         assert started.wait(5)
-        assert wechat.post(xml).is_success  # WeChat's retry while the first is still being handled
+        assert wechat.post_signed(*push).is_success  # WeChat's retry while the first is still being handled
         first.join()
         assert first_real_reply(wechat, xml).content == "慢回答"
     assert calls == ["你好"]

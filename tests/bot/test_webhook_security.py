@@ -4,24 +4,16 @@ import time
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
 
 from bot.devtools.simulator import push_xml
 from bot.wechat import sign
-from models import Follower, InboundMessage
-from models.registration import FormState
-from tests.conftest import TOKEN
+from tests.conftest import TOKEN, rows_written
 
 TEXT = push_xml("o-attacker", "text", {"Content": "议程", "MsgId": 42})
 
 
 def database_is_untouched(app) -> bool:
-    app.state.services.activity.flush()  # anything a push queued to be written behind counts too
-    with app.state.services.sessions() as session:
-        return all(
-            session.scalar(select(func.count()).select_from(model)) == 0
-            for model in (InboundMessage, Follower, FormState)
-        )
+    return rows_written(app) == 0
 
 
 def params(timestamp: int | None = None, token: str = TOKEN, nonce: str = "n0nce") -> dict[str, str]:
