@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.admin import admin_api_router
 from bot.admin.dashboard import mount_dashboard
 from bot.calendar import calendar_router
+from bot.deps import AdminDep, MetricsDep
 from bot.form_checks import BatchedFormChecks
 from bot.home import add_home_page
 from bot.late_replies import LateReplySink, LedgerOnlySink, OutboxLateReplySink
@@ -112,7 +113,11 @@ def create_app(
 
     # FastAPI's native OpenTelemetry looks up three global providers on every request only to find them
     # unconfigured: eventbot's observability is /metrics and the JSON log.
-    app = FastAPI(title="eventbot", lifespan=lifespan, telemetry={"tracing": False, "metrics": False, "logs": False})
+    # The OpenAPI schema maps every admin route: not published unless ADMIN_DOCS=1, and then behind the token.
+    app = FastAPI(
+        title="eventbot", lifespan=lifespan, telemetry={"tracing": False, "metrics": False, "logs": False},
+        docs_url=None, redoc_url=None, openapi_url=None,
+    )
     if late_replies is None:
         late_replies = OutboxLateReplySink(sessions) if outbound_configured(settings) else LedgerOnlySink()
     redis_guard = RedisGuard(redis_client(settings.redis_url)) if settings.redis_url else None
@@ -170,10 +175,16 @@ def create_app(
         status = "degraded" if redis_state.get("redis") == "down" else "ok"
         return JSONResponse({"status": status, "database": "ok", **redis_state})
 
-    @app.get("/metrics", tags=["health"])
+    @app.get("/metrics", tags=["health"], dependencies=[MetricsDep])
     def metrics() -> Response:
-        """Prometheus metrics, summed over every worker process."""
+        """Prometheus metrics, summed over every worker process; bearer ``METRICS_TOKEN``."""
         body, content_type = exposition()
         return Response(body, media_type=content_type)
+
+    if settings.admin_docs:
+        @app.get("/openapi.json", include_in_schema=False, dependencies=[AdminDep])
+        def openapi_schema() -> JSONResponse:
+            """The OpenAPI schema of every route, for the organizers' tools (ADMIN_DOCS=1)."""
+            return JSONResponse(app.openapi())
 
     return app

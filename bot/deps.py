@@ -35,16 +35,29 @@ def get_session(request: Request) -> Iterator[Session]:
         yield session
 
 
+def check_bearer(credentials: HTTPAuthorizationCredentials | None, expected: str, variable: str) -> None:
+    """The bearer token must equal ``expected`` (constant-time compare); 503 while ``variable`` is unset."""
+    if not expected:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, f"disabled: {variable} is not set")
+    supplied = credentials.credentials if credentials else ""
+    if not hmac.compare_digest(supplied.encode(), expected.encode()):
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "invalid or missing bearer token", {"WWW-Authenticate": "Bearer"})
+
+
 def require_admin(
     settings: Annotated[Settings, Depends(get_settings)],
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> None:
-    """Bearer ``ADMIN_TOKEN``, compared in constant time; 503 when no token is configured."""
-    if not settings.admin_token:
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "admin API disabled: ADMIN_TOKEN is not set")
-    supplied = credentials.credentials if credentials else ""
-    if not hmac.compare_digest(supplied.encode(), settings.admin_token.encode()):
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "invalid or missing bearer token", {"WWW-Authenticate": "Bearer"})
+    """Bearer ``ADMIN_TOKEN``; 503 when no token is configured."""
+    check_bearer(credentials, settings.admin_token, "ADMIN_TOKEN")
+
+
+def require_metrics_reader(
+    settings: Annotated[Settings, Depends(get_settings)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> None:
+    """Bearer ``METRICS_TOKEN`` (Prometheus' own, not the admin's); 503 when none is configured."""
+    check_bearer(credentials, settings.metrics_token, "METRICS_TOKEN")
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
@@ -55,3 +68,4 @@ NowDep = Annotated[datetime, Depends(get_now)]
 # for a transaction that then failed to commit.
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 AdminDep = Depends(require_admin)
+MetricsDep = Depends(require_metrics_reader)

@@ -84,11 +84,29 @@ class Step:
     keywords_are_questions: bool = False
 
 
+# Letters that render as nothing (Hangul fillers, the braille blank): a name of them looks empty.
+_BLANK_LETTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+
+
+def visible_text(raw: str) -> str:
+    """``raw`` NFKC-normalised (full-width letters and digits folded), without invisible characters: format
+    characters (zero-width spaces and joiners, bidi overrides and isolates), controls other than
+    whitespace, and blank letters; inner whitespace collapsed. A name can then neither look empty nor
+    reorder what follows it in the organizers' lists and exports."""
+    folded = unicodedata.normalize("NFKC", raw)
+    kept = "".join(
+        character for character in folded
+        if character.isspace()
+        or (unicodedata.category(character) not in ("Cf", "Cc") and character not in _BLANK_LETTERS)
+    )
+    return " ".join(kept.split())
+
+
 def parse_text(label: str, limit: int) -> Callable[[str], str]:
-    """A parser for a free-text field: trimmed, inner whitespace collapsed, 1 to ``limit`` characters."""
+    """A parser for a free-text field: visible characters only (``visible_text``), 1 to ``limit`` of them."""
 
     def parse(raw: str) -> str:
-        value = " ".join(raw.split())
+        value = visible_text(raw)
         if not value:
             raise Invalid(texts.field_empty(label))
         if len(value) > limit:

@@ -38,6 +38,8 @@ from tests.organizer_factories import ADMIN_TOKEN, AUTH, EVENT_ID
 REPO_ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 TOKEN = "test-token"
+METRICS_TOKEN = "test-metrics-token"
+METRICS_AUTH = {"Authorization": f"Bearer {METRICS_TOKEN}"}
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 # Six days before the shipped meetup (2023-03-26 14:00): registration open, reminders ahead.
 BEFORE_EVENT = datetime(2023, 3, 20, 10, 0, tzinfo=SHANGHAI)
@@ -120,6 +122,7 @@ def make_settings(database_url: str, redis_url: str) -> Callable[..., Settings]:
             "redis_namespace": namespace,
             "config_path": REPO_ROOT / "config.toml",
             "admin_token": "",
+            "metrics_token": METRICS_TOKEN,
             "admin_openids_raw": "",
             "wechat_encoding_aes_key": "",
             "wechat_app_id": "",

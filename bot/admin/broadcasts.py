@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from fastapi import APIRouter, Response, status
+from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field, field_validator
 
 from bot.admin.errors import service_errors
@@ -30,7 +31,7 @@ class BroadcastIn(BaseModel):
     event_id: str
     audience: str
     text: str = Field(min_length=1, max_length=MAX_TEXT_CHARACTERS)
-    # When to send; none or past: at once. A time without offset is in the bot's timezone.
+    # When to send; none: at once; past: refused (422). A time without offset is in the bot's timezone.
     send_at: datetime | None = None
 
     @field_validator("audience")
@@ -101,6 +102,12 @@ def create_broadcast(body: BroadcastIn, session: SessionDep, settings: SettingsD
     send_at = body.send_at
     if send_at is not None and send_at.tzinfo is None:
         send_at = send_at.replace(tzinfo=settings.tz)
+    if send_at is not None and send_at <= now:
+        # As the CLI's --at: a time already past is a mistake (1970 would otherwise mean "at once").
+        raise RequestValidationError([{
+            "type": "value_error", "loc": ("body", "send_at"), "input": body.send_at.isoformat(),
+            "msg": "send_at has passed: leave it out to send now",
+        }])
     with service_errors():
         organizer.require_event(settings.content, body.event_id)
         campaign = organizer.create_broadcast(

@@ -3,20 +3,23 @@
 A registrant chooses their own name and company, so a cell such as ``=HYPERLINK(...)`` must reach the
 organizer's spreadsheet as text. Following OWASP's CSV-injection advice, a cell whose first character
 is ``= + - @``, a tab or a carriage return gets a leading single quote, which spreadsheets show as text
-and never evaluate. The UTF-8 byte-order mark makes Excel read the file as UTF-8 instead of GBK.
+and never evaluate; so does every part of it after a ``;`` (the separator in locales that use it), a
+tab or a line break, where a spreadsheet may start a new cell. The UTF-8 byte-order mark makes Excel read the file as UTF-8 instead of GBK.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Iterable, Sequence
 from datetime import datetime, tzinfo
 
 from models.registration import Registration
 
 UTF8_BOM = "\ufeff"
-FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+# The start of the cell or of a part a spreadsheet may split off, spaces, then a formula trigger.
+FORMULA_START = re.compile(r"(^|[;\t\r\n])( *)(?=[=+\-@\t\r])")
 
 
 def neutralise_cell(value: object) -> str:
@@ -24,7 +27,7 @@ def neutralise_cell(value: object) -> str:
     if value is None:
         return ""
     text = value.isoformat() if isinstance(value, datetime) else str(value)
-    return "'" + text if text.startswith(FORMULA_TRIGGERS) else text
+    return FORMULA_START.sub(r"\1\2'", text)
 
 
 def to_csv(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:

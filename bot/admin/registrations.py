@@ -19,6 +19,8 @@ registrations_router = APIRouter(prefix="/events/{event_id}/registrations", tags
 
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 500
+# Far beyond any event's registrations; keeps the offset within what every database accepts.
+MAX_PAGE = 100_000
 
 
 class RegistrationOut(BaseModel):
@@ -85,7 +87,7 @@ def list_registrations(
     filters: FiltersDep,
     session: SessionDep,
     settings: SettingsDep,
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
     page_size: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
 ) -> RegistrationList:
     """The event's registrations, oldest first, with the follower's QR channel; 404 for an unknown event."""

@@ -14,9 +14,18 @@ def read_back(document: str) -> list[list[str]]:
     return list(csv.reader(io.StringIO(document.removeprefix(UTF8_BOM), newline="")))
 
 
-@pytest.mark.parametrize("dangerous", ["=1+1", "+86 138", "-2+3", "@SUM(A1)", "\t=cmd", "\r=cmd", '=HYPERLINK("http://x")'])
+@pytest.mark.parametrize("dangerous", ["=1+1", "+86 138", "-2+3", "@SUM(A1)", '=HYPERLINK("http://x")'])
 def test_formula_triggers_get_a_leading_quote(dangerous):
     assert neutralise_cell(dangerous) == "'" + dangerous
+
+
+@pytest.mark.parametrize(
+    ("dangerous", "defused"),
+    [("a;=1+1", "a;'=1+1"), ("张三; @SUM(A1)", "张三; '@SUM(A1)"), ("x\t=cmd", "x\t'=cmd"), ("x\r=cmd", "x\r'=cmd"),
+     ("x\n-1+2", "x\n'-1+2"), ("\t=cmd", "'\t'=cmd"), ("\r=cmd", "'\r'=cmd"), (" =1", " '=1")],
+)
+def test_formulas_after_a_separator_or_led_by_tab_cr_or_spaces_are_defused(dangerous, defused):
+    assert neutralise_cell(dangerous) == defused
 
 
 @pytest.mark.parametrize("harmless", ["张三", "火山引擎 😀", "a=b", "13812345678", "'quoted", ""])

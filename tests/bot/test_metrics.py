@@ -11,7 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from bot.devtools.simulator import push_xml
 from models.metrics import clear_multiprocess_directory
-from tests.conftest import REPO_ROOT
+from tests.conftest import METRICS_AUTH, REPO_ROOT
 
 DEFINED_FAMILIES = {
     "eventbot_messages",
@@ -36,7 +36,7 @@ def samples_of(exposed: str) -> dict[tuple[str, frozenset], float]:
 
 
 def scrape(client) -> dict[tuple[str, frozenset], float]:
-    response = client.get("/metrics")
+    response = client.get("/metrics", headers=METRICS_AUTH)
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")
     return samples_of(response.text)
@@ -47,7 +47,7 @@ def value(samples, name: str, **labels: str) -> float:
 
 
 def test_metrics_lists_every_metric_family_the_bot_defines(client):
-    families = {family.name for family in text_string_to_metric_families(client.get("/metrics").text)}
+    families = {family.name for family in text_string_to_metric_families(client.get("/metrics", headers=METRICS_AUTH).text)}
     assert DEFINED_FAMILIES <= families
 
 

@@ -22,7 +22,7 @@ from sqlalchemy import create_engine, func, select
 
 from bot.devtools.simulator import WeChatSimulator
 from models import Follower, Registration
-from tests.conftest import BACKEND, BEFORE_EVENT, REPO_ROOT, TOKEN
+from tests.conftest import BACKEND, BEFORE_EVENT, METRICS_AUTH, METRICS_TOKEN, REPO_ROOT, TOKEN
 from tests.polling import wait_until
 from tests.registration_steps import EVENT_ID, form_messages
 from tests.servers import free_port, wait_until_serving
@@ -56,6 +56,7 @@ def servers(settings, tmp_path) -> Iterator[list[WeChatSimulator]]:
         "EVENTBOT_REDIS_NAMESPACE": settings.redis_namespace,
         "EVENTBOT_CONFIG": str(config_with_seats(tmp_path, SEATS)),
         "EVENTBOT_NOW": BEFORE_EVENT.isoformat(),
+        "METRICS_TOKEN": METRICS_TOKEN,
     }
     processes, simulators = [], []
     try:
@@ -89,7 +90,7 @@ def scalar(database_url: str, statement):
 
 
 def deduplicated_retries(simulator: WeChatSimulator) -> float:
-    families = text_string_to_metric_families(simulator.client.get("/metrics").text)
+    families = text_string_to_metric_families(simulator.client.get("/metrics", headers=METRICS_AUTH).text)
     return next(
         sample.value
         for family in families

@@ -111,9 +111,22 @@ def test_phone_numbers_are_normalised(wechat, app, typed):
     assert registration_of(app, OPENID).phone == "13812345678"
 
 
-def test_names_keep_emoji_and_full_width_characters_and_are_trimmed(wechat, app):
+def test_names_keep_emoji_fold_full_width_characters_and_are_trimmed(wechat, app):
     register_via_chat(wechat, OPENID, name="  张三😀ＡＢ  ")
-    assert registration_of(app, OPENID).name == "张三😀ＡＢ"
+    assert registration_of(app, OPENID).name == "张三😀AB"
+
+
+def test_names_lose_invisible_and_bidi_control_characters(wechat, app):
+    register_via_chat(wechat, OPENID, name="王\u202e小丽\u200b\u2066", company="\ufeff火山\u200d引擎")
+    stored = registration_of(app, OPENID)
+    assert (stored.name, stored.company) == ("王小丽", "火山引擎")
+
+
+@pytest.mark.parametrize("invisible", ["\u200b\u200b", "\u202e\u2066", "\u3164", "\u200b \ufeff"])
+def test_a_name_of_only_invisible_characters_is_refused(wechat, app, invisible):
+    wechat.send_text(OPENID, "报名")
+    assert wechat.send_text(OPENID, invisible).content.startswith(texts.field_empty(texts.FIELD_LABELS["name"]))
+    assert form_state(app, OPENID).answers == {}
 
 
 @pytest.mark.parametrize("word", ["取消", "退出"])
