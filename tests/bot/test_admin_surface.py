@@ -12,12 +12,8 @@ from tests.organizer_factories import ADMIN_TOKEN, AUTH, EVENT_ID
 
 
 @pytest.fixture
-def admin_app(make_app, make_settings):
-    return make_app(make_settings(admin_token=ADMIN_TOKEN))
-
-
-@pytest.fixture
 def admin(admin_app):
+    """A client of the conftest's ``admin_app`` that sends no token unless told to."""
     with TestClient(admin_app) as client:
         yield client
 
