@@ -17,6 +17,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import redis
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, create_engine, func, select, text
@@ -43,6 +45,15 @@ METRICS_AUTH = {"Authorization": f"Bearer {METRICS_TOKEN}"}
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 # Six days before the shipped meetup (2023-03-26 14:00): registration open, reminders ahead.
 BEFORE_EVENT = datetime(2023, 3, 20, 10, 0, tzinfo=SHANGHAI)
+
+# Property-based tests: a few hundred examples in the normal suite, thousands with HYPOTHESIS_PROFILE=long.
+# One app serves all examples of a test (its rows are compared before and after each), hence the fixtures.
+_HYPOTHESIS_COMMON = {
+    "deadline": None, "database": None, "suppress_health_check": [HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+}
+hypothesis_settings.register_profile("default", max_examples=200, **_HYPOTHESIS_COMMON)
+hypothesis_settings.register_profile("long", max_examples=5000, **_HYPOTHESIS_COMMON)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 BACKEND = os.environ.get("EVENTBOT_TEST_BACKEND", "sqlite")
 POSTGRES_URL = os.environ.get("EVENTBOT_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
