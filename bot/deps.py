@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, HTTPException, Path, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
@@ -67,5 +67,7 @@ NowDep = Annotated[datetime, Depends(get_now)]
 # after sending, so a client could read before the commit (404 for what it just created) or be told 2xx
 # for a transaction that then failed to commit.
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+# A row id in a path: bounded to what every database's integer key holds (422 beyond, not a 500).
+RowId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 AdminDep = Depends(require_admin)
 MetricsDep = Depends(require_metrics_reader)

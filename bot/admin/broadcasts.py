@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field, field_validator
 
 from bot.admin.errors import service_errors
 from bot.admin.events import DeliveryReportOut, delivery_report_out
-from bot.deps import NowDep, SessionDep, SettingsDep
+from bot.deps import NowDep, RowId, SessionDep, SettingsDep
 from models import organizer
 from models.outbox import account_pause
 
@@ -118,7 +118,7 @@ def create_broadcast(body: BroadcastIn, session: SessionDep, settings: SettingsD
 
 
 @broadcasts_router.get("/{broadcast_id}")
-def get_broadcast(broadcast_id: int, session: SessionDep, settings: SettingsDep) -> BroadcastOut:
+def get_broadcast(broadcast_id: RowId, session: SessionDep, settings: SettingsDep) -> BroadcastOut:
     """The broadcast's state and its deliveries by outcome, with WeChat's error codes counted; while it is
     scheduled, ``recipients`` is the audience's size now (the audience is fixed when it is sent)."""
     with service_errors():
@@ -126,7 +126,7 @@ def get_broadcast(broadcast_id: int, session: SessionDep, settings: SettingsDep)
 
 
 @broadcasts_router.delete("/{broadcast_id}", status_code=status.HTTP_204_NO_CONTENT)
-def cancel_broadcast(broadcast_id: int, session: SessionDep) -> Response:
+def cancel_broadcast(broadcast_id: RowId, session: SessionDep) -> Response:
     """Cancel a scheduled broadcast before it starts (409 once it has started); the scheduler drops its job."""
     with service_errors():
         organizer.cancel_broadcast(session, broadcast_id)

@@ -11,7 +11,7 @@ from pydantic import BaseModel
 
 from bot.admin.errors import service_errors
 from bot.admin.export import registrations_csv
-from bot.deps import NowDep, SessionDep, SettingsDep
+from bot.deps import NowDep, RowId, SessionDep, SettingsDep
 from models import organizer
 from models.registration import Registration
 
@@ -112,7 +112,7 @@ def export_registrations(event_id: str, filters: FiltersDep, session: SessionDep
 
 @registrations_router.post("/{registration_id}/checkin", response_model=RegistrationOut)
 def check_in(
-    event_id: str, registration_id: int, session: SessionDep, settings: SettingsDep, now: NowDep
+    event_id: str, registration_id: RowId, session: SessionDep, settings: SettingsDep, now: NowDep
 ) -> RegistrationOut:
     """Check a registration in (again: no change); 404 for an unknown event or id, 409 unless confirmed."""
     with service_errors():

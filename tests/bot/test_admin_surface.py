@@ -57,3 +57,9 @@ def test_a_broadcast_time_that_has_passed_is_refused(admin, admin_app, send_at):
     assert response.json()["detail"][0]["loc"] == ["body", "send_at"]
     with admin_app.state.services.sessions() as session:
         assert session.scalar(select(func.count()).select_from(Campaign)) == 0
+
+
+@pytest.mark.parametrize("path", [f"/admin/api/broadcasts/{2**63}", f"/admin/api/events/{EVENT_ID}/registrations/{2**63}/checkin"])
+def test_row_ids_beyond_any_database_integer_are_a_422(admin, path):
+    method = admin.post if path.endswith("checkin") else admin.get
+    assert method(path, headers=AUTH).status_code == 422
