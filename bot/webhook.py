@@ -131,8 +131,10 @@ async def receive_push(request: Request) -> Response:
         body = await read_limited_body(request)
         xml = services.crypto.decrypt(body, msg_signature, timestamp, nonce) if encrypted else body
         message = parse_push(xml)
-        # Last, so that a refused body leaves nothing behind, not even its binding.
-        if not await asyncio.to_thread(services.push_bindings.bind, timestamp, nonce, body):
+        # A plaintext body is covered by no signature: the signed pair is bound to the first body it came
+        # with (an encrypted body is bound to it by msg_signature already). Last, so that a refused body
+        # leaves nothing behind, not even its binding.
+        if not encrypted and not await asyncio.to_thread(services.push_bindings.bind, timestamp, nonce, body):
             raise ReplayedPair("this signed timestamp and nonce came with another body")
     except ClientDisconnect:
         logger.warning("client disconnected before sending the whole body")

@@ -1,0 +1,48 @@
+"""Signed (timestamp, nonce) pairs bound to their first body: in the database, in Redis, and in the
+database again when Redis cannot be reached."""
+
+import socket
+
+import pytest
+import redis
+
+from models.push_bindings import PushBindings
+
+
+def unreachable_redis() -> redis.Redis:
+    """A client of a port nothing listens on (bound, then closed at once)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return redis.Redis(host="127.0.0.1", port=port, socket_connect_timeout=0.5)
+
+
+@pytest.fixture(params=["database", "redis", "redis-down"])
+def process_bindings(request, sessions, redis_url, make_settings):
+    """Builds the bindings of one process; each call is another process sharing the same stores."""
+    client = None
+    if request.param == "redis-down":
+        client = unreachable_redis()
+    elif request.param == "redis":
+        if not redis_url:
+            pytest.skip("Redis runs with the PostgreSQL backend")
+        client = redis.Redis.from_url(redis_url)
+    namespace = make_settings().redis_namespace
+    return lambda: PushBindings(sessions, client, namespace)
+
+
+@pytest.fixture
+def bindings(process_bindings):
+    return process_bindings()
+
+
+def test_a_pair_accepts_its_first_body_again_and_nothing_else(bindings):
+    assert bindings.bind("1700000000", "42", b"<xml>first</xml>")
+    assert bindings.bind("1700000000", "42", b"<xml>first</xml>")
+    assert not bindings.bind("1700000000", "42", b"<xml>other</xml>")
+    assert bindings.bind("1700000000", "43", b"<xml>other</xml>")
+
+
+def test_another_process_sees_the_binding(process_bindings):
+    process_bindings().bind("1700000000", "44", b"<xml>first</xml>")
+    assert not process_bindings().bind("1700000000", "44", b"<xml>other</xml>")
