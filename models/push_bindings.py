@@ -3,7 +3,8 @@
 WeChat's URL signature covers the token, timestamp and nonce, not the body: whoever holds one signed
 query string could post any body with it while the timestamp is fresh. WeChat's own retry of a push
 sends the same body again, so "same pair, same body" is accepted and "same pair, another body" refused.
-Shared by every process: Redis (``SET NX GET``) when configured and reachable, else the database.
+Shared by every process: Redis (``SET NX GET``) when configured and reachable, else the database; when
+neither answers, the push is accepted unbound (logged) rather than refused.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from datetime import datetime, timedelta, timezone
 import redis
 from sqlalchemy import delete, select
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from models.inbound import SignedPush
@@ -53,7 +55,13 @@ class PushBindings:
         pair, digest = f"{timestamp}|{nonce}", body_digest(body)
         known = self._known.get(pair)
         if known is None:
-            known = self._bind_shared(pair, digest)
+            try:
+                known = self._bind_shared(pair, digest)
+            except SQLAlchemyError as error:
+                # Neither store answers: accepted, as WeChat's pushes must stay answered through an outage
+                # (the binding guards against replays of a leaked URL, a rarer harm than silence).
+                logger.warning("no store for signed-push bindings; accepting unbound (%s)", type(error).__name__)
+                return True
             if len(self._known) >= KNOWN_KEPT:
                 self._known = {}
             self._known[pair] = known

@@ -5,7 +5,9 @@ import socket
 
 import pytest
 import redis
+from sqlalchemy import create_engine
 
+from models.db import session_factory
 from models.push_bindings import PushBindings
 
 
@@ -46,3 +48,10 @@ def test_a_pair_accepts_its_first_body_again_and_nothing_else(bindings):
 def test_another_process_sees_the_binding(process_bindings):
     process_bindings().bind("1700000000", "44", b"<xml>first</xml>")
     assert not process_bindings().bind("1700000000", "44", b"<xml>other</xml>")
+
+
+def test_with_no_store_reachable_a_push_is_accepted_unbound(caplog):
+    """Redis and the database both down: WeChat's pushes are still answered (the outage is logged)."""
+    nowhere = session_factory(create_engine("postgresql+psycopg://postgres@127.0.0.1:1/none", connect_args={"connect_timeout": 1}))
+    assert PushBindings(nowhere, unreachable_redis(), "t").bind("1700000000", "45", b"<xml/>")
+    assert "accepting unbound" in caplog.text
