@@ -33,7 +33,7 @@ MAX_CLOCK_SKEW_SECONDS = 300
 TIMESTAMP = re.compile(r"[0-9]{1,12}")
 # WeChat's nonces are short digit strings; anything else is no push of WeChat's.
 NONCE = re.compile(r"[0-9A-Za-z]{1,64}")
-# An openid (or a mini-program's / account's id): 28 characters of these in practice.
+# An openid, or the account's own id (gh_…): 28 and 15 characters of these in practice.
 OPENID = re.compile(r"[0-9A-Za-z_-]{1,64}")
 # A push's deepest element: <xml><SendPicsInfo><PicList><item><PicMd5Sum>.
 MAX_XML_DEPTH = 5
@@ -160,6 +160,8 @@ def check_shape(root) -> None:
             raise MalformedMessage(f"{name} must be text")
     if not OPENID.fullmatch((root.findtext("FromUserName") or "").strip()):
         raise MalformedMessage("invalid FromUserName")
+    if not OPENID.fullmatch((root.findtext("ToUserName") or "").strip()):  # the account's id: replies go from it
+        raise MalformedMessage("invalid ToUserName")
     if not UNIX_TIME.fullmatch((root.findtext("CreateTime") or "").strip()):
         raise MalformedMessage("invalid CreateTime")
     msg_id = root.findtext("MsgId")

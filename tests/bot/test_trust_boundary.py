@@ -82,6 +82,7 @@ MALFORMED = {
     "sender-with-markup-characters": envelope("<FromUserName>o&lt;a&gt;</FromUserName><MsgType>text</MsgType><Content>报名</Content><MsgId>5</MsgId>"),
     "sender-too-long": envelope(f"<FromUserName>{'o' * 65}</FromUserName><MsgType>text</MsgType><Content>报名</Content><MsgId>5</MsgId>"),
     "latitude-not-a-number": envelope("<FromUserName>o-a</FromUserName><MsgType>event</MsgType><Event>LOCATION</Event><Latitude>north</Latitude>"),
+    "no-account-id": "<xml><FromUserName>o-a</FromUserName><CreateTime>1</CreateTime><MsgType>image</MsgType></xml>",
     "too-deep": envelope("<FromUserName>o-a</FromUserName><MsgType>text</MsgType><Content>x</Content><A><B><C><D><E>1</E></D></C></B></A>"),
 }
 
