@@ -82,7 +82,7 @@ class BatchedStreamHandler(logging.StreamHandler):
         self._batch: list[str] = []
         self._batch_bytes = 0
         self._flusher: threading.Thread | None = None
-        self._closed = threading.Event()
+        self._stopping = threading.Event()  # not "_closed": logging.Handler.close() sets that to True
 
     def emit(self, record: logging.LogRecord) -> None:
         # Called under the handler's lock (``Handler.handle``).
@@ -115,12 +115,12 @@ class BatchedStreamHandler(logging.StreamHandler):
             self.stream.flush()
 
     def close(self) -> None:
-        self._closed.set()
+        self._stopping.set()
         super().close()
 
     def _flush_every_interval(self) -> None:
         # A daemon thread: at exit, logging.shutdown() flushes what the last interval left.
-        while not self._closed.wait(self._interval):
+        while not self._stopping.wait(self._interval):
             self.flush()
 
 
