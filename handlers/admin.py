@@ -52,7 +52,7 @@ def unsigned_sender(context: Context) -> bool:
 
 # Before the commands it guards: the first handler whose filters pass wins.
 @admin_router.handler(
-    from_admin, unsigned_sender, Command(r"(?:签到|广播|确认广播).*"), topic="admin_refused_unsigned"
+    from_admin, unsigned_sender, Command(r"(?:签到|广播|确认广播|回答).*"), topic="admin_refused_unsigned"
 )
 def handle_unsigned_change() -> Text:
     return Text(texts.ADMIN_NEEDS_SAFE_MODE)

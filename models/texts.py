@@ -468,7 +468,7 @@ ADMIN_QUERY_HINT = "可按姓名、公司、签到码或手机尾号（至少 4 
 ADMIN_NO_DRAFT = "没有待确认的广播。发送「广播 内容」（或「广播 候补 内容」「广播 未签到 内容」）先预览。"
 ADMIN_DRAFT_DISCARDED = "已放弃这条广播，没有发送。"
 # A state-changing command that arrived in plaintext while safe mode is configured: its sender is unsigned.
-ADMIN_NEEDS_SAFE_MODE = "这条消息是明文收到的，无法确认发送者，签到和广播命令没有执行。请在公众平台把消息加解密方式设为安全模式或兼容模式后再试。"
+ADMIN_NEEDS_SAFE_MODE = "这条消息是明文收到的，无法确认发送者，签到、广播和回答命令没有执行。请在公众平台把消息加解密方式设为安全模式或兼容模式后再试。"
 
 
 def admin_stats(stats) -> str:

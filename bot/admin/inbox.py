@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field, field_validator
 
 from bot.admin.broadcasts import MAX_TEXT_CHARACTERS
 from bot.admin.errors import service_errors
-from bot.deps import NowDep, SessionDep
+from bot.deps import NowDep, RowId, SessionDep
 from models import organizer
 
 inbox_router = APIRouter(prefix="/inbox", tags=["inbox"])
@@ -73,7 +73,7 @@ def list_inbox(session: SessionDep) -> InboxOut:
 
 
 @inbox_router.post("/{question_id}/answer")
-def answer_question(question_id: int, body: AnswerIn, session: SessionDep, now: NowDep) -> AnswerOut:
+def answer_question(question_id: RowId, body: AnswerIn, session: SessionDep, now: NowDep) -> AnswerOut:
     with service_errors():
         group = organizer.answer_group(session, question_id, body.text, now)
     first = group[0]

@@ -63,8 +63,9 @@ def test_plaintext_admin_commands_that_change_anything_are_refused_under_a_key(m
     with TestClient(app) as client:
         chat = WeChatSimulator(client, TOKEN)
         refused = chat.send_text(ADMIN, "广播 明天见")
+        answer_refused = chat.send_text(ADMIN, "回答 #1 下午两点开始")
         stats = chat.send_text(ADMIN, "统计")
-    assert "明文" in refused.content
+    assert "明文" in refused.content and "明文" in answer_refused.content
     assert "明文" not in stats.content
     with app.state.services.sessions() as session:
         assert session.scalars(select(BroadcastDraft)).all() == []
