@@ -4,19 +4,19 @@ database again when Redis cannot be reached."""
 import socket
 
 import pytest
-import redis
 from sqlalchemy import create_engine
 
 from models.db import session_factory
 from models.push_bindings import PushBindings
+from models.redis_guard import RedisGuard, redis_client
 
 
-def unreachable_redis() -> redis.Redis:
-    """A client of a port nothing listens on (bound, then closed at once)."""
+def unreachable_redis() -> RedisGuard:
+    """The guard of a client of a port nothing listens on (bound, then closed at once)."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    return redis.Redis(host="127.0.0.1", port=port, socket_connect_timeout=0.5)
+    return RedisGuard(redis_client(f"redis://127.0.0.1:{port}/0"))
 
 
 @pytest.fixture(params=["database", "redis", "redis-down"])
@@ -28,7 +28,7 @@ def process_bindings(request, sessions, redis_url, make_settings):
     elif request.param == "redis":
         if not redis_url:
             pytest.skip("Redis runs with the PostgreSQL backend")
-        client = redis.Redis.from_url(redis_url)
+        client = RedisGuard(redis_client(redis_url))
     namespace = make_settings().redis_namespace
     return lambda: PushBindings(sessions, client, namespace)
 
