@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Protocol
+from typing import Protocol, TypeVar
 from urllib.parse import urlsplit
 
 import redis
@@ -37,6 +37,7 @@ from wechatpy.exceptions import WeChatClientException
 from models.clock import Clock
 from models.metrics import TOKEN_REFRESHES
 from models.outbox import AccessToken, locked_row
+from models.redis_guard import RedisGuard, redis_client
 
 logger = logging.getLogger(__name__)
 
@@ -155,6 +156,8 @@ class TokenStore(Protocol):
         """
 
 
+T = TypeVar("T")
+
 # What a store keeps besides the access token: the JS-SDK ticket, which WeChat also limits and expires.
 JSAPI_TICKET = "jsapi-ticket"
 
@@ -213,6 +216,31 @@ class RedisTokenStore:
             ttl = max(int(expires_in - EXPIRY_MARGIN.total_seconds()), 1)
             self.client.set(self.key, token, ex=ttl)
             return token
+
+
+class RedisOrDatabaseTokenStore:
+    """Redis's store, and the database row's while Redis is unreachable, so that sending and the grant page
+    go on through a Redis outage. Both hold the same token: ``stable_token`` hands every caller the valid one."""
+
+    def __init__(self, preferred: RedisTokenStore, fallback: DatabaseTokenStore, guard: RedisGuard) -> None:
+        self.preferred, self.fallback, self.guard = preferred, fallback, guard
+
+    def current(self) -> str | None:
+        return self._use(lambda store: store.current())
+
+    def refresh(self, fetch: Callable[[bool], tuple[str, int]], rejected: str | None) -> str:
+        return self._use(lambda store: store.refresh(fetch, rejected))
+
+    def _use(self, call: Callable[[TokenStore], T]) -> T:
+        if self.guard.available():
+            try:
+                result = call(self.preferred)
+            except redis.RedisError as error:
+                self.guard.failed(error)
+            else:
+                self.guard.succeeded()
+                return result
+        return call(self.fallback)
 
 
 class NetrcReadOnceAuth(AuthBase):
@@ -411,14 +439,17 @@ class EventbotWeChatClient(WeChatClient):
 
 
 def build_client(settings, sessions: sessionmaker[Session], clock: Clock) -> EventbotWeChatClient:
-    """The client for these settings: token in Redis when ``REDIS_URL`` is set, else in the database."""
+    """The client for these settings: token in Redis when ``REDIS_URL`` is set (the database while Redis
+    is unreachable), else in the database."""
+    tokens: TokenStore = DatabaseTokenStore(sessions, settings.wechat_app_id, clock)
+    tickets: TokenStore = DatabaseTokenStore(sessions, settings.wechat_app_id, clock, JSAPI_TICKET)
     if settings.redis_url:
-        shared = redis.Redis.from_url(settings.redis_url)
-        tokens: TokenStore = RedisTokenStore(shared, settings.redis_namespace, settings.wechat_app_id)
-        tickets: TokenStore = RedisTokenStore(shared, settings.redis_namespace, settings.wechat_app_id, JSAPI_TICKET)
-    else:
-        tokens = DatabaseTokenStore(sessions, settings.wechat_app_id, clock)
-        tickets = DatabaseTokenStore(sessions, settings.wechat_app_id, clock, JSAPI_TICKET)
+        guard = RedisGuard(redis_client(settings.redis_url))
+        namespace, app_id = settings.redis_namespace, settings.wechat_app_id
+        tokens = RedisOrDatabaseTokenStore(RedisTokenStore(guard.client, namespace, app_id), tokens, guard)
+        tickets = RedisOrDatabaseTokenStore(
+            RedisTokenStore(guard.client, namespace, app_id, JSAPI_TICKET), tickets, guard
+        )
     return EventbotWeChatClient(
         settings.wechat_app_id,
         settings.wechat_app_secret,

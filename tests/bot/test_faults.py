@@ -20,7 +20,8 @@ from bot.devtools.simulator import WeChatSimulator
 from models import Delivery, InboundMessage, texts
 from models.deliveries import enqueue_message
 from models.outbox import SENDING
-from tests.conftest import BACKEND, TOKEN
+from scheduler.wechat_client import build_client
+from tests.conftest import BACKEND, FAKE_APP_ID, FAKE_APP_SECRET, TOKEN
 from tests.faults import RedisServer, TcpProxy
 from tests.outbound import follower_wrote
 from tests.registration_steps import ANSWERS, FORM_ORDER, registration_of
@@ -181,3 +182,14 @@ def test_the_webhook_answers_while_the_sender_is_stuck_on_a_slow_api(
 def delivery_status(sessions) -> str | None:
     with sessions() as session:
         return session.scalar(select(Delivery.status))
+
+
+def test_the_access_token_and_ticket_come_from_the_database_while_redis_is_down(
+    make_settings, sessions, clock, redis_server, fake_wechat
+):
+    settings = make_settings(wechat_app_id=FAKE_APP_ID, wechat_app_secret=FAKE_APP_SECRET,
+                             wechat_api_base_url=fake_wechat.base_url, redis_url=redis_server.url)
+    client = build_client(settings, sessions, clock)
+    redis_server.stop()
+    assert client.access_token
+    assert client.jsapi_ticket()
