@@ -113,14 +113,20 @@ def table_sizes(database_url: str) -> dict[str, int]:
         engine.dispose()
 
 
-async def soak(url: str, server, database_url: str, redis_client: redis.Redis, minutes: int, rate: int) -> list[dict]:
+def namespace_keys(redis_client: redis.Redis, namespace: str) -> int:
+    """The bot's keys in Redis (the server may hold others')."""
+    return sum(1 for _ in redis_client.scan_iter(f"{namespace}:*", count=1000))
+
+
+async def soak(url: str, server, database_url: str, redis_client: redis.Redis, namespace: str, minutes: int,
+               rate: int) -> list[dict]:
     traffic, run, rows = Traffic(url), uuid.uuid4().hex[:6], []
     started = time.monotonic()
     for second in range(minutes * 60):
         await asyncio.gather(one_second(traffic, second, rate, run), asyncio.sleep(1))
         if (second + 1) % 60 == 0:
             row = {"minute": (second + 1) // 60, "rss_mb": round(sum(server.worker_rss_mb()), 1),
-                   **table_sizes(database_url), "redis_keys": redis_client.dbsize(),
+                   **table_sizes(database_url), "redis_keys": namespace_keys(redis_client, namespace),
                    "statuses": dict(traffic.statuses), "elapsed_s": round(time.monotonic() - started)}
             rows.append(row)
             print(row, flush=True)
@@ -145,7 +151,8 @@ def main() -> None:
         command = [part.format(port=port) for part in EVENTBOT_SERVE]
         with running("eventbot", command, port=port, env=environment, ready_path="/healthz",
                      log=OUT_DIR / "soak-server.log") as server:
-            rows = asyncio.run(soak(server.url, server, database_url, redis_client, args.minutes, args.rate))
+            rows = asyncio.run(soak(server.url, server, database_url, redis_client,
+                                    environment["EVENTBOT_REDIS_NAMESPACE"], args.minutes, args.rate))
     redis_client.close()
     if args.publish and rows:
         # Its own section only: the machine section describes the other benchmarks' runs.
