@@ -10,17 +10,13 @@ import shutil
 import socket
 import subprocess
 import threading
-import time
 from contextlib import suppress
 
 import pytest
 import redis
 
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+from tests.polling import wait_until
+from tests.servers import free_port
 
 
 class RedisServer:
@@ -40,14 +36,7 @@ class RedisServer:
             stderr=subprocess.DEVNULL,
         )
         client = redis.Redis(port=self.port)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                assert time.monotonic() < deadline, "redis-server did not start"
-                time.sleep(0.02)
+        wait_until(lambda: _answers(client), timeout=10, what="redis-server to start")
         client.close()
 
     def stop(self) -> None:
@@ -55,6 +44,13 @@ class RedisServer:
             self._process.kill()
             self._process.wait()
             self._process = None
+
+
+def _answers(client: redis.Redis) -> bool:
+    try:
+        return client.ping()
+    except redis.ConnectionError:
+        return False
 
 
 class TcpProxy:
