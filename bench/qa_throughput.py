@@ -52,9 +52,9 @@ from bench.harness import (  # noqa: E402
     write_section,
 )
 from bot.devtools.simulator import encrypted_push, push_xml  # noqa: E402
+from bot.settings import load_settings  # noqa: E402
 from bot.wechat import SafeModeCrypto, sign  # noqa: E402
 from models import texts  # noqa: E402
-from models.content import load_settings  # noqa: E402
 
 KEYWORD = "议程"
 WEROBOT_VENV = BENCH_DIR / ".venv-werobot"

@@ -31,10 +31,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bot.app import create_app  # noqa: E402
 from bot.devtools.simulator import push_xml  # noqa: E402
+from bot.settings import load_settings  # noqa: E402
 from bot.wechat import parse_push  # noqa: E402
 from handlers.rules import RuleMatcher  # noqa: E402
 from models.clock import ManualClock  # noqa: E402
-from models.content import Content, load_content, load_settings  # noqa: E402
+from models.content import Content, load_content  # noqa: E402
 from models.db import create_db_engine  # noqa: E402
 from models.migrate import upgrade  # noqa: E402
 
