@@ -152,7 +152,8 @@ def install(app: typer.Typer, load_settings: Callable[[], Settings]) -> None:
         with workspace(event) as work:
             figures = organizer.event_stats(work.session, work.settings.content, work.event, work.now)
         typer.echo(f"{work.event.id}: {work.event.name}")
-        typer.echo(f"confirmed {figures.confirmed}/{work.event.capacity}, waitlisted {figures.waitlisted}, "
+        typer.echo(f"on site {figures.onsite}/{work.event.capacity} ({figures.seats_left} seats left, "
+                   f"{figures.walk_ins} walk-ins), online {figures.online}, waitlisted {figures.waitlisted}, "
                    f"cancelled {figures.cancelled}, checked in {figures.checked_in}, today {figures.registered_today}")
         for day, count in figures.per_day:
             typer.echo(f"  {day.isoformat()}  {count}")

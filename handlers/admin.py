@@ -33,15 +33,25 @@ class Command:
     """A filter for one command word at the start of the message; extracts the pattern's named groups."""
 
     def __init__(self, pattern: str) -> None:
-        self.pattern = re.compile(pattern, re.DOTALL)
+        self.pattern = re.compile(rf"\s*(?:{pattern})\s*", re.DOTALL)
 
     def __call__(self, context: Context) -> FilterResult:
-        # NFKC folds full-width letters, digits and spaces, which Chinese keyboards produce.
-        words = unicodedata.normalize("NFKC", context.raw_text).strip()
-        match = self.pattern.fullmatch(words)
+        # Matched on a width-folded copy of the same length, so the command words match however they were
+        # typed, while the values are cut from what the organizer wrote: a broadcast keeps its 「！，」.
+        raw = context.raw_text
+        match = self.pattern.fullmatch(_fold_width(raw))
         if match is None:
             return False
-        return {name: value.strip() for name, value in match.groupdict(default="").items()}
+        return {
+            name: raw[match.start(name):match.end(name)].strip() if match.start(name) >= 0 else ""
+            for name in self.pattern.groupindex
+        }
+
+
+def _fold_width(text: str) -> str:
+    """NFKC per character where it gives one character (full-width letters, digits, spaces → ASCII), so
+    positions in the result are positions in ``text``."""
+    return "".join(folded if len(folded := unicodedata.normalize("NFKC", char)) == 1 else char for char in text)
 
 
 def unsigned_sender(context: Context) -> bool:

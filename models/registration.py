@@ -34,6 +34,7 @@ from sqlalchemy import (
     bindparam,
     case,
     exists,
+    false,
     func,
     insert,
     null,
@@ -106,6 +107,9 @@ class Registration(Base):
     # When the registration last became confirmed (registered, or promoted from the waitlist): a reminder
     # goes only to people confirmed by its time. Stamped by ``_stamp_confirmation`` below.
     confirmed_at: Mapped[datetime | None] = mapped_column(AwareDateTime())
+    # Added at the door by an organizer (name and phone only): its openid is a placeholder, so no message
+    # ever goes to it, and the organizer's figures count it apart from those who registered.
+    walk_in: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     @property
     def takes_seat(self) -> bool:
@@ -428,6 +432,27 @@ def change_attendance(
     return SeatChange(registration, _fill_free_seats(session, registration.event_id, capacity, now))
 
 
+def add_walk_in(
+    session: Session, *, event_id: str, name: str, phone: str, capacity: int, now: datetime
+) -> Registration | None:
+    """Add someone at the door by name and phone, checked in at once; None (nobody added) when the room is full.
+
+    They take a seat like anyone on site (so ``confirmed on site <= capacity`` still holds), but have no
+    WeChat follower: the openid is a placeholder that no audience includes.
+    """
+    lock_event(session, event_id)
+    if seats_taken(session, event_id) >= capacity:
+        return None
+    registration = Registration(
+        event_id=event_id, openid=f"walk-in:{secrets.token_hex(8)}", name=name, phone=phone, attendance=ONSITE,
+        status=CONFIRMED, checkin_code=_new_checkin_code(), created_at=now, updated_at=now, checked_in_at=now,
+        walk_in=True,
+    )
+    session.add(registration)
+    session.flush()
+    return registration
+
+
 def check_in(session: Session, registration: Registration, now: datetime) -> bool:
     """Mark a confirmed registration as arrived; True when it is (again) checked in, False otherwise."""
     if registration.status != CONFIRMED:
@@ -435,6 +460,12 @@ def check_in(session: Session, registration: Registration, now: datetime) -> boo
     if registration.checked_in_at is None:
         registration.checked_in_at = registration.updated_at = now
     return True
+
+
+def undo_check_in(registration: Registration, now: datetime) -> None:
+    """Take back a check-in made by mistake (the wrong row tapped at the door)."""
+    if registration.checked_in_at is not None:
+        registration.checked_in_at, registration.updated_at = None, now
 
 
 def registration_by_code(session: Session, event_id: str, code: str) -> Registration | None:

@@ -429,9 +429,13 @@ def checkin_not_registered(event: Event, open_for_registration: bool) -> str:
 
 # Organizers' commands in the chat (only for EVENTBOT_ADMIN_OPENIDS).
 ADMIN_STATUS_LABELS = {"confirmed": "已确认", "waitlisted": "候补", "cancelled": "已取消"}
-ADMIN_AUDIENCE_WORDS = {"": "confirmed", "候补": "waitlisted", "未签到": "not_checked_in"}
+ADMIN_AUDIENCE_WORDS = {
+    "": "confirmed", "现场": "onsite", "线上": "online", "候补": "waitlisted", "未签到": "not_checked_in"
+}
 ADMIN_AUDIENCE_LABELS = {
     "confirmed": "已确认报名的人",
+    "onsite": "现场参加的人",
+    "online": "线上观看的人",
     "waitlisted": "候补名单",
     "checked_in": "已签到的人",
     "not_checked_in": "已确认但未签到的人",
@@ -442,7 +446,7 @@ ADMIN_HELP = (
     "统计：当前活动的报名统计\n"
     "查询 姓名/公司/签到码/手机尾号：最多显示 10 条\n"
     "签到 签到码：为报名者签到\n"
-    "广播 内容（或 广播 候补 内容、广播 未签到 内容）：预览后回复「确认广播」发送\n"
+    "广播 内容（或 广播 现场/线上/候补/未签到 内容）：预览后回复「确认广播」发送\n"
     "问题：粉丝提出、机器人答不上来的问题\n"
     "回答 编号 内容：回复该问题的所有提问者（客服消息，48 小时内可达）"
 )
@@ -465,7 +469,7 @@ def admin_no_question(question_id: int) -> str:
     return f"没有编号为 {question_id} 的待回答问题。回复「问题」查看。"
 ADMIN_NO_MATCH = "没有找到匹配的报名记录。"
 ADMIN_QUERY_HINT = "可按姓名、公司、签到码或手机尾号（至少 4 位）查询，最多显示 10 条。"
-ADMIN_NO_DRAFT = "没有待确认的广播。发送「广播 内容」（或「广播 候补 内容」「广播 未签到 内容」）先预览。"
+ADMIN_NO_DRAFT = "没有待确认的广播。发送「广播 内容」（或「广播 现场 内容」「广播 线上 内容」等）先预览。"
 ADMIN_DRAFT_DISCARDED = "已放弃这条广播，没有发送。"
 # A state-changing command that arrived in plaintext while safe mode is configured: its sender is unsigned.
 ADMIN_NEEDS_SAFE_MODE = "这条消息是明文收到的，无法确认发送者，签到、广播和回答命令没有执行。请在公众平台把消息加解密方式设为安全模式或兼容模式后再试。"
@@ -475,10 +479,12 @@ def admin_stats(stats) -> str:
     """``统计``: the current event's figures for an organizer."""
     event = stats.event
     channels = "、".join(f"{channel or '直接关注'} {count}" for channel, count in stats.by_channel) or "暂无"
+    walk_ins = f"（另有现场补登 {stats.walk_ins} 人）" if stats.walk_ins else ""
     return "\n".join(
         [
             f"「{event.name}」报名统计",
-            f"已确认：{stats.confirmed} / {event.capacity}",
+            f"现场：{stats.onsite} / {event.capacity}，剩余 {stats.seats_left} 个座位{walk_ins}",
+            f"线上：{stats.online}",
             f"候补：{stats.waitlisted}",
             f"已取消：{stats.cancelled}",
             f"已签到：{stats.checked_in}",
@@ -636,3 +642,37 @@ def subscribe_explanation(event: Event, tz) -> str:
 
 def subscribe_invitation(url: str) -> str:
     return f"想在活动前收到提醒？{SUBSCRIBE_WHY}，打开这个链接允许一次「活动提醒」订阅通知即可：{url}"
+
+
+# What organizers read when the admin API, the dashboard or the CLI refuses something.
+def checkin_online_warning(registration) -> str:
+    return f"注意：{registration.name or registration.checkin_code} 报名的是线上观看，没有为其预留现场座位。"
+
+
+BROADCAST_TEXT_EMPTY = "消息内容不能为空。"
+
+
+def organizer_unknown_event(event_id: str) -> str:
+    return f"没有这个活动：{event_id}（请检查 config.toml 里的活动 id）。"
+
+
+def organizer_unknown_registration(registration_id: int) -> str:
+    return f"没有编号为 {registration_id} 的报名记录。"
+
+
+def organizer_unknown_audience(audience: str) -> str:
+    choices = "、".join(f"{key}（{label}）" for key, label in ADMIN_AUDIENCE_LABELS.items())
+    return f"没有「{audience}」这个发送对象，可选：{choices}。"
+
+
+def organizer_room_full(capacity: int) -> str:
+    return f"现场 {capacity} 个座位已满，不能再添加现场补登。"
+
+
+def organizer_unknown_broadcast(campaign_id: int) -> str:
+    return f"没有编号为 {campaign_id} 的群发。"
+
+
+def organizer_broadcast_started(campaign_id: int) -> str:
+    return f"群发 #{campaign_id} 已经开始发送（或已取消、已跳过），不能再取消。"
+

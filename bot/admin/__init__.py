@@ -9,7 +9,7 @@ from fastapi import APIRouter
 from bot.admin.broadcasts import broadcasts_router
 from bot.admin.events import events_router
 from bot.admin.inbox import inbox_router
-from bot.admin.registrations import registrations_router
+from bot.admin.registrations import registrations_router, walk_ins_router
 from bot.deps import AdminDep
 
 admin_api_router = APIRouter(prefix="/admin/api", dependencies=[AdminDep])
@@ -17,5 +17,6 @@ admin_api_router = APIRouter(prefix="/admin/api", dependencies=[AdminDep])
 # Resource routers are included below, one line each.
 admin_api_router.include_router(events_router)
 admin_api_router.include_router(registrations_router)
+admin_api_router.include_router(walk_ins_router)
 admin_api_router.include_router(broadcasts_router)
 admin_api_router.include_router(inbox_router)

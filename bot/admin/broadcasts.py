@@ -10,15 +10,16 @@ Creating a broadcast only writes the outbox; the sender delivers it in the backg
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Query, Response, status
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field, field_validator
 
 from bot.admin.errors import service_errors
 from bot.admin.events import DeliveryReportOut, delivery_report_out
 from bot.deps import NowDep, RowId, SessionDep, SettingsDep
-from models import organizer
+from models import organizer, texts
 from models.outbox import account_pause
 
 broadcasts_router = APIRouter(prefix="/broadcasts", tags=["broadcasts"])
@@ -38,14 +39,14 @@ class BroadcastIn(BaseModel):
     @classmethod
     def _known_audience(cls, audience: str) -> str:
         if audience not in organizer.AUDIENCES:
-            raise ValueError(f"unknown audience {audience!r}: use one of {', '.join(organizer.AUDIENCES)}")
+            raise ValueError(texts.organizer_unknown_audience(audience))
         return audience
 
     @field_validator("text")
     @classmethod
     def _not_blank(cls, text: str) -> str:
         if not text.strip():
-            raise ValueError("text is empty")
+            raise ValueError(texts.BROADCAST_TEXT_EMPTY)
         return text.strip()
 
 
@@ -63,7 +64,13 @@ class BroadcastCounts(BaseModel):
 
 
 class BroadcastOut(BroadcastCreated):
+    event_id: str | None
+    audience: str | None
+    text: str
+    created_at: datetime | None
     send_at: datetime | None
+    # When its last delivery finished.
+    finished_at: datetime | None
     # Why a scheduled broadcast was skipped (its time passed while no scheduler ran).
     skip_reason: str | None = None
     counts: BroadcastCounts
@@ -77,14 +84,27 @@ class BroadcastOut(BroadcastCreated):
     paused_reason: str | None = None
 
 
+class BroadcastList(BaseModel):
+    items: list[BroadcastOut]
+    total: int
+
+
 def broadcast_out(session, settings, campaign_id: int) -> BroadcastOut:
-    report = organizer.broadcast_status(session, campaign_id)
+    return report_out(session, settings, organizer.broadcast_status(session, campaign_id))
+
+
+def report_out(session, settings, report: organizer.BroadcastStatus) -> BroadcastOut:
     pause = account_pause(session, settings.wechat_app_id) if report.status == "sending" else None
     return BroadcastOut(
         id=report.campaign.id,
         status="paused" if pause else report.status,
         recipients=report.recipients,
+        event_id=report.campaign.event_id,
+        audience=report.campaign.audience,
+        text=report.campaign.text,
+        created_at=report.campaign.created_at,
         send_at=report.send_at,
+        finished_at=report.finished_at,
         skip_reason=report.skip_reason,
         counts=BroadcastCounts(**report.counts),
         errors=report.errors,
@@ -115,6 +135,19 @@ def create_broadcast(body: BroadcastIn, session: SessionDep, settings: SettingsD
         )
     report = broadcast_out(session, settings, campaign.id)
     return BroadcastCreated(id=report.id, status=report.status, recipients=report.recipients)
+
+
+@broadcasts_router.get("")
+def list_broadcasts(
+    session: SessionDep,
+    settings: SettingsDep,
+    event_id: str | None = None,
+    page: Annotated[int, Query(ge=1)] = 1,
+    page_size: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> BroadcastList:
+    """The broadcasts (of ``event_id``, or all), newest first, each with its report."""
+    reports, total = organizer.list_broadcasts(session, event_id, limit=page_size, offset=(page - 1) * page_size)
+    return BroadcastList(items=[report_out(session, settings, report) for report in reports], total=total)
 
 
 @broadcasts_router.get("/{broadcast_id}")

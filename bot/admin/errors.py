@@ -7,15 +7,16 @@ from contextlib import contextmanager
 
 from fastapi import HTTPException, status
 
-from models.organizer import AlreadyStarted, NotConfirmed, NotFound
+from models.organizer import AlreadyStarted, NotConfirmed, NotFound, RoomFull
 
 
 @contextmanager
 def service_errors() -> Iterator[None]:
-    """Turn NotFound into 404, NotConfirmed and AlreadyStarted into 409, with the service's message as the detail."""
+    """Turn NotFound into 404, NotConfirmed, AlreadyStarted and RoomFull into 409, with the service's (Chinese)
+    message as the detail."""
     try:
         yield
     except NotFound as error:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(error)) from None
-    except (NotConfirmed, AlreadyStarted) as error:
+    except (NotConfirmed, AlreadyStarted, RoomFull) as error:
         raise HTTPException(status.HTTP_409_CONFLICT, str(error)) from None

@@ -8,7 +8,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from bot.admin.errors import service_errors
-from bot.admin.registrations import RegistrationOut, registration_out
+from bot.admin.registrations import CheckInOut, check_in_out
 from bot.deps import NowDep, SessionDep, SettingsDep
 from models import organizer, texts
 from scheduler.reminders import REMINDER_TEMPLATE_KEY, reminder_reach, reminder_statuses
@@ -22,6 +22,22 @@ class EventCounts(BaseModel):
     cancelled: int
     checked_in: int
     registered_today: int
+
+
+class OnsiteCounts(BaseModel):
+    """Seats at the venue: confirmed registrants, walk-ins added at the door, seats left, the waitlist."""
+
+    confirmed: int
+    walk_ins: int
+    capacity: int
+    left: int
+    waitlisted: int
+
+
+class OnlineCounts(BaseModel):
+    confirmed: int
+    # Registered to watch online, yet checked in at the door.
+    checked_in: int
 
 
 class DayCount(BaseModel):
@@ -44,6 +60,9 @@ class EventOut(BaseModel):
     capacity: int
     timezone: str
     current: bool
+    onsite: OnsiteCounts
+    online: OnlineCounts
+    checked_in: int
     counts: EventCounts
     audiences: dict[str, int]
     registrations_per_day: list[DayCount]
@@ -67,6 +86,15 @@ def event_out(stats: organizer.EventStats, *, timezone: str, current: bool) -> E
         capacity=event.capacity,
         timezone=timezone,
         current=current,
+        onsite=OnsiteCounts(
+            confirmed=stats.onsite,
+            walk_ins=stats.walk_ins,
+            capacity=event.capacity,
+            left=stats.seats_left,
+            waitlisted=stats.waitlisted,
+        ),
+        online=OnlineCounts(confirmed=stats.online, checked_in=stats.checked_in_online),
+        checked_in=stats.checked_in,
         counts=EventCounts(
             confirmed=stats.confirmed,
             waitlisted=stats.waitlisted,
@@ -148,15 +176,12 @@ class ReminderList(BaseModel):
     warning: str | None
 
 
-@events_router.post("/{event_id}/checkin", response_model=RegistrationOut)
-def check_in_by_code(
-    event_id: str, body: CodeIn, session: SessionDep, settings: SettingsDep, now: NowDep
-) -> RegistrationOut:
+@events_router.post("/{event_id}/checkin", response_model=CheckInOut)
+def check_in_by_code(event_id: str, body: CodeIn, session: SessionDep, settings: SettingsDep, now: NowDep) -> CheckInOut:
     """Check in whoever holds the code: 404 for an unknown event or code, 409 unless confirmed."""
     with service_errors():
         organizer.require_event(settings.content, event_id)
-        done = organizer.check_in_by_code(session, event_id, body.code, now)
-    return registration_out(done.registration, done.channel)
+        return check_in_out(organizer.check_in_by_code(session, event_id, body.code, now))
 
 
 @events_router.get("/{event_id}/reminders", response_model=ReminderList)

@@ -6,13 +6,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query, Response
-from pydantic import BaseModel
+from fastapi import APIRouter, Depends, HTTPException, Query, Response, status
+from pydantic import BaseModel, Field
 
 from bot.admin.errors import service_errors
 from bot.admin.export import registrations_csv
 from bot.deps import NowDep, RowId, SessionDep, SettingsDep
-from models import organizer
+from handlers.registration import notify_promoted
+from handlers.registration_form import Invalid, parse_phone
+from models import organizer, texts
 from models.registration import Registration
 
 registrations_router = APIRouter(prefix="/events/{event_id}/registrations", tags=["registrations"])
@@ -33,6 +35,8 @@ class RegistrationOut(BaseModel):
     company: str | None
     title: str | None
     attendance: str
+    # Added at the door by an organizer, without WeChat.
+    walk_in: bool
     checkin_code: str
     channel: str | None
     created_at: datetime
@@ -55,6 +59,7 @@ def registration_out(registration: Registration, channel: str | None) -> Registr
         company=registration.company,
         title=registration.title,
         attendance=registration.attendance,
+        walk_in=registration.walk_in,
         checkin_code=registration.checkin_code,
         channel=channel,
         created_at=registration.created_at,
@@ -71,10 +76,12 @@ class RegistrationFilters:
     ] = ""
     status: Annotated[Literal["confirmed", "waitlisted", "cancelled"] | None, Query()] = None
     checked_in: Annotated[bool | None, Query(description="true: arrived; false: not (yet) checked in.")] = None
+    attendance: Annotated[Literal["onsite", "online"] | None, Query(description="onsite or online.")] = None
 
     def search(self, session, event_id: str, **page) -> tuple[list[tuple[Registration, str | None]], int]:
         return organizer.search_registrations(
-            session, event_id, q=self.q, status=self.status, checked_in=self.checked_in, **page
+            session, event_id, q=self.q, status=self.status, checked_in=self.checked_in, attendance=self.attendance,
+            **page,
         )
 
 
@@ -89,11 +96,14 @@ def list_registrations(
     settings: SettingsDep,
     page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
     page_size: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
+    newest_first: Annotated[bool, Query(description="true: the latest registrations first (the desk).")] = False,
 ) -> RegistrationList:
     """The event's registrations, oldest first, with the follower's QR channel; 404 for an unknown event."""
     with service_errors():
         organizer.require_event(settings.content, event_id)
-    rows, total = filters.search(session, event_id, limit=page_size, offset=(page - 1) * page_size)
+    rows, total = filters.search(
+        session, event_id, limit=page_size, offset=(page - 1) * page_size, newest_first=newest_first
+    )
     return RegistrationList(items=[registration_out(*row) for row in rows], total=total)
 
 
@@ -110,12 +120,77 @@ def export_registrations(event_id: str, filters: FiltersDep, session: SessionDep
     )
 
 
-@registrations_router.post("/{registration_id}/checkin", response_model=RegistrationOut)
-def check_in(
-    event_id: str, registration_id: RowId, session: SessionDep, settings: SettingsDep, now: NowDep
-) -> RegistrationOut:
+class CheckInOut(RegistrationOut):
+    """A check-in, with whether it was done before and what the person at the desk must be told."""
+
+    already: bool
+    # Set when they registered to watch online: no seat was kept for them.
+    warning: str | None
+
+
+def check_in_out(done: organizer.CheckIn) -> CheckInOut:
+    warning = texts.checkin_online_warning(done.registration) if done.registered_online else None
+    return CheckInOut(
+        **registration_out(done.registration, done.channel).model_dump(), already=done.already, warning=warning
+    )
+
+
+@registrations_router.post("/{registration_id}/checkin", response_model=CheckInOut)
+def check_in(event_id: str, registration_id: RowId, session: SessionDep, settings: SettingsDep, now: NowDep) -> CheckInOut:
     """Check a registration in (again: no change); 404 for an unknown event or id, 409 unless confirmed."""
     with service_errors():
         organizer.require_event(settings.content, event_id)
-        done = organizer.check_in_by_id(session, event_id, registration_id, now)
-    return registration_out(done.registration, done.channel)
+        return check_in_out(organizer.check_in_by_id(session, event_id, registration_id, now))
+
+
+@registrations_router.delete("/{registration_id}/checkin", response_model=RegistrationOut)
+def undo_check_in(
+    event_id: str, registration_id: RowId, session: SessionDep, settings: SettingsDep, now: NowDep
+) -> RegistrationOut:
+    """Take back a check-in (the wrong row was tapped); 404 for an unknown event or id."""
+    with service_errors():
+        organizer.require_event(settings.content, event_id)
+        registration = organizer.undo_check_in_by_id(session, event_id, registration_id, now)
+    return registration_out(registration, None)
+
+
+class CancelOut(BaseModel):
+    registration: RegistrationOut
+    # Moved from the waitlist to the freed seat (each is sent a notice).
+    promoted: list[RegistrationOut]
+
+
+@registrations_router.post("/{registration_id}/cancel", response_model=CancelOut)
+def cancel_registration(
+    event_id: str, registration_id: RowId, session: SessionDep, settings: SettingsDep, now: NowDep
+) -> CancelOut:
+    """Cancel a registration for its holder; the head of the waitlist takes the freed seat and is told."""
+    with service_errors():
+        event = organizer.require_event(settings.content, event_id)
+        change = organizer.cancel_by_id(session, event, registration_id, now)
+    notify_promoted(session, event, change.promoted, settings.content)
+    return CancelOut(
+        registration=registration_out(change.registration, None),
+        promoted=[registration_out(promoted, None) for promoted in change.promoted],
+    )
+
+
+class WalkInIn(BaseModel):
+    name: str = Field(min_length=1, max_length=64)
+    phone: str = Field(min_length=1, max_length=32)
+
+
+walk_ins_router = APIRouter(prefix="/events/{event_id}/walk-ins", tags=["registrations"])
+
+
+@walk_ins_router.post("", status_code=status.HTTP_201_CREATED, response_model=RegistrationOut)
+def add_walk_in(event_id: str, body: WalkInIn, session: SessionDep, settings: SettingsDep, now: NowDep) -> RegistrationOut:
+    """Add someone who arrives unregistered, by name and phone, checked in; 409 when every seat is taken."""
+    try:
+        phone = parse_phone(body.phone)
+    except Invalid as invalid:
+        raise HTTPException(422, str(invalid)) from None
+    with service_errors():
+        event = organizer.require_event(settings.content, event_id)
+        registration = organizer.walk_in(session, event, name=body.name.strip(), phone=phone, now=now)
+    return registration_out(registration, None)

@@ -16,6 +16,7 @@ from models.organizer.broadcasts import (
     cancel_broadcast,
     confirm_draft,
     create_broadcast,
+    list_broadcasts,
     outcome_counts,
     report_finished_broadcasts,
     save_draft,
@@ -34,22 +35,29 @@ from models.organizer.inbox import (
     rule_toml,
 )
 from models.organizer.registrations import (
+    ATTENDANCES,
     AUDIENCES,
     STATUSES,
     CheckIn,
     EventStats,
     NotConfirmed,
     NotFound,
+    RoomFull,
     audience_openids,
+    cancel_by_id,
     check_in_by_code,
     check_in_by_id,
     event_stats,
+    registration_of_event,
     require_event,
     search_registrations,
+    undo_check_in_by_id,
+    walk_in,
 )
 from models.organizer.reports import DeliveryReport, Missed, delivery_report
 
 __all__ = [
+    "ATTENDANCES", "RoomFull", "list_broadcasts", "cancel_by_id", "registration_of_event", "undo_check_in_by_id", "walk_in",
     "AUDIENCES", "BROADCAST_GRACE", "DRAFT_LIFETIME", "REPORT_PURPOSE", "STATUSES", "AlreadyStarted",
     "BroadcastStatus", "CheckIn", "DeliveryReport", "Missed", "delivery_report", "EventStats", "NotConfirmed", "NotFound", "audience_openids",
     "broadcast_status", "cancel_broadcast", "check_in_by_code", "check_in_by_id", "confirm_draft",

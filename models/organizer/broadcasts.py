@@ -59,6 +59,8 @@ class BroadcastStatus:
     unreachable_reasons: dict[str, int]
     # Delivered X of N, and who was not reached and why.
     report: DeliveryReport
+    # When its last delivery finished (None until one has).
+    finished_at: datetime | None = None
 
 
 def create_broadcast(
@@ -104,7 +106,7 @@ def create_broadcast(
 def _broadcast(session: Session, campaign_id: int) -> Campaign:
     campaign = session.get(Campaign, campaign_id)
     if campaign is None or campaign.purpose != BROADCAST_PURPOSE:
-        raise NotFound(f"no broadcast {campaign_id}")
+        raise NotFound(texts.organizer_unknown_broadcast(campaign_id))
     return campaign
 
 
@@ -118,7 +120,7 @@ def cancel_broadcast(session: Session, campaign_id: int) -> None:
     # Locked, so a scheduler starting it at this moment either waits for the cancel or is waited for.
     plan = session.get(BroadcastPlan, campaign_id, with_for_update=True)
     if plan is None or plan.state != SCHEDULED_BROADCAST:
-        raise AlreadyStarted(f"broadcast {campaign_id} is not a scheduled broadcast still waiting to be sent")
+        raise AlreadyStarted(texts.organizer_broadcast_started(campaign_id))
     plan.state = CANCELLED_BROADCAST
 
 
@@ -217,7 +219,20 @@ def broadcast_status(session: Session, campaign_id: int) -> BroadcastStatus:
         {str(code): count for code, count in errors},
         {reason or "": count for reason, count in unreachable},
         delivery_report(session, [campaign_id], campaign.event_id),
+        session.scalar(select(func.max(Delivery.finished_at)).where(Delivery.campaign_id == campaign_id)),
     )
+
+
+def list_broadcasts(
+    session: Session, event_id: str | None = None, *, limit: int | None = None, offset: int = 0
+) -> tuple[list[BroadcastStatus], int]:
+    """Broadcasts (of ``event_id``, or all), newest first, each with its report; and how many there are."""
+    query = select(Campaign.id).where(Campaign.purpose == BROADCAST_PURPOSE)
+    if event_id is not None:
+        query = query.where(Campaign.event_id == event_id)
+    total = session.scalar(select(func.count()).select_from(query.subquery()))
+    ids = session.scalars(query.order_by(Campaign.id.desc()).offset(offset).limit(limit)).all()
+    return [broadcast_status(session, campaign_id) for campaign_id in ids], total
 
 
 def save_draft(session: Session, *, openid: str, event_id: str, audience: str, text: str, now: datetime) -> int:

@@ -9,21 +9,31 @@ from datetime import date, datetime
 from sqlalchemy import Select, false, func, or_, select
 from sqlalchemy.orm import Session
 
+from models import texts
 from models.content import Content, Event
 from models.follower import Follower
 from models.registration import (
     CANCELLED,
     CONFIRMED,
+    ONLINE,
+    ONSITE,
     WAITLISTED,
     Registration,
+    SeatChange,
+    add_walk_in,
+    cancel,
     check_in,
     registration_by_code,
+    undo_check_in,
 )
 
 STATUSES = (CONFIRMED, WAITLISTED, CANCELLED)
+ATTENDANCES = (ONSITE, ONLINE)
 # Who a broadcast can address. "confirmed" includes people already checked in; "all_registrants" is
 # everyone still registered (confirmed or waitlisted): a cancelled registration asked to hear no more.
-AUDIENCES = ("confirmed", "waitlisted", "checked_in", "not_checked_in", "all_registrants")
+# "onsite" and "online" are the confirmed who come to the venue and those who watch the livestream.
+# Walk-ins added at the door have no WeChat follower and are in none of them.
+AUDIENCES = ("confirmed", "onsite", "online", "waitlisted", "checked_in", "not_checked_in", "all_registrants")
 # The fewest digits a phone-suffix search needs, so "1" does not match half the list.
 PHONE_SUFFIX_MIN_DIGITS = 4
 
@@ -36,68 +46,113 @@ class NotConfirmed(Exception):
     """Check-in refused: the registration is waitlisted or cancelled."""
 
     def __init__(self, registration: Registration) -> None:
-        super().__init__(f"registration {registration.id} is {registration.status}, not confirmed")
+        super().__init__(texts.admin_checkin_refused(registration))
         self.registration = registration
+
+
+class RoomFull(Exception):
+    """A walk-in refused: every seat on site is taken."""
 
 
 def require_event(content: Content, event_id: str) -> Event:
     """The configured event ``event_id``; NotFound when config.toml has no such event."""
     event = content.event_by_id(event_id)
     if event is None:
-        raise NotFound(f"unknown event {event_id!r}")
+        raise NotFound(texts.organizer_unknown_event(event_id))
     return event
 
 
 @dataclass(frozen=True)
 class EventStats:
-    """An event's registrations counted every way the organizer looks at them."""
+    """An event's registrations counted every way the organizer looks at them.
+
+    ``onsite`` and ``online`` count confirmed registrations by attendance; walk-ins (added at the door)
+    take seats but are counted apart, and no broadcast reaches them.
+    """
 
     event: Event
-    confirmed: int = 0
+    onsite: int = 0
+    online: int = 0
+    walk_ins: int = 0
     waitlisted: int = 0
     cancelled: int = 0
     checked_in: int = 0
+    # Of ``checked_in``, those who registered to watch online and came anyway.
+    checked_in_online: int = 0
     registered_today: int = 0
     per_day: list[tuple[date, int]] = field(default_factory=list)
     by_channel: list[tuple[str | None, int]] = field(default_factory=list)
 
     @property
+    def confirmed(self) -> int:
+        """Confirmed registrants, on site and online (walk-ins apart)."""
+        return self.onsite + self.online
+
+    @property
+    def seats_left(self) -> int:
+        return max(self.event.capacity - self.onsite - self.walk_ins, 0)
+
+    @property
     def audiences(self) -> dict[str, int]:
         """How many followers each broadcast audience reaches right now."""
+        checked_in_registrants = self.checked_in - self.walk_ins
         return {
             "confirmed": self.confirmed,
+            "onsite": self.onsite,
+            "online": self.online,
             "waitlisted": self.waitlisted,
-            "checked_in": self.checked_in,
-            "not_checked_in": self.confirmed - self.checked_in,
+            "checked_in": checked_in_registrants,
+            "not_checked_in": self.confirmed - checked_in_registrants,
             "all_registrants": self.confirmed + self.waitlisted,
         }
 
 
 def event_stats(session: Session, content: Content, event: Event, now: datetime) -> EventStats:
-    """Counts by status, check-ins, registrations per day (bot timezone) and by QR channel."""
+    """Counts by status and attendance, check-ins, registrations per day (bot timezone) and by QR channel."""
     rows = session.execute(
-        select(Registration.status, Registration.checked_in_at, Registration.created_at, Follower.channel)
+        select(
+            Registration.status,
+            Registration.attendance,
+            Registration.walk_in,
+            Registration.checked_in_at,
+            Registration.created_at,
+            Follower.channel,
+        )
         .outerjoin(Follower, Follower.openid == Registration.openid)
         .where(Registration.event_id == event.id)
     ).all()
     # An event has hundreds of registrations, not millions: counting in Python keeps the day boundaries in
     # the bot's timezone on both backends.
     statuses = Counter(row.status for row in rows)
+    confirmed = Counter(
+        "walk_in" if row.walk_in else row.attendance for row in rows if row.status == CONFIRMED
+    )
+    arrived = [row for row in rows if row.status == CONFIRMED and row.checked_in_at is not None]
     days = Counter(row.created_at.astimezone(content.tz).date() for row in rows)
-    channels = Counter(row.channel for row in rows if row.status != CANCELLED)
+    channels = Counter(row.channel for row in rows if row.status != CANCELLED and not row.walk_in)
     return EventStats(
         event=event,
-        confirmed=statuses[CONFIRMED],
+        onsite=confirmed[ONSITE],
+        online=confirmed[ONLINE],
+        walk_ins=confirmed["walk_in"],
         waitlisted=statuses[WAITLISTED],
         cancelled=statuses[CANCELLED],
-        checked_in=sum(1 for row in rows if row.status == CONFIRMED and row.checked_in_at is not None),
+        checked_in=len(arrived),
+        checked_in_online=sum(1 for row in arrived if row.attendance == ONLINE),
         registered_today=days[now.astimezone(content.tz).date()],
         per_day=sorted(days.items()),
         by_channel=sorted(channels.items(), key=lambda item: (-item[1], item[0] or "")),
     )
 
 
-def _matching(event_id: str, *, q: str = "", status: str | None = None, checked_in: bool | None = None) -> Select:
+def _matching(
+    event_id: str,
+    *,
+    q: str = "",
+    status: str | None = None,
+    checked_in: bool | None = None,
+    attendance: str | None = None,
+) -> Select:
     query = (
         select(Registration, Follower.channel)
         .outerjoin(Follower, Follower.openid == Registration.openid)
@@ -105,6 +160,8 @@ def _matching(event_id: str, *, q: str = "", status: str | None = None, checked_
     )
     if status is not None:
         query = query.where(Registration.status == status)
+    if attendance is not None:
+        query = query.where(Registration.attendance == attendance)
     if checked_in is not None:
         arrived = Registration.checked_in_at.is_not(None)
         query = query.where(arrived if checked_in else ~arrived)
@@ -134,16 +191,20 @@ def search_registrations(
     q: str = "",
     status: str | None = None,
     checked_in: bool | None = None,
+    attendance: str | None = None,
     limit: int | None = None,
     offset: int = 0,
+    newest_first: bool = False,
 ) -> tuple[list[tuple[Registration, str | None]], int]:
-    """Registrations (with the follower's channel) matching the filters, oldest first, and their total.
+    """Registrations (with the follower's channel) matching the filters, oldest (or newest) first, and their
+    total.
 
     ``q`` finds a name or company containing it, an exact check-in code, or a phone ending in its digits.
     """
-    query = _matching(event_id, q=q, status=status, checked_in=checked_in)
+    query = _matching(event_id, q=q, status=status, checked_in=checked_in, attendance=attendance)
     total = session.scalar(select(func.count()).select_from(query.subquery()))
-    page = session.execute(query.order_by(Registration.id).offset(offset).limit(limit)).all()
+    order = Registration.id.desc() if newest_first else Registration.id
+    page = session.execute(query.order_by(order).offset(offset).limit(limit)).all()
     return [(registration, channel) for registration, channel in page], total
 
 
@@ -154,6 +215,11 @@ class CheckIn:
     registration: Registration
     channel: str | None
     already: bool
+
+    @property
+    def registered_online(self) -> bool:
+        """They registered to watch the livestream: the desk warns, since no seat was kept for them."""
+        return self.registration.attendance == ONLINE
 
 
 def _check_in(session: Session, registration: Registration | None, now: datetime, what: str) -> CheckIn:
@@ -166,24 +232,52 @@ def _check_in(session: Session, registration: Registration | None, now: datetime
     return CheckIn(registration, follower.channel if follower else None, already)
 
 
+def registration_of_event(session: Session, event_id: str, registration_id: int) -> Registration:
+    """Registration ``registration_id`` of the event; NotFound when there is none."""
+    registration = session.get(Registration, registration_id)
+    if registration is None or registration.event_id != event_id:
+        raise NotFound(texts.organizer_unknown_registration(registration_id))
+    return registration
+
+
 def check_in_by_id(session: Session, event_id: str, registration_id: int, now: datetime) -> CheckIn:
     """Check in registration ``registration_id`` of the event; NotFound, or NotConfirmed unless confirmed."""
-    registration = session.get(Registration, registration_id)
-    if registration is not None and registration.event_id != event_id:
-        registration = None
-    return _check_in(session, registration, now, f"no registration {registration_id} for event {event_id!r}")
+    return _check_in(session, registration_of_event(session, event_id, registration_id), now, "")
 
 
 def check_in_by_code(session: Session, event_id: str, code: str, now: datetime) -> CheckIn:
     """Check in whoever holds ``code`` (any case) for the event; NotFound, or NotConfirmed unless confirmed."""
     registration = registration_by_code(session, event_id, code)
-    missing = f"no registration with code {code.strip().upper()!r} for event {event_id!r}"
-    return _check_in(session, registration, now, missing)
+    return _check_in(session, registration, now, texts.admin_checkin_unknown(code.strip().upper()))
+
+
+def undo_check_in_by_id(session: Session, event_id: str, registration_id: int, now: datetime) -> Registration:
+    """Take back the check-in of registration ``registration_id`` (tapped by mistake); NotFound."""
+    registration = registration_of_event(session, event_id, registration_id)
+    undo_check_in(registration, now)
+    return registration
+
+
+def cancel_by_id(session: Session, event: Event, registration_id: int, now: datetime) -> SeatChange:
+    """Cancel registration ``registration_id`` for its holder; a freed seat goes to the waitlist's head.
+
+    The promoted follower is told as when a follower cancels in the chat (the caller queues the notice).
+    """
+    registration = registration_of_event(session, event.id, registration_id)
+    return cancel(session, registration, capacity=event.capacity, now=now)
+
+
+def walk_in(session: Session, event: Event, *, name: str, phone: str, now: datetime) -> Registration:
+    """Add someone at the door, checked in; RoomFull when every seat on site is taken."""
+    added = add_walk_in(session, event_id=event.id, name=name, phone=phone, capacity=event.capacity, now=now)
+    if added is None:
+        raise RoomFull(texts.organizer_room_full(event.capacity))
+    return added
 
 
 def check_audience(audience: str) -> None:
     if audience not in AUDIENCES:
-        raise ValueError(f"unknown audience {audience!r}: use one of {', '.join(AUDIENCES)}")
+        raise ValueError(texts.organizer_unknown_audience(audience))
 
 
 def audience_openids(session: Session, event_id: str, audience: str) -> list[str]:
@@ -191,6 +285,8 @@ def audience_openids(session: Session, event_id: str, audience: str) -> list[str
     check_audience(audience)
     conditions = {
         "confirmed": [Registration.status == CONFIRMED],
+        "onsite": [Registration.status == CONFIRMED, Registration.attendance == ONSITE],
+        "online": [Registration.status == CONFIRMED, Registration.attendance == ONLINE],
         "waitlisted": [Registration.status == WAITLISTED],
         "checked_in": [Registration.status == CONFIRMED, Registration.checked_in_at.is_not(None)],
         "not_checked_in": [Registration.status == CONFIRMED, Registration.checked_in_at.is_(None)],
@@ -198,6 +294,8 @@ def audience_openids(session: Session, event_id: str, audience: str) -> list[str
     }[audience]
     return list(
         session.scalars(
-            select(Registration.openid).where(Registration.event_id == event_id, *conditions).order_by(Registration.id)
+            select(Registration.openid)
+            .where(Registration.event_id == event_id, Registration.walk_in.is_(False), *conditions)
+            .order_by(Registration.id)
         )
     )

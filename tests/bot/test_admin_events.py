@@ -40,6 +40,8 @@ def test_events_counts_statuses_days_channels_and_audiences(admin_api, admin_app
     assert event["by_channel"] == [{"channel": "poster", "count": 2}, {"channel": None, "count": 1}]
     assert event["audiences"] == {
         "confirmed": 2,
+        "onsite": 2,
+        "online": 0,
         "waitlisted": 1,
         "checked_in": 1,
         "not_checked_in": 1,
@@ -83,7 +85,7 @@ def test_checkin_by_code_errors(admin_api, admin_app, clock):
         waiting = add_registration(session, "o-b", now=clock.now(), capacity=1).checkin_code
     assert admin_api.post("/admin/api/events/meetup-10/checkin", json={"code": "ZZZZZZ"}).status_code == 404
     refused = admin_api.post("/admin/api/events/meetup-10/checkin", json={"code": waiting})
-    assert refused.status_code == 409 and "waitlisted" in refused.json()["detail"]
+    assert refused.status_code == 409 and "「候补」" in refused.json()["detail"]
     missing = admin_api.post("/admin/api/events/meetup-10/checkin", json={})
     assert missing.status_code == 422
     assert missing.json()["detail"][0]["loc"] == ["body", "code"]

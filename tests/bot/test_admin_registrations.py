@@ -14,7 +14,7 @@ from tests.registration_steps import EVENT_ID, register_via_chat, settings_with_
 ADMIN_TOKEN = "registrations-admin-token"
 URL = f"/admin/api/events/{EVENT_ID}/registrations"
 FIELDS = {
-    "id", "openid", "status", "position", "name", "phone", "company", "title", "attendance", "checkin_code",
+    "id", "openid", "status", "position", "name", "phone", "company", "title", "attendance", "walk_in", "checkin_code",
     "channel", "created_at", "checked_in_at",
 }
 

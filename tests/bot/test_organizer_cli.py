@@ -60,7 +60,7 @@ def test_registrations_export_writes_the_csv_file(seeded, tmp_path):
 def test_stats_prints_the_counts(seeded):
     result = run("stats")
     assert result.exit_code == 0, result.output
-    assert "confirmed 1/200, waitlisted 1, cancelled 0, checked in 0, today 2" in result.output
+    assert "on site 1/200 (199 seats left, 0 walk-ins), online 0, waitlisted 1, cancelled 0, checked in 0, today 2" in result.output
 
 
 def test_checkin_by_code(seeded, sessions):

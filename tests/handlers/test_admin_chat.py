@@ -57,7 +57,8 @@ def test_admins_can_list_their_commands(chat):
 
 def test_stats_counts_the_current_event(chat, seeded):
     reply = chat.send_text(ADMIN, "统计").content
-    assert "已确认：2 / 200" in reply
+    assert "现场：2 / 200，剩余 198 个座位" in reply
+    assert "线上：0" in reply
     assert "候补：1" in reply
     assert "已取消：1" in reply
     assert "已签到：1" in reply
@@ -110,6 +111,8 @@ def deliveries(chat_app):
         ("广播 明天下午两点见", "confirmed", ["o-alice", "o-bob"]),
         ("广播 候补 有空位会通知大家", "waitlisted", ["o-carol"]),
         ("广播 未签到 还没到的朋友请抓紧", "not_checked_in", ["o-alice"]),
+        ("广播 现场 请提前到场签到，记得带电脑", "onsite", ["o-alice", "o-bob"]),
+        ("广播 线上 直播链接稍后发送", "online", []),
     ],
 )
 def test_broadcast_previews_then_sends_only_after_confirmation(chat, chat_app, seeded, command, audience, recipients):
@@ -124,6 +127,22 @@ def test_broadcast_previews_then_sends_only_after_confirmation(chat, chat_app, s
         [campaign] = session.scalars(select(Campaign)).all()
         assert (campaign.audience, campaign.text) == (audience, command.split()[-1])
     assert "没有待确认的广播" in chat.send_text(ADMIN, "确认广播").content
+
+
+def test_a_broadcast_keeps_its_full_width_punctuation(chat, chat_app, seeded):
+    text = "明天见！请提前（13:30）到场，记得带电脑。"
+    assert text in chat.send_text(ADMIN, f"　广播　{text} ").content  # ideographic spaces around the command
+    chat.send_text(ADMIN, "确认广播")
+    with chat_app.state.services.sessions() as session:
+        assert session.scalars(select(Campaign.text)).all() == [text]
+
+
+def test_stats_tell_on_site_from_online(chat, chat_app, clock):
+    with chat_app.state.services.sessions.begin() as session:
+        add_registration(session, "o-alice", now=clock.now(), name="王小丽")
+        add_registration(session, "o-olivia", now=clock.now(), name="欧丽", attendance="online")
+    reply = chat.send_text(ADMIN, "统计").content
+    assert "现场：1 / 200，剩余 199 个座位" in reply and "线上：1" in reply
 
 
 def test_a_broadcast_without_text_explains_the_commands(chat, chat_app):

@@ -18,6 +18,8 @@ from tests.organizer_factories import ADMIN_TOKEN, AUTH, add_registration
 
 AUDIENCE_MEMBERS = {
     "confirmed": ["o-alice", "o-bob"],
+    "onsite": ["o-alice", "o-bob"],
+    "online": [],  # tests/bot/test_admin_desk.py broadcasts to an online registrant
     "waitlisted": ["o-carol"],
     "checked_in": ["o-bob"],
     "not_checked_in": ["o-alice"],
