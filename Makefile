@@ -41,10 +41,11 @@ lock: | $(VENV)/bin/python
 	  -o requirements-dev.lock
 
 # The dashboard's browser test drives Debian's headless Chromium (never a downloaded browser); a CJK font
-# makes its screenshots readable. Installed once, with apt-get, when missing.
+# makes its screenshots readable; libzbar0 reads the QR codes back. Installed once, with apt-get, when missing.
 browser:
-	@if ! command -v chromium >/dev/null 2>&1 || [ ! -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ]; then \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver fonts-wqy-microhei >/dev/null; \
+	@if ! command -v chromium >/dev/null 2>&1 || [ ! -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] \
+	  || ! ldconfig -p | grep -q libzbar.so.0; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver fonts-wqy-microhei libzbar0 >/dev/null; \
 	fi
 
 run: $(RUNTIME_STAMP)

@@ -7,6 +7,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
@@ -206,6 +207,52 @@ def menu_show() -> None:
         typer.echo("(the same as config.toml)")
     else:
         typer.echo("(differs from config.toml: eventbot menu push replaces it)")
+
+
+qr_app = typer.Typer(help="Permanent QR codes to print: the check-in code and one per channel.", no_args_is_help=True)
+app.add_typer(qr_app, name="qr")
+QrOutput = Annotated[Path | None, typer.Option("--output", "-o", help="The PNG to write (default: in this directory).")]
+
+
+def _write_qr(settings: Settings, scene: str, output: Path) -> None:
+    """Ask WeChat for the permanent code of ``scene``, draw it as ``output`` and print what it encodes."""
+    from bot.qr import QrCodes, qr_png
+
+    with _wechat_api(settings) as client:
+        code = QrCodes().get(client, scene)
+    output.write_bytes(qr_png(code.url))
+    typer.echo(f"{output}: scene {scene}\nencodes {code.url}\nWeChat's image: {code.ticket_url}")
+
+
+@qr_app.command("checkin")
+def qr_checkin(
+    event: Annotated[str | None, typer.Option("--event", help="Event id (default: the current event).")] = None,
+    output: QrOutput = None,
+) -> None:
+    """The event's check-in code: a registrant who scans it at the door is checked in."""
+    from bot.qr import checkin_scene
+    from models.clock import clock_for
+
+    settings = _settings()
+    now = clock_for(settings.now_override, settings.tz).now()
+    chosen = settings.content.event_by_id(event) if event else settings.content.current_event(now)
+    if chosen is None:
+        typer.secho(f"--event: no event {event!r} in config.toml", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2)
+    _write_qr(settings, checkin_scene(chosen.id), output or Path(f"checkin-{chosen.id}.png"))
+
+
+@qr_app.command("channel")
+def qr_channel(
+    name: Annotated[str, typer.Argument(help="A channel listed in [qr] channels of config.toml.")],
+    output: QrOutput = None,
+) -> None:
+    """A channel's code: followers who follow through it are counted as that channel."""
+    settings = _settings()
+    if name not in settings.content.qr.channels:
+        typer.secho(f"no channel {name!r}: add it to [qr] channels in config.toml", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2)
+    _write_qr(settings, name, output or Path(f"channel-{name}.png"))
 
 
 @app.command()

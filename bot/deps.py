@@ -11,6 +11,7 @@ from fastapi import Depends, HTTPException, Path, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
+from bot.services import Services
 from bot.settings import Settings
 from models.clock import Clock
 
@@ -60,7 +61,12 @@ def require_metrics_reader(
     check_bearer(credentials, settings.metrics_token, "METRICS_TOKEN")
 
 
+def get_services(request: Request) -> Services:
+    return request.app.state.services
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+ServicesDep = Annotated[Services, Depends(get_services)]
 ClockDep = Annotated[Clock, Depends(get_clock)]
 NowDep = Annotated[datetime, Depends(get_now)]
 # scope="function": commit before the response is sent. FastAPI's default ends a yield dependency only

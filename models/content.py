@@ -530,6 +530,26 @@ def _in_zone(moment: datetime, tz: ZoneInfo) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=tz)
 
 
+# WeChat's limit for a permanent code's scene string.
+SCENE_MAX_LENGTH = 64
+
+
+def _check_channel_names(names: list[str]) -> list[str]:
+    for name in names:
+        if not name or len(name) > SCENE_MAX_LENGTH or name.startswith("checkin:"):
+            raise ValueError(f"channel {name!r}: 1 to {SCENE_MAX_LENGTH} characters, not starting with 'checkin:'")
+    if len(set(names)) != len(names):
+        raise ValueError("each channel may appear once")
+    return names
+
+
+class QrConfig(_Strict):
+    """The channels followers come from: each gets a permanent QR code (``eventbot qr channel NAME``, the
+    dashboard), and a follow through it is counted as that channel."""
+
+    channels: Annotated[list[str], AfterValidator(_check_channel_names)] = []
+
+
 class Content(BaseSettings):
     """What ``config.toml`` holds: the events and how followers' words map to topics."""
 
@@ -547,6 +567,7 @@ class Content(BaseSettings):
     reminders: RemindersConfig = RemindersConfig()
     delivery: DeliveryConfig = DeliveryConfig()
     rate_limit: RateLimitConfig = RateLimitConfig()
+    qr: QrConfig = QrConfig()
 
     @property
     def tz(self) -> ZoneInfo:

@@ -676,3 +676,15 @@ def organizer_unknown_broadcast(campaign_id: int) -> str:
 def organizer_broadcast_started(campaign_id: int) -> str:
     return f"群发 #{campaign_id} 已经开始发送（或已取消、已跳过），不能再取消。"
 
+
+# QR codes (the dashboard and the admin API).
+QR_NOT_CONFIGURED = "没有配置 WECHAT_APP_ID 和 WECHAT_APP_SECRET，无法向微信申请二维码。"
+QR_WECHAT_UNREACHABLE = "暂时连不上微信接口，请稍后再试。"
+
+
+def qr_refused(errcode: int, errmsg: str) -> str:
+    return f"微信拒绝生成二维码：错误码 {errcode}（{errmsg}）。"
+
+
+def qr_unknown_channel(name: str) -> str:
+    return f"没有「{name}」这个渠道：请先在 config.toml 的 [qr] channels 里添加。"

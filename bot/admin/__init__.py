@@ -9,6 +9,7 @@ from fastapi import APIRouter
 from bot.admin.broadcasts import broadcasts_router
 from bot.admin.events import events_router
 from bot.admin.inbox import inbox_router
+from bot.admin.qr import qr_router
 from bot.admin.registrations import registrations_router, walk_ins_router
 from bot.deps import AdminDep
 
@@ -20,3 +21,4 @@ admin_api_router.include_router(registrations_router)
 admin_api_router.include_router(walk_ins_router)
 admin_api_router.include_router(broadcasts_router)
 admin_api_router.include_router(inbox_router)
+admin_api_router.include_router(qr_router)

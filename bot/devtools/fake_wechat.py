@@ -12,6 +12,7 @@ Run it with ``eventbot fake-wechat``, or in-process with ``FakeWeChatServer``.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import secrets
 import threading
@@ -372,6 +373,12 @@ def create_fake_app(fake: FakeWeChat) -> FastAPI:
 
     @app.post("/cgi-bin/qrcode/create")
     async def qrcode_create(request: Request, body: JsonBody) -> dict:
+        if body.get("action_name") == "QR_LIMIT_STR_SCENE":
+            # A permanent code: the same scene always gives the same code, whose ticket carries the scene
+            # (base64) so a test can read back what was asked for. It has no expiry.
+            scene = body.get("action_info", {}).get("scene", {}).get("scene_str", "")
+            ticket = "fake-ticket-" + base64.urlsafe_b64encode(scene.encode()).decode().rstrip("=")
+            return await guarded(request, lambda: {"ticket": ticket, "url": f"http://weixin.qq.com/q/{ticket}"})
         ticket = f"fake-ticket-{secrets.token_hex(8)}"
         return await guarded(
             request,
