@@ -17,7 +17,7 @@ from typing import Annotated
 import typer
 from sqlalchemy.orm import Session
 
-from bot.admin.export import registrations_csv
+from bot.admin.export import registrations_csv, registrations_xlsx
 from bot.settings import Settings
 from models import organizer
 from models.clock import clock_for
@@ -102,12 +102,20 @@ def install(app: typer.Typer, load_settings: Callable[[], Settings]) -> None:
         csv_file: Annotated[
             Path | None, typer.Option("--csv", help="Write to this file (default: standard output).")
         ] = None,
+        xlsx_file: Annotated[Path | None, typer.Option("--xlsx", help="Write an Excel workbook to this file.")] = None,
+        raw: Annotated[
+            bool, typer.Option("--raw", help="Machine column names and values, ISO times (default: Chinese).")
+        ] = False,
     ) -> None:
-        """Export registrations as CSV (UTF-8 with BOM, safe to open in Excel)."""
+        """Export registrations as CSV (UTF-8 with BOM, safe to open in Excel) or .xlsx, in Chinese."""
         check_status(status)
         with workspace(event) as work:
             rows, total = organizer.search_registrations(work.session, work.event.id, status=status)
-            document = registrations_csv(rows, work.settings.tz)
+            if xlsx_file is not None:
+                xlsx_file.write_bytes(registrations_xlsx(rows, work.settings.tz, raw=raw))
+                typer.echo(f"{total} registrations written to {xlsx_file}", err=True)
+                return
+            document = registrations_csv(rows, work.settings.tz, raw=raw)
         if csv_file is None:
             typer.echo(document, nl=False)
         else:

@@ -688,3 +688,36 @@ def qr_refused(errcode: int, errmsg: str) -> str:
 
 def qr_unknown_channel(name: str) -> str:
     return f"没有「{name}」这个渠道：请先在 config.toml 的 [qr] channels 里添加。"
+
+
+# The registrations' export (CSV, .xlsx) as organizers read it; ``--raw`` / ``raw=true`` keeps machine names.
+EXPORT_HEADERS = {
+    "id": "编号",
+    "status": "状态",
+    "position": "候补位次",
+    "name": "姓名",
+    "phone": "手机号",
+    "company": "公司/单位",
+    "title": "职位",
+    "attendance": "参加方式",
+    "walk_in": "现场补登",
+    "checkin_code": "签到码",
+    "channel": "渠道",
+    "created_at": "报名时间",
+    "checked_in_at": "签到时间",
+    "openid": "openid",
+}
+EXPORT_ATTENDANCE = {"onsite": "现场", "online": "线上"}
+
+
+def export_values(values: dict, time_format: str) -> dict:
+    """One registration's cells in Chinese: statuses and attendance as words, times local and readable."""
+    readable = dict(values)
+    readable["status"] = ADMIN_STATUS_LABELS[values["status"]]
+    readable["attendance"] = EXPORT_ATTENDANCE[values["attendance"]]
+    readable["walk_in"] = "是" if values["walk_in"] else ""
+    readable["channel"] = values["channel"] or ("" if values["walk_in"] else "直接关注")
+    for moment in ("created_at", "checked_in_at"):
+        if values[moment] is not None:
+            readable[moment] = values[moment].strftime(time_format)
+    return readable

@@ -12,9 +12,14 @@ from __future__ import annotations
 import csv
 import io
 import re
+import unicodedata
 from collections.abc import Iterable, Sequence
 from datetime import datetime, tzinfo
 
+from openpyxl import Workbook
+from openpyxl.styles import Font
+
+from models import texts
 from models.registration import Registration
 
 UTF8_BOM = "\ufeff"
@@ -49,16 +54,23 @@ REGISTRATION_COLUMNS = (
     "company",
     "title",
     "attendance",
+    "walk_in",
     "checkin_code",
     "channel",
     "created_at",
     "checked_in_at",
     "openid",
 )
+# Times an organizer reads: local, to the second.
+READABLE_TIME = "%Y-%m-%d %H:%M:%S"
 
 
-def registrations_csv(rows: Iterable[tuple[Registration, str | None]], tz: tzinfo) -> str:
-    """Registrations (with their channel, as ``organizer.search_registrations`` gives them) as CSV; times in ``tz``."""
+def registration_table(
+    rows: Iterable[tuple[Registration, str | None]], tz: tzinfo, *, raw: bool = False
+) -> tuple[list[str], list[list[object]]]:
+    """Registrations (with their channel, as ``organizer.search_registrations`` gives them) as a header and
+    rows, times in ``tz``: in Chinese for people (headers, 已确认, 现场, 2023-03-20 10:00:00), or with
+    ``raw`` the machine names and ISO times a script reads."""
 
     def cells(registration: Registration, channel: str | None) -> list[object]:
         values = {column: getattr(registration, column, None) for column in REGISTRATION_COLUMNS}
@@ -66,6 +78,51 @@ def registrations_csv(rows: Iterable[tuple[Registration, str | None]], tz: tzinf
         for moment in ("created_at", "checked_in_at"):
             if values[moment] is not None:
                 values[moment] = values[moment].astimezone(tz)
+        if not raw:
+            values = texts.export_values(values, READABLE_TIME)
         return [values[column] for column in REGISTRATION_COLUMNS]
 
-    return to_csv(REGISTRATION_COLUMNS, (cells(*row) for row in rows))
+    header = list(REGISTRATION_COLUMNS) if raw else [texts.EXPORT_HEADERS[column] for column in REGISTRATION_COLUMNS]
+    return header, [cells(*row) for row in rows]
+
+
+def registrations_csv(rows: Iterable[tuple[Registration, str | None]], tz: tzinfo, *, raw: bool = False) -> str:
+    """Registrations as CSV (see ``registration_table``)."""
+    return to_csv(*registration_table(rows, tz, raw=raw))
+
+
+# Column widths in characters, where a CJK character counts two; wide enough for a header or a cell.
+MIN_COLUMN_WIDTH = 6
+MAX_COLUMN_WIDTH = 40
+
+
+def _display_width(text: str) -> int:
+    return sum(2 if unicodedata.east_asian_width(char) in "WF" else 1 for char in text)
+
+
+def to_xlsx(header: Sequence[str], rows: Iterable[Sequence[object]], *, sheet: str) -> bytes:
+    """A workbook of one sheet: a bold, frozen header row, columns as wide as their content, every text cell
+    stored as text (openpyxl would otherwise make ``=…`` a formula)."""
+    workbook = Workbook()
+    worksheet = workbook.active
+    worksheet.title = sheet
+    worksheet.append(list(header))
+    for cell in worksheet[1]:
+        cell.font = Font(bold=True)
+    for row in rows:
+        worksheet.append(list(row))
+        for cell in worksheet[worksheet.max_row]:
+            if isinstance(cell.value, str):
+                cell.data_type = "s"
+    worksheet.freeze_panes = "A2"
+    for column in worksheet.columns:
+        width = max(_display_width("" if cell.value is None else str(cell.value)) for cell in column)
+        worksheet.column_dimensions[column[0].column_letter].width = min(max(width + 2, MIN_COLUMN_WIDTH), MAX_COLUMN_WIDTH)
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    return buffer.getvalue()
+
+
+def registrations_xlsx(rows: Iterable[tuple[Registration, str | None]], tz: tzinfo, *, raw: bool = False) -> bytes:
+    """Registrations as an Excel workbook (see ``registration_table``)."""
+    return to_xlsx(*registration_table(rows, tz, raw=raw), sheet="报名名单")

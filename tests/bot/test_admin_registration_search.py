@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from datetime import datetime
 
+import openpyxl
 import pytest
 
 from bot.admin.export import UTF8_BOM
@@ -88,8 +90,8 @@ def test_invalid_filters_are_422_naming_the_field(admin_api, params, field):
     assert response.json()["detail"][0]["loc"] == ["query", field]
 
 
-def test_csv_round_trip_keeps_text_and_defuses_formulas(admin_api, people):
-    response = admin_api.get(f"{URL}.csv")
+def test_raw_csv_round_trip_keeps_text_and_defuses_formulas(admin_api, people):
+    response = admin_api.get(f"{URL}.csv", params={"raw": "true"})
     assert response.status_code == 200
     assert response.headers["content-type"] == "text/csv; charset=utf-8"
     assert 'filename="registrations-meetup-10.csv"' in response.headers["content-disposition"]
@@ -103,6 +105,33 @@ def test_csv_round_trip_keeps_text_and_defuses_formulas(admin_api, people):
     assert by_openid["o-carol"]["status"] == "waitlisted" and by_openid["o-carol"]["position"] == "1"
     assert by_openid["o-bob"]["checked_in_at"].endswith("+08:00")
     assert by_openid["o-alice"]["checked_in_at"] == ""
+
+
+def test_csv_is_chinese_by_default_with_readable_local_times(admin_api, people):
+    response = admin_api.get(f"{URL}.csv")
+    rows = list(csv.DictReader(io.StringIO(response.content.decode("utf-8").removeprefix(UTF8_BOM))))
+    assert list(rows[0]) == [
+        "编号", "状态", "候补位次", "姓名", "手机号", "公司/单位", "职位", "参加方式", "现场补登", "签到码", "渠道",
+        "报名时间", "签到时间", "openid",
+    ]
+    by_name = {row["姓名"]: row for row in rows}
+    assert (by_name["韩梅梅"]["状态"], by_name["韩梅梅"]["候补位次"]) == ("候补", "1")
+    assert (by_name["王小丽"]["状态"], by_name["王小丽"]["参加方式"]) == ("已确认", "现场")
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", by_name["李雷"]["签到时间"])
+    assert by_name["王小丽"]["签到时间"] == ""
+
+
+def test_xlsx_has_a_header_row_text_cells_and_column_widths(admin_api, people):
+    response = admin_api.get(f"{URL}.xlsx", params={"status": "confirmed"})
+    assert response.status_code == 200
+    assert 'filename="registrations-meetup-10.xlsx"' in response.headers["content-disposition"]
+    sheet = openpyxl.load_workbook(io.BytesIO(response.content)).active
+    header = [cell.value for cell in sheet[1]]
+    assert header[:4] == ["编号", "状态", "候补位次", "姓名"] and sheet.freeze_panes == "A2"
+    names = [row[3] for row in sheet.iter_rows(min_row=2, values_only=True)]
+    assert "王小丽" in names and '=HYPERLINK("http://evil")' in names  # text, not a formula
+    assert all(cell.data_type == "s" for cell in sheet["D"][1:])
+    assert sheet.column_dimensions["D"].width > sheet.column_dimensions["A"].width
 
 
 def test_csv_applies_the_same_filters(admin_api, people):

@@ -107,7 +107,7 @@ def test_organizer_logs_in_searches_downloads_and_checks_in(page, live_app, tmp_
     document = Path(download_info.value.path()).read_bytes().decode("utf-8")
     assert document.startswith(UTF8_BOM)
     rows = list(csv.DictReader(io.StringIO(document.removeprefix(UTF8_BOM))))
-    assert [row["name"] for row in rows] == ["王小丽"]
+    assert [row["姓名"] for row in rows] == ["王小丽"]
 
     page.get_by_label("搜索").fill("")
     page.get_by_label("签到", exact=True).select_option("false")

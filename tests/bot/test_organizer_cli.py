@@ -3,6 +3,7 @@
 import csv
 import io
 
+import openpyxl
 import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
@@ -46,7 +47,7 @@ def test_registrations_list_masks_phones_and_filters_by_status(seeded):
 
 def test_registrations_export_writes_the_csv_file(seeded, tmp_path):
     target = tmp_path / "out.csv"
-    result = run("registrations", "export", "--csv", str(target))
+    result = run("registrations", "export", "--csv", str(target), "--raw")
     assert result.exit_code == 0, result.output
     document = target.read_text(encoding="utf-8")
     assert document.startswith(UTF8_BOM)
@@ -55,6 +56,16 @@ def test_registrations_export_writes_the_csv_file(seeded, tmp_path):
         ("'=王小丽", "13812345678", "confirmed"),
         ("李雷", "13900001111", "waitlisted"),
     ]
+
+
+def test_registrations_export_is_chinese_unless_raw_and_writes_xlsx(seeded, tmp_path):
+    document = run("registrations", "export").output
+    rows = list(csv.DictReader(io.StringIO(document.removeprefix(UTF8_BOM))))
+    assert [(row["姓名"], row["状态"], row["参加方式"]) for row in rows] == [("'=王小丽", "已确认", "现场"), ("李雷", "候补", "现场")]
+    target = tmp_path / "out.xlsx"
+    assert run("registrations", "export", "--xlsx", str(target)).exit_code == 0
+    sheet = openpyxl.load_workbook(target).active
+    assert [row[3] for row in sheet.iter_rows(min_row=2, values_only=True)] == ["=王小丽", "李雷"]
 
 
 def test_stats_prints_the_counts(seeded):
