@@ -96,13 +96,15 @@ def list_registrations(
     settings: SettingsDep,
     page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
     page_size: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
-    newest_first: Annotated[bool, Query(description="true: the latest registrations first (the desk).")] = False,
+    order: Annotated[
+        Literal["registered", "checked_in"], Query(description="checked_in: the latest check-ins first (the desk).")
+    ] = "registered",
 ) -> RegistrationList:
     """The event's registrations, oldest first, with the follower's QR channel; 404 for an unknown event."""
     with service_errors():
         organizer.require_event(settings.content, event_id)
     rows, total = filters.search(
-        session, event_id, limit=page_size, offset=(page - 1) * page_size, newest_first=newest_first
+        session, event_id, limit=page_size, offset=(page - 1) * page_size, latest_check_ins_first=order == "checked_in"
     )
     return RegistrationList(items=[registration_out(*row) for row in rows], total=total)
 

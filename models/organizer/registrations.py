@@ -194,17 +194,17 @@ def search_registrations(
     attendance: str | None = None,
     limit: int | None = None,
     offset: int = 0,
-    newest_first: bool = False,
+    latest_check_ins_first: bool = False,
 ) -> tuple[list[tuple[Registration, str | None]], int]:
-    """Registrations (with the follower's channel) matching the filters, oldest (or newest) first, and their
-    total.
+    """Registrations (with the follower's channel) matching the filters, oldest first (or the latest check-ins
+    first, for the desk), and their total.
 
     ``q`` finds a name or company containing it, an exact check-in code, or a phone ending in its digits.
     """
     query = _matching(event_id, q=q, status=status, checked_in=checked_in, attendance=attendance)
     total = session.scalar(select(func.count()).select_from(query.subquery()))
-    order = Registration.id.desc() if newest_first else Registration.id
-    page = session.execute(query.order_by(order).offset(offset).limit(limit)).all()
+    order = (Registration.checked_in_at.desc().nulls_last(), Registration.id) if latest_check_ins_first else (Registration.id,)
+    page = session.execute(query.order_by(*order).offset(offset).limit(limit)).all()
     return [(registration, channel) for registration, channel in page], total
 
 

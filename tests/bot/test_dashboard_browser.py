@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import csv
 import io
-import os
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -21,31 +19,10 @@ from models import texts
 from models.follower import get_or_create_follower
 from models.inbox import store_question
 from scheduler.sender import build_sender
+from tests.dashboard_pages import log_in
 from tests.organizer_factories import ADMIN_TOKEN, add_registration
 
 playwright_api = pytest.importorskip("playwright.sync_api")
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator:
-    if not CHROMIUM.exists():
-        message = f"{CHROMIUM} is missing: apt-get install chromium chromium-driver"
-        pytest.fail(message) if os.environ.get("CI") == "true" else pytest.skip(message)
-    with playwright_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture
@@ -68,12 +45,6 @@ def page(browser, live_app):
     page = context.new_page()
     yield page
     context.close()
-
-
-def log_in(page, base_url: str, token: str = ADMIN_TOKEN) -> None:
-    page.goto(f"{base_url}/admin")
-    page.get_by_label("管理令牌（ADMIN_TOKEN）").fill(token)
-    page.get_by_role("button", name="登录").click()
 
 
 def table_names(page) -> list[str]:

@@ -11,8 +11,11 @@ const SVG_NS = "http://www.w3.org/2000/svg";
 const MAX_BAR_WIDTH = 36;
 
 const STATUS_LABELS = { confirmed: "已确认", waitlisted: "候补", cancelled: "已取消" };
+const ATTENDANCE_LABELS = { onsite: "现场", online: "线上" };
 const AUDIENCE_LABELS = {
   confirmed: "已确认报名",
+  onsite: "现场参加",
+  online: "线上观看",
   waitlisted: "候补名单",
   checked_in: "已签到",
   not_checked_in: "已确认但未签到",
@@ -32,7 +35,13 @@ const OUTCOME_LABELS = { pending: "发送中", delivered: "已送达", partly: "
 const CHANNEL_LABELS = { template: "模板消息", subscribe: "订阅通知", customer_service: "客服消息" };
 const FINISHED_BROADCAST = new Set(["sent", "cancelled", "skipped"]);
 
-const state = { events: [], eventId: null, page: 1, total: 0, timezone: "Asia/Shanghai", pollTimer: null };
+const DESK_LIST_SIZE = 30;
+const DESK_RECENT_SIZE = 5;
+const SEARCH_DELAY_MS = 250;
+
+const state = {
+  events: [], eventId: null, page: 1, total: 0, timezone: "Asia/Shanghai", pollTimer: null, searchTimer: null,
+};
 
 const $ = (id) => document.getElementById(id);
 
@@ -84,6 +93,11 @@ function formatTime(iso) {
   return new Date(iso).toLocaleString("zh-CN", { timeZone: state.timezone, hour12: false });
 }
 
+// "14:05" in the bot's timezone: enough at the door, where everything happens today.
+function formatClock(iso) {
+  return new Date(iso).toLocaleTimeString("zh-CN", { timeZone: state.timezone, hour: "2-digit", minute: "2-digit", hour12: false });
+}
+
 function element(tag, text, className) {
   const node = document.createElement(tag);
   if (text !== undefined && text !== null) node.textContent = String(text);
@@ -129,6 +143,7 @@ async function showApp() {
   $("app").hidden = false;
   $("logout").hidden = false;
   await loadEvents();
+  await loadQrCodes();
   const lastBroadcast = sessionStorage.getItem(REPORT_KEY);
   if (lastBroadcast) watchBroadcast(lastBroadcast);
 }
@@ -144,8 +159,9 @@ async function loadEvents() {
   }
   renderEventCards();
   renderAudienceOptions();
+  renderDeskFigures();
   if (state.eventId) {
-    await Promise.all([loadRegistrations(), loadReminders(), loadInbox()]);
+    await Promise.all([loadRegistrations(), loadReminders(), loadInbox(), loadHistory(), loadDesk()]);
   }
 }
 
@@ -169,11 +185,14 @@ function renderEventCards() {
     card.append(heading, element("p", `${formatTime(item.starts_at)} · ${item.venue}`, "muted"));
     const counts = element("dl", undefined, "counts");
     const figures = [
-      ["已确认", `${item.counts.confirmed} / ${item.capacity}`],
-      ["候补", item.counts.waitlisted],
+      ["现场", `${item.onsite.confirmed} / ${item.capacity}`],
+      ["剩余座位", item.onsite.left],
+      ["线上", item.online.confirmed],
+      ["候补", item.onsite.waitlisted],
       ["已取消", item.counts.cancelled],
-      ["已签到", item.counts.checked_in],
+      ["已签到", item.checked_in],
     ];
+    if (item.onsite.walk_ins) figures.splice(2, 0, ["现场补登", item.onsite.walk_ins]);
     for (const [label, value] of figures) {
       const pair = element("div");
       pair.append(element("dt", label), element("dd", value));
@@ -239,7 +258,8 @@ async function selectEvent(eventId) {
   state.page = 1;
   renderEventCards();
   renderAudienceOptions();
-  await Promise.all([loadRegistrations(), loadReminders(), loadInbox()]);
+  renderDeskFigures();
+  await Promise.all([loadRegistrations(), loadReminders(), loadInbox(), loadHistory(), loadQrCodes(), loadDesk()]);
 }
 
 // ---- registrations -------------------------------------------------------------------------------
@@ -250,6 +270,7 @@ function registrationQuery(extra = {}) {
   if (q) params.set("q", q);
   if ($("status-filter").value) params.set("status", $("status-filter").value);
   if ($("checkin-filter").value) params.set("checked_in", $("checkin-filter").value);
+  if ($("attendance-filter").value) params.set("attendance", $("attendance-filter").value);
   for (const [key, value] of Object.entries(extra)) params.set(key, String(value));
   return params.toString();
 }
@@ -268,8 +289,9 @@ async function loadRegistrations() {
       item.company,
       item.title,
       STATUS_LABELS[item.status] + (item.position ? `（第 ${item.position} 位）` : ""),
+      ATTENDANCE_LABELS[item.attendance],
       item.checkin_code,
-      item.channel || "",
+      channelLabel(item),
       formatTime(item.created_at),
     ];
     for (const value of cells) row.append(element("td", value));
@@ -293,23 +315,40 @@ async function loadRegistrations() {
   $("next-page").disabled = state.page >= pages;
 }
 
-async function checkIn(path, json) {
+function channelLabel(item) {
+  if (item.walk_in) return "现场补登";
+  return item.channel || "";
+}
+
+// Check someone in and say so where the organizer is looking: the list's message line or the desk's.
+// A registrant who chose the livestream gets the API's warning: no seat was kept for them.
+async function checkIn(path, json, messageId = "registrations-message") {
+  const message = $(messageId);
   try {
     const response = await api(path, { method: "POST", json });
     const item = await response.json();
-    $("registrations-message").textContent = `${item.name || item.checkin_code} 签到成功。`;
+    const who = item.name || item.checkin_code;
+    const done = item.already ? `${who} 之前已经签到过了。` : `${who} 签到成功。`;
+    message.textContent = item.warning ? `${done}${item.warning}` : done;
+    message.className = item.warning ? "warning" : "";
     await loadEvents();
   } catch (error) {
-    if (error.status !== 401) $("registrations-message").textContent = `签到失败：${error.message}`;
+    if (error.status !== 401) {
+      message.textContent = `签到失败：${error.message}`;
+      message.className = "error";
+    }
   }
 }
 
-async function downloadCsv() {
-  const response = await api(eventPath(`/registrations.csv?${registrationQuery()}`));
-  const blob = await response.blob();
+async function download(extension) {
+  const response = await api(eventPath(`/registrations.${extension}?${registrationQuery()}`));
+  saveBlob(await response.blob(), `registrations-${state.eventId}.${extension}`);
+}
+
+function saveBlob(blob, filename) {
   const link = element("a");
   link.href = URL.createObjectURL(blob);
-  link.download = `registrations-${state.eventId}.csv`;
+  link.download = filename;
   document.body.append(link);
   link.click();
   link.remove();
@@ -341,9 +380,19 @@ function updateAudiencePreview() {
   $("audience-preview").textContent = `将发送给 ${audienceSize()} 人。`;
 }
 
+// "2023-03-26 13:00" (or with a T) as the API's local time of the bot's timezone; "" when empty.
+function sendAtValue() {
+  const typed = $("send-at").value.trim();
+  const match = typed.match(/^(\d{4})-(\d{1,2})-(\d{1,2})[ T](\d{1,2}):(\d{2})$/);
+  if (!match) return typed;
+  const [, year, month, day, hour, minute] = match;
+  const two = (value) => value.padStart(2, "0");
+  return `${year}-${two(month)}-${two(day)}T${two(hour)}:${minute}`;
+}
+
 function broadcastRequest() {
   const request = { event_id: state.eventId, audience: $("audience").value, text: $("broadcast-text").value.trim() };
-  if ($("send-at").value) request.send_at = $("send-at").value; // local time of the bot's timezone
+  if (sendAtValue()) request.send_at = sendAtValue();
   return request;
 }
 
@@ -391,6 +440,7 @@ function watchBroadcast(id) {
     renderReport(report);
     if (!FINISHED_BROADCAST.has(report.status)) state.pollTimer = setTimeout(poll, POLL_MS);
     else await loadEvents();
+    await loadHistory();
   };
   poll();
 }
@@ -423,6 +473,178 @@ async function cancelBroadcast() {
     watchBroadcast(id);
   } catch (error) {
     if (error.status !== 401) $("broadcast-error").textContent = `取消失败：${error.message}`;
+  }
+}
+
+async function loadHistory() {
+  const data = await getJson(`/admin/api/broadcasts?event_id=${encodeURIComponent(state.eventId)}`);
+  const list = $("broadcast-history");
+  list.replaceChildren();
+  for (const item of data.items) {
+    const entry = element("li");
+    const when = item.send_at ? `计划 ${formatTime(item.send_at)}` : `创建 ${formatTime(item.created_at)}`;
+    const finished = item.finished_at ? `，完成 ${formatTime(item.finished_at)}` : "";
+    entry.append(
+      element("strong", `#${item.id} ${BROADCAST_STATUS_LABELS[item.status] || item.status}`),
+      element("span", ` · ${AUDIENCE_LABELS[item.audience] || item.audience}（${item.recipients} 人）· ${when}${finished}`, "muted"),
+      element("blockquote", item.text),
+      element("p", item.report.summary),
+    );
+    if (item.skip_reason) entry.append(element("p", `未发送：${item.skip_reason}`, "error"));
+    for (const line of missedLines(item.report)) entry.append(element("p", line));
+    const show = element("button", "查看报告", "secondary");
+    show.type = "button";
+    show.addEventListener("click", () => watchBroadcast(item.id));
+    entry.append(show);
+    list.append(entry);
+  }
+  if (!data.items.length) list.append(element("li", "还没有群发过。", "muted"));
+}
+
+// ---- QR codes ------------------------------------------------------------------------------------
+
+async function loadQrCodes() {
+  const list = $("qr-codes");
+  list.replaceChildren();
+  $("qr-error").textContent = "";
+  const channels = await getJson(`/admin/api/qr/channels?event_id=${encodeURIComponent(state.eventId)}`);
+  const codes = [{ title: "签到二维码", detail: "到场扫码签到", path: eventPath("/checkin-qr.png"), file: `checkin-${state.eventId}.png` }];
+  for (const item of channels.items) {
+    codes.push({
+      title: `渠道：${item.channel}`,
+      detail: `经此渠道报名 ${item.registrations} 人`,
+      path: `/admin/api/qr/channels/${encodeURIComponent(item.channel)}.png`,
+      file: `channel-${item.channel}.png`,
+    });
+  }
+  for (const code of codes) {
+    const entry = element("li", undefined, "qr-code");
+    const download = element("button", "下载 PNG", "secondary");
+    download.type = "button";
+    download.setAttribute("aria-label", `下载${code.title}`);
+    download.addEventListener("click", () => downloadQr(code));
+    entry.append(element("strong", code.title), element("span", code.detail, "muted"), download);
+    list.append(entry);
+  }
+}
+
+async function downloadQr(code) {
+  $("qr-error").textContent = "";
+  try {
+    saveBlob(await (await api(code.path)).blob(), code.file);
+  } catch (error) {
+    if (error.status !== 401) $("qr-error").textContent = `生成二维码失败：${error.message}`;
+  }
+}
+
+// ---- check-in desk -------------------------------------------------------------------------------
+
+function showView(desk) {
+  $("desk").hidden = !desk;
+  $("overview").hidden = desk;
+  $("show-desk").setAttribute("aria-pressed", String(desk));
+  $("show-overview").setAttribute("aria-pressed", String(!desk));
+  if (desk) $("desk-search").focus();
+  else loadQrCodes();
+}
+
+function renderDeskFigures() {
+  const item = currentEvent();
+  if (!item) return;
+  $("desk-event-name").textContent = `· ${item.name || item.title}`;
+  const walkIns = item.onsite.walk_ins ? `（含现场补登 ${item.onsite.walk_ins}）` : "";
+  $("desk-figures").textContent =
+    `已签到 ${item.checked_in} 人${walkIns} · 现场 ${item.onsite.confirmed + item.onsite.walk_ins} / ${item.capacity}，剩余 ${item.onsite.left} 座 · 线上 ${item.online.confirmed}`;
+}
+
+function deskButton(label, name, action) {
+  const button = element("button", label);
+  button.type = "button";
+  button.setAttribute("aria-label", `${label}：${name}`);
+  button.addEventListener("click", action);
+  return button;
+}
+
+function deskEntry(item) {
+  const name = item.name || item.checkin_code;
+  const entry = element("li", undefined, `desk-entry ${item.status}`);
+  const who = element("div", undefined, "who");
+  const phone = item.phone ? ` · 尾号 ${item.phone.slice(-4)}` : "";
+  who.append(element("strong", name), element("span", `${item.checkin_code}${phone}`, "muted"));
+  const tags = element("div", undefined, "tags");
+  tags.append(element("span", STATUS_LABELS[item.status] + (item.position ? ` 第 ${item.position} 位` : ""), "tag"));
+  tags.append(element("span", item.walk_in ? "现场补登" : ATTENDANCE_LABELS[item.attendance], `tag ${item.attendance}`));
+  if (item.checked_in_at) tags.append(element("span", `已签到 ${formatClock(item.checked_in_at)}`, "tag arrived"));
+  const actions = element("div", undefined, "actions");
+  if (item.status === "confirmed" && !item.checked_in_at) {
+    actions.append(deskButton("签到", name, () => checkIn(eventPath(`/registrations/${item.id}/checkin`), undefined, "desk-message")));
+  }
+  if (item.checked_in_at) {
+    actions.append(deskButton("撤销签到", name, () => deskAction(item, "DELETE", "checkin", `已撤销 ${name} 的签到。`)));
+  }
+  if (item.status !== "cancelled") {
+    const cancel = deskButton("取消报名", name, () => {
+      if (window.confirm(`确定取消 ${name} 的报名吗？空出的名额会自动给候补第一位。`)) {
+        deskAction(item, "POST", "cancel", `已取消 ${name} 的报名。`);
+      }
+    });
+    cancel.className = "danger";
+    actions.append(cancel);
+  }
+  entry.append(who, tags, actions);
+  return entry;
+}
+
+async function deskAction(item, method, action, done) {
+  try {
+    const response = await api(eventPath(`/registrations/${item.id}/${action}`), { method });
+    const body = await response.json();
+    const promoted = (body.promoted || []).map((person) => person.name || person.checkin_code);
+    $("desk-message").textContent = promoted.length ? `${done}候补 ${promoted.join("、")} 已获得名额并收到通知。` : done;
+    $("desk-message").className = "";
+    await loadEvents();
+  } catch (error) {
+    if (error.status !== 401) {
+      $("desk-message").textContent = `操作失败：${error.message}`;
+      $("desk-message").className = "error";
+    }
+  }
+}
+
+async function loadDesk() {
+  const params = new URLSearchParams({ page_size: DESK_LIST_SIZE });
+  const q = $("desk-search").value.trim();
+  if (q) params.set("q", q);
+  const recent = new URLSearchParams({ checked_in: "true", order: "checked_in", page_size: DESK_RECENT_SIZE });
+  const [found, arrived] = await Promise.all([
+    getJson(eventPath(`/registrations?${params}`)),
+    getJson(eventPath(`/registrations?${recent}`)),
+  ]);
+  $("desk-list").replaceChildren(...found.items.map(deskEntry));
+  if (!found.items.length) $("desk-list").append(element("li", q ? "没有找到，请换个关键词，或添加现场补登。" : "还没有人报名。", "muted"));
+  $("desk-count").textContent = found.total > found.items.length ? `共 ${found.total} 人，显示前 ${found.items.length} 人` : `共 ${found.total} 人`;
+  $("desk-recent").replaceChildren(
+    ...arrived.items.map((item) => element("li", `${formatClock(item.checked_in_at)} ${item.name || item.checkin_code}${item.attendance === "online" ? "（线上报名）" : ""}`)),
+  );
+  if (!arrived.items.length) $("desk-recent").append(element("li", "还没有人签到。", "muted"));
+}
+
+async function addWalkIn(event) {
+  event.preventDefault();
+  const json = { name: $("walk-in-name").value.trim(), phone: $("walk-in-phone").value.trim() };
+  try {
+    const response = await api(eventPath("/walk-ins"), { method: "POST", json });
+    const item = await response.json();
+    $("desk-message").textContent = `已添加现场补登 ${item.name} 并签到。`;
+    $("desk-message").className = "";
+    $("walk-in-name").value = "";
+    $("walk-in-phone").value = "";
+    await loadEvents();
+  } catch (error) {
+    if (error.status !== 401) {
+      $("desk-message").textContent = `添加失败：${error.message}`;
+      $("desk-message").className = "error";
+    }
   }
 }
 
@@ -541,7 +763,17 @@ document.addEventListener("DOMContentLoaded", () => {
   $("checkin-filter").addEventListener("change", () => { state.page = 1; loadRegistrations(); });
   $("prev-page").addEventListener("click", () => { state.page -= 1; loadRegistrations(); });
   $("next-page").addEventListener("click", () => { state.page += 1; loadRegistrations(); });
-  $("download-csv").addEventListener("click", downloadCsv);
+  $("attendance-filter").addEventListener("change", () => { state.page = 1; loadRegistrations(); });
+  $("download-csv").addEventListener("click", () => download("csv"));
+  $("download-xlsx").addEventListener("click", () => download("xlsx"));
+  $("show-desk").addEventListener("click", () => showView(true));
+  $("show-overview").addEventListener("click", () => showView(false));
+  $("desk-search-form").addEventListener("submit", (event) => { event.preventDefault(); loadDesk(); });
+  $("desk-search").addEventListener("input", () => {
+    clearTimeout(state.searchTimer);
+    state.searchTimer = setTimeout(loadDesk, SEARCH_DELAY_MS);
+  });
+  $("walk-in-form").addEventListener("submit", addWalkIn);
   $("checkin-form").addEventListener("submit", (event) => {
     event.preventDefault();
     const code = $("checkin-code").value.trim();
