@@ -43,6 +43,7 @@ from models.content import Content, Event
 from models.deliveries import enqueue_message
 from models.form_store import Form, FormStore
 from models.ledger import dedup_key
+from models.organizer import notify_registration
 from models.registration import (
     CONFIRMED,
     ONLINE,
@@ -143,10 +144,12 @@ def handle_replayed_message(form: Form) -> Text:
 @registration_router.handler(FORM_INPUT, inside_form, open_form)
 def handle_form_message(
     form: Form, message, raw_text: str, text: str, question: bool, keywords: KeywordIndex, session: Session,
-    content: Content, now: datetime,
+    content: Content, now: datetime, admin_openids: frozenset[str],
 ) -> Text:
     event = content.event_by_id(form.event_id)
-    turn = Turn(session, content, event or content.current_event(now), now, form, dedup_key(message))
+    turn = Turn(
+        session, content, event or content.current_event(now), now, form, dedup_key(message), admin_openids
+    )
     if event is None:  # the event left the configuration while the form was open
         return leave_form(turn, [])
     form.expires_at = now + content.registration.form_lifetime
@@ -207,6 +210,7 @@ def _commit(turn: Turn) -> Text:
         )
     except AlreadyRegistered as already:
         return turn.reply(texts.already_registered(event, already.registration, turn.tz))
+    notify_registration(turn.session, turn.content, turn.admin_openids, event, registration)
     done = texts.registration_done(event, registration, turn.tz, calendar_url(turn.content, event))
     grant_link = subscribe_url(turn.content, event) if registration.status == CONFIRMED else ""
     return turn.reply(f"{done}\n\n{texts.subscribe_invitation(grant_link)}" if grant_link else done)

@@ -57,6 +57,8 @@ class Turn:
     now: datetime
     form: Form
     key: str
+    # The organizers, told of each registration when ``[organizer_notices] on_registration`` is on.
+    admin_openids: frozenset[str] = frozenset()
 
     @property
     def tz(self) -> ZoneInfo:

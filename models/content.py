@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import string
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from functools import partial
 from pathlib import Path
 from typing import Annotated, Literal
@@ -550,6 +550,26 @@ class QrConfig(_Strict):
     channels: Annotated[list[str], AfterValidator(_check_channel_names)] = []
 
 
+class OrganizerNoticesConfig(_Strict):
+    """What the organizers (EVENTBOT_ADMIN_OPENIDS) are told in the chat, through the outbox."""
+
+    # A message to each organizer on every registration (or place on the waitlist).
+    on_registration: bool = False
+    # "21:00": a daily digest at this local time (counts, the day's new registrations); "" for none.
+    digest_at: str = ""
+
+    @field_validator("digest_at")
+    @classmethod
+    def _clock_time(cls, value: str) -> str:
+        if value:
+            time.fromisoformat(value)
+        return value
+
+    @property
+    def digest_time(self) -> time | None:
+        return time.fromisoformat(self.digest_at) if self.digest_at else None
+
+
 class Content(BaseSettings):
     """What ``config.toml`` holds: the events and how followers' words map to topics."""
 
@@ -568,6 +588,7 @@ class Content(BaseSettings):
     delivery: DeliveryConfig = DeliveryConfig()
     rate_limit: RateLimitConfig = RateLimitConfig()
     qr: QrConfig = QrConfig()
+    organizer_notices: OrganizerNoticesConfig = OrganizerNoticesConfig()
 
     @property
     def tz(self) -> ZoneInfo:

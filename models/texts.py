@@ -721,3 +721,31 @@ def export_values(values: dict, time_format: str) -> dict:
         if values[moment] is not None:
             readable[moment] = values[moment].strftime(time_format)
     return readable
+
+
+# What organizers hear without asking (``[organizer_notices]``).
+DIGEST_NAMES_SHOWN = 20
+
+
+def organizer_registration_notice(event: Event, registration) -> str:
+    who = registration.name or registration.checkin_code
+    company = f"（{registration.company}）" if registration.company else ""
+    status = ADMIN_STATUS_LABELS[registration.status]
+    if registration.position:
+        status += f"，第 {registration.position} 位"
+    return f"新报名「{event.name}」：{who}{company}，{EXPORT_ATTENDANCE[registration.attendance]}，{status}。"
+
+
+def organizer_digest(stats, new_registrations: list, day) -> str:
+    """The daily digest: where the event stands, and who registered in the day before."""
+    event = stats.event
+    names = "、".join(registration.name or registration.checkin_code for registration in new_registrations[:DIGEST_NAMES_SHOWN])
+    more = f" 等 {len(new_registrations)} 人" if len(new_registrations) > DIGEST_NAMES_SHOWN else ""
+    return "\n".join(
+        [
+            f"「{event.name}」{day.month} 月 {day.day} 日报名日报",
+            f"现场：{stats.onsite} / {event.capacity}，剩余 {stats.seats_left} 个座位",
+            f"线上：{stats.online}，候补：{stats.waitlisted}，已取消：{stats.cancelled}",
+            f"过去 24 小时新报名 {len(new_registrations)} 人" + (f"：{names}{more}" if names else "。"),
+        ]
+    )

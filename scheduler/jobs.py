@@ -40,6 +40,7 @@ from models.clock import Clock, SystemClock
 from models.content import Content, Event
 from models.db import session_factory
 from models.organizer import (
+    queue_daily_digest,
     report_finished_broadcasts,
     scheduled_broadcasts,
     start_due_broadcasts,
@@ -91,14 +92,17 @@ def reminder_job(services: JobServices, event_id: str, offset_text: str) -> None
 
 def sweep_job(services: JobServices) -> None:
     """Scheduled job: decide any reminder that is due and undecided (its job failed or never ran), start
-    any scheduled broadcast that is due, give the waiting ones their jobs, and tell admins who broadcast
-    from the chat how their finished broadcasts went."""
+    any scheduled broadcast that is due, give the waiting ones their jobs, tell admins who broadcast
+    from the chat how their finished broadcasts went, and queue the organizers' daily digest once its time
+    has come."""
     fire_due_reminders(services.sessions, services.settings, services.clock.now())
     with services.sessions.begin() as session:
         start_due_broadcasts(session, services.clock.now())
     services.queue.schedule_broadcasts()
     with services.sessions.begin() as session:
         report_finished_broadcasts(session, services.clock.now())
+    with services.sessions.begin() as session:
+        queue_daily_digest(session, services.settings.content, services.settings.admin_openids, services.clock.now())
 
 
 def retention_job(services: JobServices) -> None:

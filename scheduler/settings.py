@@ -30,3 +30,6 @@ class SchedulerSettings(Protocol):
 
     @property
     def redis_namespace(self) -> str: ...
+
+    @property
+    def admin_openids(self) -> frozenset[str]: ...

@@ -34,6 +34,7 @@ from models.organizer.inbox import (
     open_groups,
     rule_toml,
 )
+from models.organizer.notices import notify_registration, queue_daily_digest
 from models.organizer.registrations import (
     ATTENDANCES,
     AUDIENCES,
@@ -57,7 +58,7 @@ from models.organizer.registrations import (
 from models.organizer.reports import DeliveryReport, Missed, delivery_report
 
 __all__ = [
-    "ATTENDANCES", "RoomFull", "list_broadcasts", "cancel_by_id", "registration_of_event", "undo_check_in_by_id", "walk_in",
+    "ATTENDANCES", "RoomFull", "list_broadcasts", "notify_registration", "queue_daily_digest", "cancel_by_id", "registration_of_event", "undo_check_in_by_id", "walk_in",
     "AUDIENCES", "BROADCAST_GRACE", "DRAFT_LIFETIME", "REPORT_PURPOSE", "STATUSES", "AlreadyStarted",
     "BroadcastStatus", "CheckIn", "DeliveryReport", "Missed", "delivery_report", "EventStats", "NotConfirmed", "NotFound", "audience_openids",
     "broadcast_status", "cancel_broadcast", "check_in_by_code", "check_in_by_id", "confirm_draft",
