@@ -108,8 +108,9 @@ class Registration(Base):
     # goes only to people confirmed by its time. Stamped by ``_stamp_confirmation`` below.
     confirmed_at: Mapped[datetime | None] = mapped_column(AwareDateTime())
     # Added at the door by an organizer (name and phone only): its openid is a placeholder, so no message
-    # ever goes to it, and the organizer's figures count it apart from those who registered.
-    walk_in: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # ever goes to it, and the organizer's figures count it apart from those who registered. A default in
+    # the database only: ``register``'s insert statement (sent by hand on PostgreSQL) never names it.
+    walk_in: Mapped[bool] = mapped_column(Boolean, server_default=false())
 
     @property
     def takes_seat(self) -> bool:

@@ -36,7 +36,6 @@ from models.organizer.inbox import (
 )
 from models.organizer.notices import notify_registration, queue_daily_digest
 from models.organizer.registrations import (
-    ATTENDANCES,
     AUDIENCES,
     STATUSES,
     CheckIn,
@@ -49,7 +48,6 @@ from models.organizer.registrations import (
     check_in_by_code,
     check_in_by_id,
     event_stats,
-    registration_of_event,
     require_event,
     search_registrations,
     undo_check_in_by_id,
@@ -58,7 +56,8 @@ from models.organizer.registrations import (
 from models.organizer.reports import DeliveryReport, Missed, delivery_report
 
 __all__ = [
-    "ATTENDANCES", "RoomFull", "list_broadcasts", "notify_registration", "queue_daily_digest", "cancel_by_id", "registration_of_event", "undo_check_in_by_id", "walk_in",
+    "RoomFull", "cancel_by_id", "list_broadcasts", "notify_registration", "queue_daily_digest", "undo_check_in_by_id",
+    "walk_in",
     "AUDIENCES", "BROADCAST_GRACE", "DRAFT_LIFETIME", "REPORT_PURPOSE", "STATUSES", "AlreadyStarted",
     "BroadcastStatus", "CheckIn", "DeliveryReport", "Missed", "delivery_report", "EventStats", "NotConfirmed", "NotFound", "audience_openids",
     "broadcast_status", "cancel_broadcast", "check_in_by_code", "check_in_by_id", "confirm_draft",

@@ -28,7 +28,6 @@ from models.registration import (
 )
 
 STATUSES = (CONFIRMED, WAITLISTED, CANCELLED)
-ATTENDANCES = (ONSITE, ONLINE)
 # Who a broadcast can address. "confirmed" includes people already checked in; "all_registrants" is
 # everyone still registered (confirmed or waitlisted): a cancelled registration asked to hear no more.
 # "onsite" and "online" are the confirmed who come to the venue and those who watch the livestream.
