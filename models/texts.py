@@ -725,6 +725,7 @@ def export_values(values: dict, time_format: str) -> dict:
 
 # What organizers hear without asking (``[organizer_notices]``).
 DIGEST_NAMES_SHOWN = 20
+DIGEST_QUESTIONS_SHOWN = 5
 
 
 def organizer_registration_notice(event: Event, registration) -> str:
@@ -736,8 +737,9 @@ def organizer_registration_notice(event: Event, registration) -> str:
     return f"新报名「{event.name}」：{who}{company}，{EXPORT_ATTENDANCE[registration.attendance]}，{status}。"
 
 
-def organizer_digest(stats, new_registrations: list, day) -> str:
-    """The daily digest: where the event stands, and who registered in the day before."""
+def organizer_digest(stats, new_registrations: list, unanswered: list, day) -> str:
+    """The daily digest: where the event stands, who registered in the day before, and the questions
+    (groups of the same question) still waiting for an organizer's answer, the most asked first."""
     event = stats.event
     names = "、".join(registration.name or registration.checkin_code for registration in new_registrations[:DIGEST_NAMES_SHOWN])
     more = f" 等 {len(new_registrations)} 人" if len(new_registrations) > DIGEST_NAMES_SHOWN else ""
@@ -747,5 +749,8 @@ def organizer_digest(stats, new_registrations: list, day) -> str:
             f"现场：{stats.onsite} / {event.capacity}，剩余 {stats.seats_left} 个座位",
             f"线上：{stats.online}，候补：{stats.waitlisted}，已取消：{stats.cancelled}",
             f"过去 24 小时新报名 {len(new_registrations)} 人" + (f"：{names}{more}" if names else "。"),
+            f"待回答的问题 {len(unanswered)} 个"
+            + ("：" + "；".join(f"{group.text}（{group.askers} 人问）" for group in unanswered[:DIGEST_QUESTIONS_SHOWN])
+               if unanswered else "。"),
         ]
     )

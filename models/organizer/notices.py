@@ -1,4 +1,5 @@
-"""What organizers hear without asking: a notice on each registration and a daily digest, as outbox
+"""What organizers hear without asking: a notice on each registration and a daily digest (counts, new
+registrations, the questions the bot could not answer), as outbox
 messages to the admin openids (customer-service texts: WeChat delivers them within 48 hours of the
 organizer's last message to the account)."""
 
@@ -13,6 +14,7 @@ from sqlalchemy.orm import Session
 from models import texts
 from models.content import Content, Event
 from models.deliveries import enqueue_message
+from models.organizer.inbox import open_groups
 from models.organizer.registrations import event_stats
 from models.outbox import Campaign
 from models.registration import Registration
@@ -58,7 +60,8 @@ def queue_daily_digest(session: Session, content: Content, admin_openids: Iterab
         )
         .order_by(Registration.id)
     ).all()
-    text = texts.organizer_digest(event_stats(session, content, event, now), new, local.date())
+    unanswered = open_groups(session, event.id)
+    text = texts.organizer_digest(event_stats(session, content, event, now), new, unanswered, local.date())
     for openid, key in keys.items():
         enqueue_message(session, openid=openid, text=text, purpose=DIGEST_PURPOSE, dedup_key=key)
     return True

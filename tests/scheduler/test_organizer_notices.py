@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from bot.devtools.simulator import WeChatSimulator
 from models import Campaign
+from models.inbox import store_question
 from models.organizer.notices import DIGEST_PURPOSE, REGISTRATION_NOTICE_PURPOSE
 from scheduler.jobs import JobQueue, sweep_job
 from scheduler.sender import build_sender
@@ -72,6 +73,8 @@ def test_the_daily_digest_goes_once_a_day_after_its_time(make_app, outbound_sett
         add_registration(session, "o-old", now=clock.now() - timedelta(days=2), name="老朋友")
         add_registration(session, "o-alice", now=clock.now(), name="王小丽")
         add_registration(session, "o-olivia", now=clock.now(), name="欧丽", attendance="online")
+        for openid in ("o-alice", "o-olivia"):
+            store_question(session, event_id="meetup-10", openid=openid, text="免费吗？", words="免费吗", now=clock.now())
     sweep(app, clock)  # 10:00: not yet
     assert texts_of(app, DIGEST_PURPOSE) == []
 
@@ -84,13 +87,14 @@ def test_the_daily_digest_goes_once_a_day_after_its_time(make_app, outbound_sett
         "「火山引擎开发者社区 Meetup 第十期」3 月 20 日报名日报\n"
         "现场：2 / 200，剩余 198 个座位\n"
         "线上：1，候补：0，已取消：0\n"
-        "过去 24 小时新报名 2 人：王小丽、欧丽"
+        "过去 24 小时新报名 2 人：王小丽、欧丽\n"
+        "待回答的问题 1 个：免费吗？（2 人问）"
     )
 
     clock.advance(timedelta(days=1))
     sweep(app, clock)
     assert len(texts_of(app, DIGEST_PURPOSE)) == 2 * len(ORGANIZERS)
-    assert texts_of(app, DIGEST_PURPOSE)[-1].endswith("过去 24 小时新报名 0 人。")
+    assert "过去 24 小时新报名 0 人。" in texts_of(app, DIGEST_PURPOSE)[-1]
 
 
 def test_no_digest_without_a_time(make_app, outbound_settings, clock):
