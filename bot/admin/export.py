@@ -16,9 +16,6 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from datetime import datetime, tzinfo
 
-from openpyxl import Workbook
-from openpyxl.styles import Font
-
 from models import texts
 from models.registration import Registration
 
@@ -103,6 +100,10 @@ def _display_width(text: str) -> int:
 def to_xlsx(header: Sequence[str], rows: Iterable[Sequence[object]], *, sheet: str) -> bytes:
     """A workbook of one sheet: a bold, frozen header row, columns as wide as their content, every text cell
     stored as text (openpyxl would otherwise make ``=…`` a formula)."""
+    # Imported here: openpyxl is the slowest import of the admin API, and only exports need it.
+    from openpyxl import Workbook
+    from openpyxl.styles import Font
+
     workbook = Workbook()
     worksheet = workbook.active
     worksheet.title = sheet

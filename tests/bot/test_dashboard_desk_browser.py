@@ -40,6 +40,7 @@ def open_page(browser, base_url, viewport):
     page = context.new_page()
     log_in(page, base_url)
     expect(page.locator("#event-cards")).to_contain_text("2 / 2")
+    expect(page.locator("#registrations-table tbody tr")).to_have_count(4)
     return context, page
 
 

@@ -41,6 +41,8 @@ const SEARCH_DELAY_MS = 250;
 
 const state = {
   events: [], eventId: null, page: 1, total: 0, timezone: "Asia/Shanghai", pollTimer: null, searchTimer: null,
+  // Numbers of the latest list requests: an older answer arriving late is dropped.
+  registrationsRequest: 0, deskRequest: 0,
 };
 
 const $ = (id) => document.getElementById(id);
@@ -276,7 +278,9 @@ function registrationQuery(extra = {}) {
 }
 
 async function loadRegistrations() {
+  const request = ++state.registrationsRequest;
   const data = await getJson(eventPath(`/registrations?${registrationQuery({ page: state.page, page_size: PAGE_SIZE })}`));
+  if (request !== state.registrationsRequest) return; // a newer search went out meanwhile: its answer wins
   state.total = data.total;
   const body = $("registrations-table").querySelector("tbody");
   body.replaceChildren();
@@ -616,10 +620,12 @@ async function loadDesk() {
   const q = $("desk-search").value.trim();
   if (q) params.set("q", q);
   const recent = new URLSearchParams({ checked_in: "true", order: "checked_in", page_size: DESK_RECENT_SIZE });
+  const request = ++state.deskRequest;
   const [found, arrived] = await Promise.all([
     getJson(eventPath(`/registrations?${params}`)),
     getJson(eventPath(`/registrations?${recent}`)),
   ]);
+  if (request !== state.deskRequest) return; // typed on meanwhile: the newer search's answer wins
   $("desk-list").replaceChildren(...found.items.map(deskEntry));
   if (!found.items.length) $("desk-list").append(element("li", q ? "没有找到，请换个关键词，或添加现场补登。" : "还没有人报名。", "muted"));
   $("desk-count").textContent = found.total > found.items.length ? `共 ${found.total} 人，显示前 ${found.items.length} 人` : `共 ${found.total} 人`;
