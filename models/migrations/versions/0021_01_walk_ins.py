@@ -1,14 +1,14 @@
 """registrations.walk_in: people an organizer adds at the door, without a WeChat follower
 
 Revision ID: 0021_01
-Revises: 0020_01
+Revises: 0016_01
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0021_01"
-down_revision = "0020_01"
+down_revision = "0016_01"
 branch_labels = None
 depends_on = None
 
