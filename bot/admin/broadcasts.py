@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field, field_validator
 
 from bot.admin.errors import service_errors
 from bot.admin.events import DeliveryReportOut, delivery_report_out
+from bot.admin.registrations import MAX_PAGE
 from bot.deps import NowDep, RowId, SessionDep, SettingsDep
 from models import organizer, texts
 from models.outbox import account_pause
@@ -142,7 +143,7 @@ def list_broadcasts(
     session: SessionDep,
     settings: SettingsDep,
     event_id: str | None = None,
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
     page_size: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> BroadcastList:
     """The broadcasts (of ``event_id``, or all), newest first, each with its report."""

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Response, status
+from fastapi import APIRouter, Depends, Query, Response, status
+from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field
 
 from bot.admin.errors import service_errors
@@ -215,7 +216,9 @@ def add_walk_in(event_id: str, body: WalkInIn, session: SessionDep, settings: Se
     try:
         phone = parse_phone(body.phone)
     except Invalid as invalid:
-        raise HTTPException(422, str(invalid)) from None
+        raise RequestValidationError(
+            [{"type": "value_error", "loc": ("body", "phone"), "input": body.phone, "msg": str(invalid)}]
+        ) from None
     with service_errors():
         event = organizer.require_event(settings.content, event_id)
         registration = organizer.walk_in(session, event, name=body.name.strip(), phone=phone, now=now)
