@@ -425,12 +425,19 @@ class MenuConfig(_Strict):
 REMINDER_PLACEHOLDERS = frozenset({"event", "title", "when", "starts_in", "venue", "checkin_code", "stream_link"})
 
 
-def _check_reminder_template(template: str) -> str:
+def _unknown_placeholder(template: str, allowed: frozenset[str]) -> str | None:
+    """Why ``template`` cannot be filled with ``allowed``'s placeholders, or None when it can."""
     used = {field for _, field, _, _ in string.Formatter().parse(template) if field is not None}
-    unknown = used - REMINDER_PLACEHOLDERS
-    if unknown:
-        allowed = ", ".join(f"{{{name}}}" for name in sorted(REMINDER_PLACEHOLDERS))
-        raise ValueError(f"unknown placeholder {{{sorted(unknown)[0]}}}: use {allowed}")
+    unknown = used - allowed
+    if not unknown:
+        return None
+    choices = ", ".join(f"{{{name}}}" for name in sorted(allowed))
+    return f"unknown placeholder {{{sorted(unknown)[0]}}}: use {choices}"
+
+
+def _check_reminder_template(template: str) -> str:
+    if problem := _unknown_placeholder(template, REMINDER_PLACEHOLDERS):
+        raise ValueError(problem)
     return template
 
 
@@ -440,7 +447,7 @@ ReminderTemplate = Annotated[str, AfterValidator(_check_reminder_template)]
 class RemindersConfig(_Strict):
     """How reminders behave: the late-send window after downtime, who gets one, and their wording.
 
-    Templates left empty use the default wording in ``handlers/texts.py``.
+    Templates left empty use the default wording in ``models/texts.py``.
     """
 
     grace: ReminderOffset = "30m"
@@ -471,11 +478,8 @@ TEMPLATE_PLACEHOLDERS = frozenset({"text", "event", "title", "when", "venue"})
 
 def _check_template_fields(fields: dict[str, str]) -> dict[str, str]:
     for name, template in fields.items():
-        used = {field for _, field, _, _ in string.Formatter().parse(template) if field is not None}
-        unknown = used - TEMPLATE_PLACEHOLDERS
-        if unknown:
-            allowed = ", ".join(f"{{{placeholder}}}" for placeholder in sorted(TEMPLATE_PLACEHOLDERS))
-            raise ValueError(f"{name}: unknown placeholder {{{sorted(unknown)[0]}}}: use {allowed}")
+        if problem := _unknown_placeholder(template, TEMPLATE_PLACEHOLDERS):
+            raise ValueError(f"{name}: {problem}")
     return fields
 
 
