@@ -1,5 +1,6 @@
 """Persistent state: SQLAlchemy 2.0 models, the session factory and the data access they need."""
 
+from models.audit import AuditEntry
 from models.base import Base
 from models.broadcast import BroadcastDraft, BroadcastPlan
 from models.follower import Follower
@@ -17,6 +18,7 @@ from models.reminder import ReminderRun, SchedulerLease
 
 __all__ = [
     "AccessToken",
+    "AuditEntry",
     "Base",
     "BroadcastDraft",
     "BroadcastPlan",

@@ -530,6 +530,31 @@ class DeliveryConfig(_Strict):
         return [channel for channel in self.channels if channel == "customer_service" or self.template_id(channel, kind)]
 
 
+PRIVACY_NOTICE_PLACEHOLDERS = frozenset({"event", "fields", "keep_days"})
+
+
+def _check_privacy_notice(template: str) -> str:
+    if problem := _unknown_placeholder(template, PRIVACY_NOTICE_PLACEHOLDERS):
+        raise ValueError(problem)
+    return template
+
+
+class PrivacyConfig(_Strict):
+    """The notice a follower agrees to before the form's first field, and how long personal fields are kept.
+
+    ``notice`` left empty uses the default wording in ``models/texts.py``; change ``notice_version`` with
+    the wording, since each registration records the version its follower agreed to.
+    """
+
+    notice: Annotated[str, AfterValidator(_check_privacy_notice)] = ""
+    notice_version: str = Field("1", min_length=1, max_length=32)
+    keep_days_after_event: int = Field(30, ge=0)
+
+    @property
+    def retention(self) -> timedelta:
+        return timedelta(days=self.keep_days_after_event)
+
+
 def _in_zone(moment: datetime, tz: ZoneInfo) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=tz)
 
@@ -593,6 +618,7 @@ class Content(BaseSettings):
     rate_limit: RateLimitConfig = RateLimitConfig()
     qr: QrConfig = QrConfig()
     organizer_notices: OrganizerNoticesConfig = OrganizerNoticesConfig()
+    privacy: PrivacyConfig = PrivacyConfig()
 
     @property
     def tz(self) -> ZoneInfo:

@@ -33,6 +33,7 @@ from sqlalchemy import (
     and_,
     bindparam,
     case,
+    cast,
     exists,
     false,
     func,
@@ -111,6 +112,11 @@ class Registration(Base):
     # ever goes to it, and the organizer's figures count it apart from those who registered. A default in
     # the database only: ``register``'s insert statement (sent by hand on PostgreSQL) never names it.
     walk_in: Mapped[bool] = mapped_column(Boolean, server_default=false())
+    # Which privacy notice the follower agreed to before the form's first field, and when.
+    notice_version: Mapped[str | None] = mapped_column(String(32))
+    consent_at: Mapped[datetime | None] = mapped_column(AwareDateTime())
+    # When the personal fields were erased (the follower asked, or the retention period ended).
+    erased_at: Mapped[datetime | None] = mapped_column(AwareDateTime())
 
     @property
     def takes_seat(self) -> bool:
@@ -283,7 +289,7 @@ def _fill_free_seats(session: Session, event_id: str, capacity: int, now: dateti
 
 
 @cache
-def _insert_placed_statement():
+def _insert_placed_statement(dialect_name: str):
     """The insert that places a newcomer where ``_placement`` would and inserts in one statement, or
     inserts nothing when the follower already holds an active registration for the event.
 
@@ -294,6 +300,9 @@ def _insert_placed_statement():
     place = _place(event_id, bindparam("capacity", type_=Integer))
     takes_seat = bindparam("online", type_=Boolean) | place.c.seat_free
     moment = bindparam("now", type_=Registration.created_at.type)
+    consent_at = bindparam("consent_at", type_=Registration.consent_at.type)
+    if dialect_name == "postgresql":  # a NULL (no consent: a walk-in) in the SELECT would otherwise be text
+        consent_at = cast(consent_at, Registration.consent_at.type)
     values = {
         "event_id": event_id,
         "openid": openid,
@@ -305,7 +314,8 @@ def _insert_placed_statement():
         "updated_at": moment,
         # What ``_stamp_confirmation`` does for the ORM's updates: a bulk insert does not run it.
         "confirmed_at": case((takes_seat, moment), else_=null()),
-        **{name: bindparam(name, type_=Registration.__table__.c[name].type) for name in FIELD_COLUMNS},
+        **{name: bindparam(name, type_=Registration.__table__.c[name].type) for name in (*FIELD_COLUMNS, "notice_version")},
+        "consent_at": consent_at,
     }
     already_active = exists().where(_is_active_registration_of(event_id, openid))
     rows = select(*(value.label(name) for name, value in values.items())).select_from(place).where(~already_active)
@@ -315,7 +325,7 @@ def _insert_placed_statement():
 @cache
 def _compiled_for_psycopg(dialect):
     """The placing insert as psycopg's SQL, and each parameter's bind processor (None: passed as is)."""
-    compiled = _insert_placed_statement().compile(dialect=dialect)
+    compiled = _insert_placed_statement(dialect.name).compile(dialect=dialect)
     processors = {name: bind.type.bind_processor(dialect) for name, bind in compiled.binds.items()}
     return compiled, processors
 
@@ -329,7 +339,7 @@ def _insert_placed(session: Session, parameters: dict) -> Registration | None:
 @cache
 def _insert_placed_as_rows():
     # A Core insert read back as ORM rows: passing parameters to an ORM insert would make it a bulk insert.
-    return select(Registration).from_statement(_insert_placed_statement())
+    return select(Registration).from_statement(_insert_placed_statement("sqlite"))
 
 
 def _lock_and_insert_placed(session: Session, event_id: str, parameters: dict) -> Registration | None:
@@ -375,7 +385,7 @@ def _result_value(column, value, dialect):
 
 def register(
     session: Session, *, event_id: str, openid: str, answers: dict[str, str], attendance: str, capacity: int,
-    now: datetime,
+    now: datetime, notice_version: str | None = None, consent_at: datetime | None = None,
 ) -> Registration:
     """Register ``openid``: confirmed while seats remain (or online), else waitlisted at the end.
 
@@ -386,6 +396,7 @@ def register(
     parameters = {
         "event_id": event_id, "openid": openid, "capacity": capacity, "online": attendance == ONLINE,
         "attendance": attendance, "checkin_code": _new_checkin_code(), "now": now,
+        "notice_version": notice_version, "consent_at": consent_at,
         **{name: answers.get(name) for name in FIELD_COLUMNS},
     }
     if session.get_bind().dialect.name == "postgresql":
