@@ -1,6 +1,6 @@
 """What each step of the registration form costs the bot itself: CPU and wall time per message, no HTTP.
 
-Followers fill the whole form (报名, every answer, 确认) one message after another, through the app's own
+Followers fill the whole form (报名, 同意, every answer, 确认) one message after another, through the app's own
 ``Responder`` in this process, on PostgreSQL + Redis: the handler's work, its Redis and database round
 trips and the commit, without the webhook, the thread hop or other load. Where benchmark 3
 (``registration_burst.py``) measures the whole machine under a burst, this says which step costs what,
@@ -31,7 +31,7 @@ from bench.harness import (  # noqa: E402
 from models.migrate import upgrade  # noqa: E402
 from tests.registration_steps import form_messages  # noqa: E402
 
-STEPS = ("报名", "name", "phone", "company", "title", "attendance", "确认")
+STEPS = ("报名", "consent", "name", "phone", "company", "title", "attendance", "确认")
 
 
 def main() -> None:

@@ -243,6 +243,7 @@ class Responder:
             "outside_form": session is None,
             "forms": self.forms,
             "sender_verified": sender_verified,
+            "ledger": self.ledger,
         }
         lazy = {"requested_topics": requested_topics, "question": asks_question}
         if session is None:

@@ -2,7 +2,8 @@
 
 Adding a topic is one module and one line here. Order matters where words overlap: a talk reference
 ("第二场", a speaker's name) beats the general topics, "直播回放" asks for materials before livestream,
-small talk (谢谢, 👍) only when no topic is named, and help catches everything left over. The organisers' own ``[[rules]]`` come before every built-in
+small talk (谢谢, 👍) only when no topic is named, and help catches everything left over. 删除我的信息 reaches
+``personal_data`` before an open form takes it. The organisers' own ``[[rules]]`` come before every built-in
 topic (after follow events and the registration form, whose answers must reach the form).
 """
 
@@ -14,6 +15,7 @@ from handlers.help import help_router
 from handlers.livestream import livestream_router
 from handlers.materials import materials_router
 from handlers.now_next import now_next_router
+from handlers.personal_data import personal_data_router
 from handlers.registration import registration_router
 from handlers.rules import rules_router
 from handlers.schedule import time_router
@@ -26,6 +28,7 @@ from handlers.venue import venue_router
 ROUTERS: list[Router] = [
     subscription_router,
     subscribe_messages_router,
+    personal_data_router,
     registration_router,
     checkin_router,
     admin_router,

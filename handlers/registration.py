@@ -26,6 +26,8 @@ from handlers.registration_form import (
     ATTENDANCE_STATE,
     CANCEL_STATE,
     CONFIRM_STATE,
+    CONSENT_STATE,
+    CONSENTED_AT,
     FALLBACKS,
     PROMOTION_PURPOSE,
     QUESTION_ANSWERS,
@@ -190,7 +192,10 @@ def _advance(turn: Turn, steps: list[Step], step: Step, value: str) -> Text:
     """Keep the answer and ask the next question; the confirmation step commits instead."""
     if step.state == CONFIRM_STATE:
         return _commit(turn)
-    turn.form.answers = {**turn.form.answers, step.state: value}
+    answers = {**turn.form.answers, step.state: value}
+    if step.state == CONSENT_STATE:  # when, stored with the registration (the value is the notice's version)
+        answers[CONSENTED_AT] = turn.now.isoformat()
+    turn.form.answers = answers
     following = steps[steps.index(step) + 1]
     turn.form.state = following.state
     return turn.reply(following.ask(turn))
@@ -206,7 +211,8 @@ def _commit(turn: Turn) -> Text:
     try:
         registration = register(
             turn.session, event_id=event.id, openid=form.openid, answers=answers, attendance=attendance,
-            capacity=event.capacity, now=turn.now,
+            capacity=event.capacity, now=turn.now, notice_version=answers.get(CONSENT_STATE),
+            consent_at=datetime.fromisoformat(answers[CONSENTED_AT]) if CONSENTED_AT in answers else None,
         )
     except AlreadyRegistered as already:
         return turn.reply(texts.already_registered(event, already.registration, turn.tz))
@@ -246,10 +252,10 @@ def _refusal_to_change(registration: Registration | None, event: Event, now: dat
     return None
 
 
-def _open_flow(
+def open_flow(
     state: str, message, event: Event, session: Session, forms: FormStore, content: Content, now: datetime
 ) -> Turn:
-    """Put the follower at ``state`` of a fresh flow (the form, or the cancel confirmation)."""
+    """Put the follower at ``state`` of a fresh flow (the form, or a confirmation: cancel, erase)."""
     form = forms.held(session, message.source, create=True)
     form.state, form.event_id, form.answers = state, event.id, {}
     form.expires_at = now + content.registration.form_lifetime
@@ -264,7 +270,7 @@ def handle_cancel_request(
     refusal = _refusal_to_change(registration, event, now, content.tz)
     if refusal is not None:
         return Text(refusal)
-    turn = _open_flow(CANCEL_STATE, message, event, session, forms, content, now)
+    turn = open_flow(CANCEL_STATE, message, event, session, forms, content, now)
     return turn.reply(f"{texts.registration_record(event, registration, content.tz)}\n\n{texts.CANCEL_CONFIRM_PROMPT}")
 
 
@@ -307,5 +313,5 @@ def handle_register(
     if not registration_open(event, now):
         return Text(texts.registration_closed(event, now, content.tz))
     first = form_steps(content, event)[0]
-    turn = _open_flow(first.state, message, event, session, forms, content, now)
+    turn = open_flow(first.state, message, event, session, forms, content, now)
     return turn.reply(f"{texts.form_intro(event)}\n{first.ask(turn)}")

@@ -22,9 +22,13 @@ from models.content import Content, Event
 from models.form_store import Form
 from models.redact import mask_phone_numbers
 
+CONSENT_STATE = "consent"
+# Where the form keeps when the follower agreed to the notice (the notice's version is under CONSENT_STATE).
+CONSENTED_AT = "consented_at"
 CONFIRM_STATE = "confirm"
 ATTENDANCE_STATE = "attendance"
 CANCEL_STATE = "cancel_registration"
+ERASE_STATE = "erase_personal_data"
 PROMOTION_PURPOSE = "waitlist_promotion"
 
 # Topics a follower may ask about in the middle of the form, and how each is answered.
@@ -172,10 +176,23 @@ def _parser(field: str, limit: int) -> Callable[[str], str]:
     return parse_name(limit) if field == "name" else parse_text(texts.FIELD_LABELS[field], limit)
 
 
+def _notice(turn: Turn) -> str:
+    privacy = turn.content.privacy
+    return texts.privacy_notice(
+        privacy.notice, turn.event, turn.content.registration.fields, privacy.keep_days_after_event
+    )
+
+
 def form_steps(content: Content, event: Event) -> list[Step]:
-    """The form's states in order: the configured fields, how to attend (when there is a choice), confirm."""
+    """The form's states in order: the privacy notice to agree to, the configured fields, how to attend
+    (when there is a choice), confirm. Nothing the follower types is kept before they agree."""
     config = content.registration
-    steps = [
+    consent = Step(
+        CONSENT_STATE,
+        _notice,
+        parse_choice(dict.fromkeys(texts.CONSENT_WORDS, content.privacy.notice_version), texts.CONSENT_NEEDED),
+    )
+    fields = [
         Step(
             field,
             lambda turn, field=field: _prompt(turn.content, field),
@@ -185,6 +202,7 @@ def form_steps(content: Content, event: Event) -> list[Step]:
         )
         for field in config.fields
     ]
+    steps = [consent, *fields]
     if event.offers_attendance_choice:
         steps.append(
             Step(
@@ -205,8 +223,11 @@ def leave_form(turn: Turn, steps: list[Step]) -> Text:
 
 
 def restart_form(turn: Turn, steps: list[Step]) -> Text:
-    turn.form.answers, turn.form.state = {}, steps[0].state
-    return turn.reply(f"{texts.FORM_RESTART}\n{steps[0].ask(turn)}")
+    """Ask every field again; a follower who agreed to the notice is not asked to agree again."""
+    consent = {key: turn.form.answers[key] for key in (CONSENT_STATE, CONSENTED_AT) if key in turn.form.answers}
+    first = steps[1] if consent else steps[0]
+    turn.form.answers, turn.form.state = consent, first.state
+    return turn.reply(f"{texts.FORM_RESTART}\n{first.ask(turn)}")
 
 
 # Words that act at every step of the form, whatever the step asks.

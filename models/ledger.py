@@ -16,16 +16,19 @@ from datetime import datetime, timedelta, timezone
 from typing import Protocol
 
 import redis
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from models import InboundMessage
 from models.commit_writes import CommitWrites
 from models.redis_guard import RedisGuard
+from models.retention import LEDGER_KEPT
 
 STALE_CLAIM = timedelta(seconds=60)
-ANSWER_KEPT = timedelta(days=1)
+# Replies may hold personal fields (the form's summary, 我的信息): kept for WeChat's retries only, as long
+# as the database ledger keeps its rows.
+ANSWER_KEPT = LEDGER_KEPT
 
 
 class ClaimState(enum.Enum):
@@ -74,6 +77,10 @@ class ReplyLedger(Protocol):
     def release(self, key: str) -> None:
         """Forget an unanswered claim (the handler failed) so that a retry is handled afresh."""
 
+    def forget_follower(self, session: Session, openid: str, keep_key: str) -> None:
+        """Forget the replies stored for ``openid``'s messages (it asked for its data to be erased), all
+        but the one to ``keep_key`` (the message being answered)."""
+
 
 # Core statements on the table, not ORM objects: the ledger runs on every message, and the ORM's unit of
 # work cost more CPU than the statements themselves.
@@ -109,6 +116,13 @@ class DatabaseLedger:
 
     def release(self, key: str) -> None:
         """Nothing to do: the failed transaction took its claim with it."""
+
+    def forget_follower(self, session: Session, openid: str, keep_key: str) -> None:
+        session.connection().execute(
+            delete(_LEDGER).where(
+                _LEDGER.c.dedup_key.startswith(f"{openid}|", autoescape=True), _LEDGER.c.dedup_key != keep_key
+            )
+        )
 
 
 # Where a session notes that its message was claimed in the database ledger (Redis was unreachable).
@@ -174,6 +188,25 @@ class RedisLedger:
         except redis.RedisError as error:
             self._guard.failed(error)
 
+    def forget_follower(self, session: Session, openid: str, keep_key: str) -> None:
+        self._database.forget_follower(session, openid, keep_key)  # claimed there while Redis was away
+        if not self._guard.available():
+            return  # what Redis holds expires by itself after ANSWER_KEPT
+        # SCAN for one follower's keys: erasure is rare.
+        pattern = _glob_escape(f"{self._prefix}{openid}|") + "*"
+        keep = (self._prefix + keep_key).encode()
+        try:
+            stale = [name for name in self._redis.scan_iter(match=pattern, count=1000) if name != keep]
+            if stale:
+                self._redis.delete(*stale)
+        except redis.RedisError as error:
+            self._guard.failed(error)
+
     def _claim_in_database(self, session: Session, key: str, openid: str) -> Claim:
         session.info[_CLAIMED_IN_DATABASE] = key
         return self._database.claim(session, key, openid)
+
+
+def _glob_escape(text: str) -> str:
+    """``text`` matched literally by a Redis glob pattern."""
+    return "".join(f"\\{char}" if char in "*?[]\\" else char for char in text)

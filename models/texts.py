@@ -30,6 +30,12 @@ def clock_text(moment: datetime) -> str:
     return moment.strftime("%H:%M")
 
 
+def moment_text(moment: datetime, tz) -> str:
+    """``2023年3月20日（周一）10:00`` in ``tz``."""
+    local = moment.astimezone(tz)
+    return f"{date_text(local)}{clock_text(local)}"
+
+
 def event_when(event: Event, tz) -> str:
     """``2023年3月26日（周日）14:00–17:00``, or both dates when the event spans days."""
     start, end = event.starts_at.astimezone(tz), event.ends_at.astimezone(tz)
@@ -754,3 +760,34 @@ def organizer_digest(stats, new_registrations: list, unanswered: list, day) -> s
                if unanswered else "。"),
         ]
     )
+# Personal data: the notice before the form, 我的信息, 删除我的信息. The notice may be set in config.toml.
+PRIVACY_NOTICE = (
+    "报名前请了解：我们会收集你的{fields}，仅用于「{event}」的报名、签到和活动提醒，只有主办方工作人员可以查看，"
+    "活动结束 {keep_days} 天后删除。随时回复「我的信息」查看，回复「删除我的信息」删除。"
+)
+CONSENT_WORDS = frozenset({"同意"})
+CONSENT_PROMPT = "回复「同意」继续报名，回复「取消」退出。"
+CONSENT_NEEDED = "需要你同意后才能继续报名，回复的内容没有保存。"
+NO_PERSONAL_DATA = "我们没有保存你的报名信息。"
+ERASE_CONFIRM_PROMPT = (
+    "确定删除你的个人信息吗？你的报名信息（姓名、手机号等）将被删除，未开始活动的报名会同时取消，名额让给候补的朋友。"
+    "回复「确认」删除，回复其他内容保留。"
+)
+ERASE_KEPT = "好的，你的信息没有删除。"
+ERASED = "已删除你的个人信息：报名记录中的姓名、手机号、公司和职位，以及保存的聊天回复都已清除，未开始活动的报名已取消。"
+
+
+def privacy_notice(template: str, event: Event, fields: list[str], keep_days: int) -> str:
+    """The notice before the form's first field (``template`` from config.toml, or the default)."""
+    labels = "、".join(FIELD_LABELS[field] for field in fields)
+    notice = (template or PRIVACY_NOTICE).format(event=event.name, fields=labels, keep_days=keep_days)
+    return f"{notice}\n{CONSENT_PROMPT}"
+
+
+def personal_data(records: list[tuple[str, list[tuple[str, str]]]], channel: str | None) -> str:
+    """What 我的信息 shows: each registration's heading and (label, value) lines, then what else is kept."""
+    blocks = [f"「{title}」\n" + "\n".join(f"{label}：{value}" for label, value in lines) for title, lines in records]
+    kept = f"关注来源渠道（{channel}）、" if channel else ""
+    others = f"另外保存了：{kept}最近一次发消息的时间（用于 48 小时内回复你）。"
+    body = "\n\n".join(blocks) if blocks else NO_PERSONAL_DATA
+    return f"你的信息（仅主办方工作人员可见，手机号已隐去中间四位）：\n{body}\n\n{others}\n回复「删除我的信息」可删除。"

@@ -13,14 +13,21 @@ from models import Registration
 from models.form_store import Form
 
 EVENT_ID = "meetup-10"
-ANSWERS = {"name": "张三", "phone": "138 1234 5678", "company": "火山引擎", "title": "工程师", "attendance": "现场"}
-FORM_ORDER = ("name", "phone", "company", "title", "attendance")
+ANSWERS = {"consent": "同意", "name": "张三", "phone": "138 1234 5678", "company": "火山引擎", "title": "工程师", "attendance": "现场"}
+FORM_ORDER = ("consent", "name", "phone", "company", "title", "attendance")
 
 
 def form_messages(**answers: str) -> list[str]:
-    """What a follower types to reach the confirmation step: 报名, then every answer in order."""
+    """What a follower types to reach the confirmation step: 报名, 同意 to the privacy notice, then every
+    answer in order."""
     values = ANSWERS | answers
     return ["报名", *(values[field] for field in FORM_ORDER)]
+
+
+def start_form(wechat: WeChatSimulator, openid: str) -> Reply:
+    """报名, then 同意 to the privacy notice; the reply asks the first field."""
+    wechat.send_text(openid, "报名")
+    return wechat.send_text(openid, "同意")
 
 
 def fill_form(wechat: WeChatSimulator, openid: str, **answers: str) -> Reply:

@@ -3,7 +3,7 @@ the real responder at the clock times it names, and whether the expected topic, 
 answered it. Used by ``bench/understanding.py`` (prints accuracy and misses) and by the corpus test.
 
 The corpus is a tab-separated file (``tests/fixtures/understanding_corpus.tsv``): phases, expected
-answer, message. A form case (``form@phone:answered``) first fills the form up to that step.
+answer, message. A form case (``form@phone:answered``) first fills the form up to that step (after 同意 to the notice).
 """
 
 from __future__ import annotations
@@ -93,6 +93,7 @@ class CorpusRun:
             return Result(case, phase, self._answered_by(response, case.text), self._content(response))
         step = case.expected.removeprefix("form@").split(":")[0]
         self._send(openid, "报名")
+        self._send(openid, "同意")  # the privacy notice comes before the first field
         for earlier in FORM_STEPS[: FORM_STEPS.index(step)]:
             self._send(openid, FORM_ANSWERS.get(earlier, ""))
         response = self._send(openid, case.text)

@@ -65,7 +65,8 @@ def readiness(wechat: WeChatSimulator) -> tuple[int, dict]:
 
 def test_with_redis_down_questions_forms_and_registrations_go_on(wechat_on_own_redis, app_on_own_redis, redis_server):
     wechat = wechat_on_own_redis
-    assert "姓名" in wechat.send_text("o-down", "报名").content
+    wechat.send_text("o-down", "报名")
+    assert "姓名" in wechat.send_text("o-down", "同意").content
     assert "手机" in wechat.send_text("o-down", ANSWERS["name"]).content
 
     redis_server.stop()
@@ -73,7 +74,7 @@ def test_with_redis_down_questions_forms_and_registrations_go_on(wechat_on_own_r
     assert agenda.status == 200 and "议程" in agenda.content
     assert readiness(wechat) == (200, {"status": "degraded", "database": "ok", "redis": "down"})
     # The form goes on from the database, question after question, to a confirmed registration.
-    for field in FORM_ORDER[1:]:
+    for field in FORM_ORDER[FORM_ORDER.index("phone"):]:
         reply = wechat.send_text("o-down", ANSWERS[field])
         assert reply.status == 200 and reply.content != texts.HANDLER_FAILED
     assert "确认" in reply.content
@@ -90,6 +91,7 @@ def database_ledger_rows(app) -> int:
 def test_a_form_survives_a_redis_restart_that_lost_every_key(wechat_on_own_redis, app_on_own_redis, redis_server):
     wechat = wechat_on_own_redis
     wechat.send_text("o-restart", "报名")
+    wechat.send_text("o-restart", "同意")
     wechat.send_text("o-restart", ANSWERS["name"])
 
     redis_server.stop()
@@ -97,7 +99,7 @@ def test_a_form_survives_a_redis_restart_that_lost_every_key(wechat_on_own_redis
 
     # The phone number is the form's answer, not a question for the help menu.
     assert "公司" in wechat.send_text("o-restart", ANSWERS["phone"]).content
-    for field in FORM_ORDER[2:]:
+    for field in FORM_ORDER[FORM_ORDER.index("company"):]:
         wechat.send_text("o-restart", ANSWERS[field])
     wechat.send_text("o-restart", "确认")
     assert registration_of(app_on_own_redis, "o-restart").status == "confirmed"

@@ -23,6 +23,7 @@ from tests.registration_steps import (
     registration_of,
     registrations,
     settings_with_event,
+    start_form,
 )
 
 OPENID = "o-registrant"
@@ -34,12 +35,13 @@ SUMMARY_PROMPT = "回复「确认」完成报名，回复「修改」重新填�
 def test_form_asks_every_field_in_order_and_confirms_with_code_time_and_venue(wechat, app):
     replies = [wechat.send_text(OPENID, text).content for text in form_messages()]
 
-    assert "请回复你的姓名" in replies[0]
-    assert "请回复你的手机号" in replies[1]
-    assert "请回复你的公司/单位" in replies[2]
-    assert "请回复你的职位" in replies[3]
-    assert "请问你如何参加" in replies[4]
-    summary = replies[5]
+    assert "回复「同意」继续报名" in replies[0] and "姓名" in replies[0]
+    assert "请回复你的姓名" in replies[1]
+    assert "请回复你的手机号" in replies[2]
+    assert "请回复你的公司/单位" in replies[3]
+    assert "请回复你的职位" in replies[4]
+    assert "请问你如何参加" in replies[5]
+    summary = replies[6]
     assert "姓名：张三" in summary and "公司/单位：火山引擎" in summary and "职位：工程师" in summary
     assert "手机号：138****5678" in summary and "13812345678" not in summary
     assert "参加方式：现场参加" in summary
@@ -69,11 +71,11 @@ def test_online_attendance_gets_the_stream_instead_of_the_venue(wechat, app):
 
 @pytest.mark.parametrize("words", ["报名", "注册", "参加", "我要报名", "6"])
 def test_form_starts_from_every_way_of_asking(wechat, words):
-    assert "请回复你的姓名" in wechat.send_text(OPENID, words).content
+    assert texts.CONSENT_PROMPT in wechat.send_text(OPENID, words).content
 
 
 def test_form_starts_from_the_menu(wechat):
-    assert "请回复你的姓名" in wechat.send_event(OPENID, "CLICK", key="REGISTER").content
+    assert texts.CONSENT_PROMPT in wechat.send_event(OPENID, "CLICK", key="REGISTER").content
 
 
 @pytest.mark.parametrize(
@@ -93,7 +95,7 @@ def test_form_starts_from_the_menu(wechat):
 )
 def test_a_bad_answer_gets_the_reason_and_the_same_question(wechat, app, answered, bad, reason, good, next_prompt):
     steps = form_messages()
-    for text in steps[: answered + 1]:
+    for text in steps[: answered + 2]:  # 报名, 同意, then the fields answered
         question = wechat.send_text(OPENID, text).content
     state_before = form_state(app, OPENID).state
 
@@ -124,13 +126,13 @@ def test_names_lose_invisible_and_bidi_control_characters(wechat, app):
 
 @pytest.mark.parametrize("invisible", ["\u200b\u200b", "\u202e\u2066", "\u3164", "\u200b \ufeff"])
 def test_a_name_of_only_invisible_characters_is_refused(wechat, app, invisible):
-    wechat.send_text(OPENID, "报名")
+    start_form(wechat, OPENID)
     assert wechat.send_text(OPENID, invisible).content.startswith(texts.field_empty(texts.FIELD_LABELS["name"]))
-    assert form_state(app, OPENID).answers == {}
+    assert "name" not in form_state(app, OPENID).answers
 
 
 @pytest.mark.parametrize("word", ["取消", "退出"])
-@pytest.mark.parametrize("answered", range(6))
+@pytest.mark.parametrize("answered", range(7))
 def test_leaving_at_any_step_leaves_no_trace(wechat, app, word, answered):
     for text in form_messages()[: answered + 1]:
         wechat.send_text(OPENID, text)
@@ -156,7 +158,7 @@ def test_modify_starts_the_form_again(wechat, app):
 
     assert restarted.startswith(texts.FORM_RESTART) and restarted.endswith("请回复你的姓名：")
     state = form_state(app, OPENID)
-    assert (state.state, state.answers) == ("name", {})
+    assert state.state == "name" and set(state.answers) == {"consent", "consented_at"}
 
 
 def test_modify_then_new_answers_replace_the_old_ones(wechat, app):
@@ -183,7 +185,7 @@ def test_modify_then_new_answers_replace_the_old_ones(wechat, app):
     ],
 )
 def test_questions_mid_form_are_answered_and_the_question_repeated(wechat, app, answered, question, answer_part):
-    for text in form_messages()[: answered + 1]:
+    for text in form_messages()[: answered + 2]:
         pending = wechat.send_text(OPENID, text).content
     state_before = form_state(app, OPENID).state
 
@@ -195,14 +197,14 @@ def test_questions_mid_form_are_answered_and_the_question_repeated(wechat, app, 
 
 
 def test_a_keyword_that_is_no_question_gets_the_form_help_not_taken_as_a_name(wechat, app):
-    wechat.send_text(OPENID, "报名")
+    start_form(wechat, OPENID)
     reply = wechat.send_text(OPENID, "帮助").content
     assert texts.FORM_HELP in reply and reply.endswith("请回复你的姓名：")
-    assert form_state(app, OPENID).answers == {}
+    assert "name" not in form_state(app, OPENID).answers
 
 
 def test_an_abandoned_form_expires_after_thirty_minutes(wechat, app, clock):
-    wechat.send_text(OPENID, "报名")
+    start_form(wechat, OPENID)
     clock.advance(timedelta(minutes=29))
     assert "请回复你的手机号" in wechat.send_text(OPENID, "张三").content
 
@@ -210,11 +212,11 @@ def test_an_abandoned_form_expires_after_thirty_minutes(wechat, app, clock):
     reply = wechat.send_text(OPENID, "13812345678").content
 
     assert "公司/单位" not in reply
-    assert "请回复你的姓名" in wechat.send_text(OPENID, "报名").content
+    assert texts.CONSENT_PROMPT in wechat.send_text(OPENID, "报名").content
 
 
 def test_a_form_survives_a_restart_of_the_app(wechat, app, make_app, settings):
-    for text in form_messages()[:3]:
+    for text in form_messages()[:4]:
         wechat.send_text(OPENID, text)
 
     with TestClient(make_app(settings)) as restarted_client:
@@ -254,17 +256,23 @@ class ForgetfulLedger:
         pass
 
 
-def test_a_retry_the_ledger_lost_still_gets_the_first_reply_from_the_form(wechat, app):
+def test_a_retry_the_ledger_lost_still_gets_the_first_reply_from_the_form(make_settings, make_app):
+    # Every message is posted twice: more than the shipped burst of the per-follower rate limit allows.
+    content = make_settings().content
+    content = content.model_copy(update={"rate_limit": content.rate_limit.model_copy(update={"burst": 100})})
+    app = make_app(make_settings(content=content))
     app.state.services.responder.ledger = ForgetfulLedger()
     messages = [*form_messages(), "确认", "改为线上", "取消报名", "确认"]
     replies = []
-    for text in messages:
-        first, retried = _post_twice(wechat, text)
-        assert retried == first
-        replies.append(first)
+    with TestClient(app) as client:
+        wechat = WeChatSimulator(client, TOKEN)
+        for text in messages:
+            first, retried = _post_twice(wechat, text)
+            assert retried == first
+            replies.append(first)
 
-    assert "报名成功" in replies[6]
-    assert "已修改参加方式" in replies[7]
+    assert "报名成功" in replies[7]
+    assert "已修改参加方式" in replies[8]
     assert replies[-1] == texts.registration_cancelled(app.state.services.settings.content.events[0])
     [registration] = registrations(app)
     assert registration.status == "cancelled"

@@ -88,7 +88,9 @@ def test_an_organizer_rule_keyword_in_latin_matches_only_whole_words(wechat):
 
 
 def open_form(wechat, openid: str = "o-form") -> None:
+    """报名, then 同意 to the privacy notice: the form asks its first field."""
     assert FORM_OPENED in ask(wechat, "报名", openid)
+    assert "请回复你的姓名" in ask(wechat, "同意", openid)
 
 
 def test_in_the_form_a_question_is_answered_not_saved_as_the_name(wechat, app):

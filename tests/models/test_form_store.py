@@ -10,7 +10,7 @@ from sqlalchemy import event
 from bot.devtools.simulator import push_xml
 from bot.wechat import parse_push
 from models import FormState
-from tests.registration_steps import form_state
+from tests.registration_steps import form_state, start_form
 
 
 def statements_of_handler_threads(app):
@@ -26,15 +26,15 @@ def statements_of_handler_threads(app):
 
 
 def test_forms_are_rows_whatever_the_backend(app, wechat):
-    wechat.send_text("o-row", "报名")
+    start_form(wechat, "o-row")
     wechat.send_text("o-row", "张三")
     with app.state.services.sessions() as session:
         row = session.get(FormState, "o-row")
-    assert row.state == "phone" and row.answers == {"name": "张三"}
+    assert row.state == "phone" and row.answers["name"] == "张三"
 
 
 def test_a_failed_message_keeps_nothing_and_frees_the_form(app, wechat):
-    wechat.send_text("o-failing", "报名")
+    start_form(wechat, "o-failing")
     forms, sessions = app.state.services.forms, app.state.services.sessions
     with pytest.raises(RuntimeError), sessions.begin() as session:
         forms.held(session, "o-failing").state = "phone"
@@ -67,7 +67,7 @@ def test_two_messages_of_one_follower_take_turns_on_the_form(app, wechat):
 
 
 def test_a_message_whose_form_is_busy_at_its_claim_waits_for_it(app, wechat):
-    wechat.send_text("o-busy", "报名")
+    start_form(wechat, "o-busy")
     forms, sessions = app.state.services.forms, app.state.services.sessions
     replies = []
     second = threading.Thread(

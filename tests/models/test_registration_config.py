@@ -41,7 +41,8 @@ def test_fields_order_and_prompts_come_from_the_config(tmp_path, make_settings, 
     with TestClient(app) as client:
         wechat = WeChatSimulator(client, TOKEN)
 
-        assert wechat.send_text("o-1", "报名").content.endswith("留个手机号吧：")
+        wechat.send_text("o-1", "报名")
+        assert wechat.send_text("o-1", "同意").content.endswith("留个手机号吧：")
         assert "请回复你的姓名" in wechat.send_text("o-1", "13812345678").content
         assert wechat.send_text("o-1", "欧阳娜娜娜").content.startswith("姓名最多 4 个字")
         summary = wechat.send_text("o-1", "欧阳娜娜").content
@@ -71,7 +72,7 @@ def test_bad_registration_settings_stop_start_up_naming_the_field(tmp_path, repl
 
 
 def test_a_form_whose_step_left_the_configuration_starts_again(tmp_path, wechat, make_settings, make_app):
-    for text in ["报名", "张三", "13812345678"]:
+    for text in ["报名", "同意", "张三", "13812345678"]:
         wechat.send_text("o-1", text)  # now at the company question
     path = config_with(tmp_path, (SHIPPED_FIELDS, 'fields = ["name", "phone"]'))
 

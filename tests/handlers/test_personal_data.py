@@ -1,0 +1,139 @@
+"""Personal data in the chat: the notice and 同意 before the form's first field, 我的信息, 删除我的信息."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+from bot.devtools.simulator import WeChatSimulator
+from models import Delivery, texts
+from tests.conftest import BEFORE_EVENT, TOKEN
+from tests.personal_data import holding
+from tests.registration_steps import (
+    form_state,
+    register_via_chat,
+    registration_of,
+    registrations,
+    settings_with_event,
+)
+
+OPENID = "o-private"
+NAME, PHONE, COMPANY = "王小明", "13900001111", "星辰科技"
+ADMIN_TOKEN = "privacy-admin-token"
+
+
+def test_the_notice_comes_before_the_first_field(wechat):
+    notice = wechat.send_text(OPENID, "报名").content
+
+    assert "姓名、手机号、公司/单位、职位" in notice  # what
+    assert "报名、签到和活动提醒" in notice and "主办方工作人员" in notice  # why, who sees it
+    assert "活动结束 30 天后删除" in notice and "我的信息" in notice and "删除我的信息" in notice
+    assert notice.endswith(texts.CONSENT_PROMPT) and "请回复你的姓名" not in notice
+    assert "请回复你的姓名" in wechat.send_text(OPENID, "同意").content
+
+
+def test_nothing_typed_before_agreeing_is_kept(wechat, app):
+    wechat.send_text(OPENID, "报名")
+
+    refused = wechat.send_text(OPENID, NAME).content
+
+    assert refused.startswith(texts.CONSENT_NEEDED) and refused.endswith(texts.CONSENT_PROMPT)
+    assert form_state(app, OPENID).state == "consent" and form_state(app, OPENID).answers == {}
+    assert holding(app, NAME) == []
+    assert registrations(app) == []
+
+
+def test_the_notice_wording_comes_from_the_config(make_settings, make_app):
+    content = make_settings().content
+    privacy = content.privacy.model_copy(update={"notice": "「{event}」只收集{fields}，保存 {keep_days} 天。", "keep_days_after_event": 7})
+    app = make_app(make_settings(content=content.model_copy(update={"privacy": privacy})))
+    with TestClient(app) as client:
+        notice = WeChatSimulator(client, TOKEN).send_text(OPENID, "报名").content
+    assert "「火山引擎开发者社区 Meetup 第十期」只收集姓名、手机号、公司/单位、职位，保存 7 天。" in notice
+
+
+def test_the_registration_keeps_the_notice_version_and_the_time_of_consent(wechat, app):
+    register_via_chat(wechat, OPENID)
+
+    registration = registration_of(app, OPENID)
+    assert (registration.notice_version, registration.consent_at) == ("1", BEFORE_EVENT)
+
+
+@pytest.mark.parametrize("words", ["我的信息", "个人信息"])
+def test_my_personal_data_shows_every_stored_field_with_the_phone_masked(wechat, words):
+    assert texts.NO_PERSONAL_DATA in wechat.send_text(OPENID, words).content
+    register_via_chat(wechat, OPENID, name=NAME, phone=PHONE, company=COMPANY)
+
+    mine = wechat.send_text(OPENID, words).content
+
+    assert f"姓名：{NAME}" in mine and f"公司/单位：{COMPANY}" in mine and "职位：工程师" in mine
+    assert "手机号：139****1111" in mine and PHONE not in mine
+    assert "报名成功" in mine and "参加方式：现场参加" in mine and "同意告知时间：2023年3月20日（周一）10:00" in mine
+    assert "最近一次发消息的时间" in mine
+
+
+def test_erasing_asks_first_and_anything_but_confirm_keeps_the_data(wechat, app):
+    register_via_chat(wechat, OPENID, name=NAME)
+
+    assert wechat.send_text(OPENID, "删除我的信息").content == texts.ERASE_CONFIRM_PROMPT
+    assert wechat.send_text(OPENID, "算了").content == texts.ERASE_KEPT
+
+    assert registration_of(app, OPENID).name == NAME
+
+
+@pytest.mark.parametrize("words", ["删除我的信息", "注销", "删除数据"])
+def test_every_way_of_asking_to_erase_asks_for_confirmation(wechat, words):
+    assert wechat.send_text(OPENID, words).content == texts.ERASE_CONFIRM_PROMPT
+
+
+def test_after_erasure_no_table_stored_reply_or_export_holds_the_name_or_phone(make_settings, make_app):
+    settings = settings_with_event(make_settings, capacity=1).model_copy(update={"admin_token": ADMIN_TOKEN})
+    app = make_app(settings)
+    with TestClient(app) as client:
+        wechat = WeChatSimulator(client, TOKEN)
+        register_via_chat(wechat, OPENID, name=NAME, phone=PHONE, company=COMPANY)
+        register_via_chat(wechat, "o-next", name="李四", phone="13700002222")
+        wechat.send_text(OPENID, "我的信息")
+        assert registration_of(app, "o-next").status == "waitlisted"
+        assert holding(app, NAME, PHONE, COMPANY)  # the test can see them while they are there
+
+        wechat.send_text(OPENID, "删除我的信息")
+        assert wechat.send_text(OPENID, "确认").content == texts.ERASED
+
+        assert holding(app, NAME, PHONE, "139****1111", COMPANY) == []
+        export = client.get(
+            "/admin/api/events/meetup-10/registrations.csv", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}
+        ).text
+        assert NAME not in export and PHONE not in export and OPENID not in export
+        assert "李四" in export
+        mine = wechat.send_text(OPENID, "我的信息").content
+    assert texts.NO_PERSONAL_DATA in mine
+    # The row stays, anonymous and cancelled, so the counts stay right; the seat went to the next in line.
+    erased = [registration for registration in registrations(app) if registration.erased_at is not None]
+    assert [(row.status, row.name, row.phone, row.openid.startswith("erased-")) for row in erased] == [
+        ("cancelled", None, None, True)
+    ]
+    assert registration_of(app, "o-next").status == "confirmed"
+    with app.state.services.sessions() as session:
+        promotion = session.query(Delivery).filter_by(openid="o-next").one()
+        assert promotion.status == "pending"
+        assert session.query(Delivery).filter_by(openid=OPENID).count() == 0
+
+
+def test_erasure_drops_messages_not_yet_sent_to_the_follower(make_settings, make_app):
+    app = make_app(settings_with_event(make_settings, capacity=1))
+    with TestClient(app) as client:
+        wechat = WeChatSimulator(client, TOKEN)
+        register_via_chat(wechat, "o-first")
+        register_via_chat(wechat, OPENID, name=NAME)
+        wechat.send_text("o-first", "取消报名")
+        wechat.send_text("o-first", "确认")  # OPENID is promoted: a notice waits in the outbox
+        with app.state.services.sessions() as session:
+            assert session.query(Delivery).filter_by(openid=OPENID, status="pending").count() == 1
+
+        wechat.send_text(OPENID, "删除我的信息")
+        wechat.send_text(OPENID, "确认")
+
+    with app.state.services.sessions() as session:
+        assert session.query(Delivery).filter(Delivery.status == "pending").count() == 0
+    assert holding(app, NAME) == []
