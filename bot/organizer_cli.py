@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from bot.admin.export import registrations_csv, registrations_xlsx
 from bot.settings import Settings
-from models import organizer
+from models import organizer, privacy
 from models.clock import clock_for
 from models.content import Event
 from models.db import create_db_engine, session_factory
@@ -153,6 +153,23 @@ def install(app: typer.Typer, load_settings: Callable[[], Settings]) -> None:
             rule = organizer.rule_toml(group[0].words, text, group[0].event_id)
         typer.echo(f"answered {len(group)} followers; to answer it from now on, add to config.toml:", err=True)
         typer.echo(rule, nl=False)
+
+    privacy_app = typer.Typer(help="Personal data kept by the bot.", no_args_is_help=True)
+    app.add_typer(privacy_app, name="privacy")
+
+    @privacy_app.command("purge")
+    def privacy_purge(
+        dry_run: Annotated[bool, typer.Option("--dry-run", help="Only say what would be erased.")] = False,
+    ) -> None:
+        """Erase the personal fields of events ended [privacy] keep_days_after_event ago (the worker does it too)."""
+        with workspace(None) as work:
+            purges = privacy.purge_expired(work.session, work.settings.content, work.now, dry_run=dry_run)
+            keep_days = work.settings.content.privacy.keep_days_after_event
+        verb = "would be erased" if dry_run else "erased"
+        for purge in purges:
+            typer.echo(f"{purge.event_id}: personal fields of {purge.registrations} registrations {verb}")
+        if not purges:
+            typer.echo(f"nothing to erase: personal fields are kept {keep_days} days after an event ends")
 
     @app.command("stats")
     def stats(event: EventOption = None) -> None:

@@ -46,6 +46,7 @@ from models.organizer import (
     start_due_broadcasts,
     start_scheduled_broadcast,
 )
+from models.privacy import purge_expired
 from models.retention import prune_operational_state
 from scheduler.reminders import (
     decision_of,
@@ -106,10 +107,15 @@ def sweep_job(services: JobServices) -> None:
 
 
 def retention_job(services: JobServices) -> None:
-    """Scheduled job: delete the operational state nothing needs any more (expired forms, old ledger rows)."""
+    """Scheduled job: delete the operational state nothing needs any more (expired forms, old ledger rows),
+    and erase the personal fields of events past ``[privacy] keep_days_after_event`` (their counts stay)."""
     pruned = prune_operational_state(services.sessions, services.clock.now())
     if pruned.form_states or pruned.inbound_messages:
         log.info("pruned %d form states and %d ledger rows", pruned.form_states, pruned.inbound_messages)
+    with services.sessions.begin() as session:
+        purges = purge_expired(session, services.settings.content, services.clock.now())
+    for purge in purges:
+        log.info("erased the personal fields of %d registrations of %s", purge.registrations, purge.event_id)
 
 
 def broadcast_job(services: JobServices, campaign_id: int) -> None:
