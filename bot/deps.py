@@ -48,9 +48,17 @@ def check_bearer(credentials: HTTPAuthorizationCredentials | None, expected: str
 def require_admin(
     settings: Annotated[Settings, Depends(get_settings)],
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> None:
-    """Bearer ``ADMIN_TOKEN``; 503 when no token is configured."""
-    check_bearer(credentials, settings.admin_token, "ADMIN_TOKEN")
+) -> str:
+    """The name of the bearer token (``ADMIN_TOKENS`` or ``ADMIN_TOKEN``), each compared in constant time;
+    503 when no token is configured."""
+    if not settings.admin_tokens:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "disabled: ADMIN_TOKEN is not set")
+    supplied = (credentials.credentials if credentials else "").encode()
+    # Every token is compared, so the time taken does not tell which one came closest.
+    matches = [name for token, name in settings.admin_tokens.items() if hmac.compare_digest(supplied, token.encode())]
+    if not matches:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "invalid or missing bearer token", {"WWW-Authenticate": "Bearer"})
+    return matches[0]
 
 
 def require_metrics_reader(
@@ -77,3 +85,5 @@ SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 RowId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 AdminDep = Depends(require_admin)
 MetricsDep = Depends(require_metrics_reader)
+# The admin's name, for routes that record who did what (the same dependency: checked once per request).
+AdminNameDep = Annotated[str, AdminDep]

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from bot.admin.export import registrations_csv, registrations_xlsx
 from bot.settings import Settings
 from models import organizer, privacy
+from models.audit import EXPORT_CSV, EXPORT_XLSX, record_access
 from models.clock import clock_for
 from models.content import Event
 from models.db import create_db_engine, session_factory
@@ -28,6 +29,8 @@ from models.redact import mask_phone_numbers
 EventOption = Annotated[
     str | None, typer.Option("--event", help="Event id from config.toml (default: the current event).")
 ]
+# Who the audit trail names for an export made on the server.
+CLI_ACTOR = "cli"
 StatusOption = Annotated[str | None, typer.Option("--status", help="confirmed, waitlisted or cancelled.")]
 
 
@@ -113,9 +116,13 @@ def install(app: typer.Typer, load_settings: Callable[[], Settings]) -> None:
             rows, total = organizer.search_registrations(work.session, work.event.id, status=status)
             if xlsx_file is not None:
                 xlsx_file.write_bytes(registrations_xlsx(rows, work.settings.tz, raw=raw))
+                record_access(
+                    work.session, actor=CLI_ACTOR, action=EXPORT_XLSX, now=work.now, rows=total, event_id=work.event.id
+                )
                 typer.echo(f"{total} registrations written to {xlsx_file}", err=True)
                 return
             document = registrations_csv(rows, work.settings.tz, raw=raw)
+            record_access(work.session, actor=CLI_ACTOR, action=EXPORT_CSV, now=work.now, rows=total, event_id=work.event.id)
         if csv_file is None:
             typer.echo(document, nl=False)
         else:

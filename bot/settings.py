@@ -43,6 +43,8 @@ class Environment(BaseSettings):
     admin_docs: bool = Field(False, validation_alias="ADMIN_DOCS")
     # Bearer token for GET /metrics; unset: /metrics answers 503 (see the README for Prometheus).
     metrics_token: str = Field("", validation_alias="METRICS_TOKEN")
+    # Named admin tokens, "name:token,name:token": the audit trail says which name revealed or exported.
+    admin_tokens_raw: str = Field("", validation_alias="ADMIN_TOKENS")
     admin_openids_raw: str = Field("", validation_alias="EVENTBOT_ADMIN_OPENIDS")
     config_path: Path = Field(DEFAULT_CONFIG_PATH, validation_alias="EVENTBOT_CONFIG")
     now_override: datetime | None = Field(None, validation_alias="EVENTBOT_NOW")
@@ -58,6 +60,24 @@ class Environment(BaseSettings):
         if value and len(value) != 43:
             raise ValueError("must be exactly 43 characters (the EncodingAESKey from the MP console)")
         return value
+
+    @field_validator("admin_tokens_raw")
+    @classmethod
+    def _named_tokens(cls, value: str) -> str:
+        for index, entry in enumerate(part.strip() for part in value.split(",") if part.strip()):
+            name, _, token = entry.partition(":")
+            if not name.strip() or not token.strip():
+                raise ValueError(f"ADMIN_TOKENS entry {index + 1} must be name:token")
+        return value
+
+    @cached_property
+    def admin_tokens(self) -> dict[str, str]:
+        """Every admin token and its name: ``ADMIN_TOKENS`` entries, and ``ADMIN_TOKEN`` named "admin"."""
+        named = (part.strip().partition(":") for part in self.admin_tokens_raw.split(",") if part.strip())
+        tokens = {token.strip(): name.strip() for name, _, token in named}
+        if self.admin_token:
+            tokens.setdefault(self.admin_token, "admin")
+        return tokens
 
     @cached_property
     def admin_openids(self) -> frozenset[str]:

@@ -11,10 +11,11 @@ from models.base import AwareDateTime, Base
 
 REVEAL_PHONE = "reveal_phone"
 EXPORT_CSV = "export_csv"
+EXPORT_XLSX = "export_xlsx"
 
 
 class AuditEntry(Base):
-    """One look at personal data by an organizer: a phone revealed, a CSV exported."""
+    """One look at personal data by an organizer: a phone revealed, a CSV or .xlsx exported."""
 
     __tablename__ = "admin_audit"
 

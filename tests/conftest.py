@@ -134,6 +134,7 @@ def make_settings(database_url: str, redis_url: str) -> Callable[..., Settings]:
             "config_path": REPO_ROOT / "config.toml",
             "admin_token": "",
             "metrics_token": METRICS_TOKEN,
+            "admin_tokens_raw": "",
             "admin_openids_raw": "",
             "wechat_encoding_aes_key": "",
             "wechat_app_id": "",

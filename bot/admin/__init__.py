@@ -6,6 +6,7 @@ route cannot be added without auth.
 
 from fastapi import APIRouter
 
+from bot.admin.audit import audit_router
 from bot.admin.broadcasts import broadcasts_router
 from bot.admin.events import events_router
 from bot.admin.inbox import inbox_router
@@ -22,3 +23,4 @@ admin_api_router.include_router(walk_ins_router)
 admin_api_router.include_router(broadcasts_router)
 admin_api_router.include_router(inbox_router)
 admin_api_router.include_router(qr_router)
+admin_api_router.include_router(audit_router)

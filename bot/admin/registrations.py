@@ -1,4 +1,7 @@
-"""``/admin/api/events/{event_id}/registrations``: an event's registrations, searched, exported, checked in."""
+"""``/admin/api/events/{event_id}/registrations``: an event's registrations, searched, exported, checked in.
+
+Phones are masked in the list; revealing one and exporting the CSV (full phones) each write an audit row
+naming the admin token, in the same transaction as the read."""
 
 from __future__ import annotations
 
@@ -12,10 +15,12 @@ from pydantic import BaseModel, Field
 
 from bot.admin.errors import service_errors
 from bot.admin.export import registrations_csv, registrations_xlsx
-from bot.deps import NowDep, RowId, SessionDep, SettingsDep
+from bot.deps import AdminNameDep, NowDep, RowId, SessionDep, SettingsDep
 from handlers.registration import notify_promoted
 from handlers.registration_form import Invalid, parse_phone
 from models import organizer, texts
+from models.audit import EXPORT_CSV, EXPORT_XLSX, REVEAL_PHONE, record_access
+from models.redact import mask_phone_numbers
 from models.registration import Registration
 
 registrations_router = APIRouter(prefix="/events/{event_id}/registrations", tags=["registrations"])
@@ -44,6 +49,11 @@ class RegistrationOut(BaseModel):
     checked_in_at: datetime | None
 
 
+class RevealedPhone(BaseModel):
+    id: int
+    phone: str | None
+
+
 class RegistrationList(BaseModel):
     items: list[RegistrationOut]
     total: int
@@ -56,7 +66,7 @@ def registration_out(registration: Registration, channel: str | None) -> Registr
         status=registration.status,
         position=registration.position,
         name=registration.name,
-        phone=registration.phone,
+        phone=mask_phone_numbers(registration.phone) if registration.phone else None,
         company=registration.company,
         title=registration.title,
         attendance=registration.attendance,
@@ -115,13 +125,20 @@ RawQuery = Annotated[bool, Query(description="true: machine column names and val
 
 @registrations_router.get(".csv", response_class=Response, responses={200: {"content": {"text/csv": {}}}})
 def export_registrations(
-    event_id: str, filters: FiltersDep, session: SessionDep, settings: SettingsDep, raw: RawQuery = False
+    event_id: str,
+    filters: FiltersDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    admin: AdminNameDep,
+    now: NowDep,
+    raw: RawQuery = False,
 ) -> Response:
-    """The same registrations as CSV, in Chinese unless ``raw``: UTF-8 with BOM for Excel, formula-like cells
-    neutralised."""
+    """The same registrations as CSV, full phones included (audited), in Chinese unless ``raw``: UTF-8 with BOM
+    for Excel, formula-like cells neutralised."""
     with service_errors():
         organizer.require_event(settings.content, event_id)
-    rows, _total = filters.search(session, event_id)
+    rows, total = filters.search(session, event_id)
+    record_access(session, actor=admin, action=EXPORT_CSV, now=now, rows=total, event_id=event_id)
     return Response(
         registrations_csv(rows, settings.tz, raw=raw),
         media_type="text/csv; charset=utf-8",
@@ -134,17 +151,39 @@ XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 @registrations_router.get(".xlsx", response_class=Response, responses={200: {"content": {XLSX_TYPE: {}}}})
 def export_registrations_xlsx(
-    event_id: str, filters: FiltersDep, session: SessionDep, settings: SettingsDep, raw: RawQuery = False
+    event_id: str,
+    filters: FiltersDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    admin: AdminNameDep,
+    now: NowDep,
+    raw: RawQuery = False,
 ) -> Response:
-    """The same registrations as an Excel workbook: a bold, frozen header row and columns fitted to their content."""
+    """The same registrations as an Excel workbook, full phones included (audited): a bold, frozen header row
+    and columns fitted to their content."""
     with service_errors():
         organizer.require_event(settings.content, event_id)
-    rows, _total = filters.search(session, event_id)
+    rows, total = filters.search(session, event_id)
+    record_access(session, actor=admin, action=EXPORT_XLSX, now=now, rows=total, event_id=event_id)
     return Response(
         registrations_xlsx(rows, settings.tz, raw=raw),
         media_type=XLSX_TYPE,
         headers={"Content-Disposition": f'attachment; filename="registrations-{event_id}.xlsx"'},
     )
+
+
+@registrations_router.get("/{registration_id}/phone", response_model=RevealedPhone)
+def reveal_phone(
+    event_id: str, registration_id: RowId, session: SessionDep, settings: SettingsDep, admin: AdminNameDep, now: NowDep
+) -> RevealedPhone:
+    """One registrant's full phone number (audited); 404 for an unknown event or id."""
+    with service_errors():
+        organizer.require_event(settings.content, event_id)
+        registration = organizer.registration_of_event(session, event_id, registration_id)
+    record_access(
+        session, actor=admin, action=REVEAL_PHONE, now=now, rows=1, event_id=event_id, registration_id=registration.id
+    )
+    return RevealedPhone(id=registration.id, phone=registration.phone)
 
 
 class CheckInOut(RegistrationOut):

@@ -289,7 +289,7 @@ async function loadRegistrations() {
     row.dataset.id = item.id;
     const cells = [
       item.name,
-      item.phone,
+      phoneCell(item),
       item.company,
       item.title,
       STATUS_LABELS[item.status] + (item.position ? `（第 ${item.position} 位）` : ""),
@@ -298,7 +298,7 @@ async function loadRegistrations() {
       channelLabel(item),
       formatTime(item.created_at),
     ];
-    for (const value of cells) row.append(element("td", value));
+    for (const value of cells) row.append(value instanceof Node ? value : element("td", value));
     const action = element("td");
     if (item.checked_in_at) {
       action.textContent = `已签到 ${formatTime(item.checked_in_at)}`;
@@ -322,6 +322,25 @@ async function loadRegistrations() {
 function channelLabel(item) {
   if (item.walk_in) return "现场补登";
   return item.channel || "";
+}
+
+// The list shows phones masked; 查看 asks the server for one full number, which records who looked.
+function phoneCell(item) {
+  const cell = element("td", item.phone || "");
+  if (!item.phone) return cell;
+  const button = element("button", "查看");
+  button.type = "button";
+  button.setAttribute("aria-label", `查看 ${item.name || item.checkin_code} 的完整手机号（会记录在审计日志中）`);
+  button.addEventListener("click", async () => {
+    try {
+      const revealed = await getJson(eventPath(`/registrations/${item.id}/phone`));
+      cell.textContent = revealed.phone || "";
+    } catch (error) {
+      if (error.status !== 401) $("registrations-message").textContent = `无法查看手机号：${error.message}`;
+    }
+  });
+  cell.append(" ", button);
+  return cell;
 }
 
 // Check someone in and say so where the organizer is looking: the list's message line or the desk's.
