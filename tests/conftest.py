@@ -7,7 +7,10 @@ test. When CI=true, an unreachable PostgreSQL or Redis fails the run instead of 
 
 from __future__ import annotations
 
+import io
+import logging
 import os
+import re
 import shutil
 import uuid
 from collections.abc import Callable, Iterator
@@ -28,6 +31,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.app import create_app
 from bot.devtools.fake_wechat import FakeWeChat, FakeWeChatRemote, FakeWeChatServer
 from bot.devtools.simulator import WeChatSimulator
+from bot.logs import JsonFormatter, PhoneNumberMask
 from bot.settings import Settings, load_settings
 from models import Base, BroadcastDraft, Campaign, Follower, FormState, InboundMessage, SignedPush
 from models.clock import ManualClock
@@ -63,6 +67,37 @@ REDIS_URL = os.environ.get("EVENTBOT_TEST_REDIS_URL", "redis://127.0.0.1:6379/0"
 def _unavailable(what: str, error: Exception) -> None:
     message = f"{what} is unreachable ({error}); the {BACKEND} test run needs it"
     pytest.exit(message, returncode=3) if os.environ.get("CI") == "true" or BACKEND == "postgresql" else pytest.skip(message)
+
+
+# What a log line must never hold: a mainland mobile number, a name the tests register with, a raw openid
+# (the tests' openids all start with "o-"; logs carry only their hash).
+_PHONE_IN_LOG = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
+_OPENID_IN_LOG = re.compile(r"(?<![\w./-])o-[\w-]+")
+FIXTURE_NAMES = ("张三", "李四", "王五", "王小明", "王小丽", "李雷", "韩梅梅", "赵四", "欧阳娜娜", "甲一", "乙二", "丙三", "丁四")
+
+
+@pytest.fixture(autouse=True)
+def logs_hold_no_personal_data() -> Iterator[None]:
+    """Every test: the lines the production log handler (JSON, phone mask) writes at INFO and above are
+    scanned for phone numbers, names from the fixtures and raw openids; any found fails the test."""
+    output = io.StringIO()
+    handler = logging.StreamHandler(output)
+    handler.addFilter(PhoneNumberMask())
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    saved_level = root.level
+    root.addHandler(handler)
+    root.setLevel(min(saved_level, logging.INFO))
+    yield
+    root.removeHandler(handler)
+    root.setLevel(saved_level)
+    leaks = [
+        line
+        for line in output.getvalue().splitlines()
+        if _PHONE_IN_LOG.search(line) or _OPENID_IN_LOG.search(line) or any(name in line for name in FIXTURE_NAMES)
+    ]
+    if leaks:
+        pytest.fail("personal data in the log:\n" + "\n".join(leaks[:5]), pytrace=False)
 
 
 @pytest.fixture(scope="session")
