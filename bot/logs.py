@@ -151,5 +151,7 @@ LOG_CONFIG: dict = {
     "loggers": {
         "uvicorn": {"level": "INFO", "handlers": [], "propagate": True},
         "uvicorn.error": {"level": "INFO", "handlers": [], "propagate": True},
+        # httpx logs every request's URL at INFO: WeChat's API takes the access token and openids there.
+        "httpx": {"level": "WARNING"},
     },
 }

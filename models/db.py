@@ -82,19 +82,24 @@ def _begin_immediate(sqlite_connection) -> None:
 
 
 def create_db_engine(database_url: str) -> Engine:
-    """An engine for ``database_url``; for SQLite the folder is created and WAL mode switched on."""
+    """An engine for ``database_url``; for SQLite the folder is created and WAL mode switched on.
+
+    ``hide_parameters``: a failed statement's error (logged with its traceback) would otherwise carry the
+    values it was given: names, phone numbers, openids.
+    """
     url = make_url(database_url)
     if url.get_backend_name() == "sqlite":
         if url.database and url.database != ":memory:":
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(
-            url, connect_args={"check_same_thread": False, "timeout": BUSY_TIMEOUT_SECONDS}, pool_size=MAX_CONNECTIONS
+            url, connect_args={"check_same_thread": False, "timeout": BUSY_TIMEOUT_SECONDS}, pool_size=MAX_CONNECTIONS,
+            hide_parameters=True,
         )
         _prepare_sqlite(engine)
         return engine
     # Every connection stays pooled: "overflow" connections are closed on return, so a burst above the
     # pool size made PostgreSQL fork a new backend for most messages (py-spy: connects under Q&A load).
-    return create_engine(url, pool_size=MAX_CONNECTIONS, max_overflow=0, pool_pre_ping=True)
+    return create_engine(url, pool_size=MAX_CONNECTIONS, max_overflow=0, pool_pre_ping=True, hide_parameters=True)
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

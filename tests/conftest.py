@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.app import create_app
 from bot.devtools.fake_wechat import FakeWeChat, FakeWeChatRemote, FakeWeChatServer
 from bot.devtools.simulator import WeChatSimulator
-from bot.logs import JsonFormatter, PhoneNumberMask
+from bot.logs import LOG_CONFIG, JsonFormatter, PhoneNumberMask
 from bot.settings import Settings, load_settings
 from models import Base, BroadcastDraft, Campaign, Follower, FormState, InboundMessage, SignedPush
 from models.clock import ManualClock
@@ -84,13 +84,17 @@ def logs_hold_no_personal_data() -> Iterator[None]:
     handler = logging.StreamHandler(output)
     handler.addFilter(PhoneNumberMask())
     handler.setFormatter(JsonFormatter())
+    # The production levels: the root's, and those LOG_CONFIG gives to chatty libraries.
+    levels = {"": "INFO", **{name: config["level"] for name, config in LOG_CONFIG["loggers"].items()}}
+    saved = {name: logging.getLogger(name).level for name in levels}
+    for name, level in levels.items():
+        logging.getLogger(name).setLevel(level)
     root = logging.getLogger()
-    saved_level = root.level
     root.addHandler(handler)
-    root.setLevel(min(saved_level, logging.INFO))
     yield
     root.removeHandler(handler)
-    root.setLevel(saved_level)
+    for name, level in saved.items():
+        logging.getLogger(name).setLevel(level)
     leaks = [
         line
         for line in output.getvalue().splitlines()
