@@ -12,10 +12,11 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from bot.admin.export import UTF8_BOM
 from bot.devtools.fake_wechat import LoopbackServer
-from models import texts
+from models import AuditEntry, texts
 from models.follower import get_or_create_follower
 from models.inbox import store_question
 from scheduler.sender import build_sender
@@ -88,6 +89,22 @@ def test_organizer_logs_in_searches_downloads_and_checks_in(page, live_app, tmp_
     expect(page.locator("#registrations-table tbody tr")).to_have_count(1)
     assert table_names(page) == ["=1+1"]  # shown as text, never evaluated or rendered as markup
     page.screenshot(path=str(tmp_path / "dashboard-registrations.png"), full_page=True)
+
+
+def test_phones_are_masked_until_revealed_and_the_reveal_is_audited(page, live_app):
+    app, base_url = live_app
+    expect = playwright_api.expect
+    log_in(page, base_url)
+    phones = page.locator("#registrations-table tbody tr td:nth-child(2)")
+    expect(phones.first).to_contain_text("138****5678")
+    assert "13812345678" not in page.content()
+
+    page.get_by_role("button", name="查看 王小丽 的完整手机号（会记录在审计日志中）").click()
+
+    expect(phones.first).to_have_text("13812345678")
+    with app.state.services.sessions() as session:
+        [entry] = session.scalars(select(AuditEntry)).all()
+    assert (entry.actor, entry.action, entry.rows) == ("admin", "reveal_phone", 1)
 
 
 def test_organizer_broadcasts_and_watches_the_report(page, live_app, outbound_settings, fake_wechat, clock, tmp_path):
