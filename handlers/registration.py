@@ -46,6 +46,7 @@ from models.deliveries import enqueue_message
 from models.form_store import Form, FormStore
 from models.ledger import dedup_key
 from models.organizer import notify_registration
+from models.privacy import erase_fields
 from models.registration import (
     CONFIRMED,
     ONLINE,
@@ -232,6 +233,7 @@ def _answer_cancel_confirmation(turn: Turn, raw_text: str) -> Text:
     if refusal is not None:
         return turn.reply(refusal)
     change = cancel(turn.session, registration, capacity=event.capacity, now=turn.now)
+    erase_fields(registration, turn.now)  # no longer needed for the event: the answers go, the row stays
     notify_promoted(turn.session, event, change.promoted, turn.content)
     return turn.reply(texts.registration_cancelled(event))
 

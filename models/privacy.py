@@ -45,7 +45,8 @@ def follower_channel(session: Session, openid: str) -> str | None:
     return session.scalar(select(Follower.channel).where(Follower.openid == openid))
 
 
-def _erase_fields(registration: Registration, now: datetime) -> None:
+def erase_fields(registration: Registration, now: datetime) -> None:
+    """Erase the registration's personal fields (the form's answers); the row stays for the counts."""
     for name in FIELD_COLUMNS:
         setattr(registration, name, None)
     registration.erased_at = now
@@ -67,7 +68,7 @@ def erase_follower(session: Session, openid: str, content: Content, now: datetim
             change = cancel(session, registration, capacity=event.capacity, now=now)
             if change.promoted:
                 erasure.promoted.append((event, change.promoted))
-        _erase_fields(registration, now)
+        erase_fields(registration, now)
         registration.openid = pseudonym
         erasure.registrations += 1
     _erase_from_outbox(session, openid, pseudonym)

@@ -391,7 +391,7 @@ def already_registered(event: Event, registration, tz) -> str:
 
 
 def registration_cancelled(event: Event) -> str:
-    return f"已取消你在「{event.name}」的报名。需要时可以重新回复「报名」。"
+    return f"已取消你在「{event.name}」的报名，你填写的报名信息已删除。需要时可以重新回复「报名」。"
 
 
 def promoted_from_waitlist(event: Event, registration, tz) -> str:

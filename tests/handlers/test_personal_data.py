@@ -81,6 +81,17 @@ def test_erasing_asks_first_and_anything_but_confirm_keeps_the_data(wechat, app)
     assert registration_of(app, OPENID).name == NAME
 
 
+def test_cancelling_a_registration_erases_its_answers_and_keeps_the_row(wechat, app):
+    register_via_chat(wechat, OPENID, name=NAME, phone=PHONE)
+    wechat.send_text(OPENID, "取消报名")
+
+    assert "你填写的报名信息已删除" in wechat.send_text(OPENID, "确认").content
+
+    [cancelled] = registrations(app)
+    assert (cancelled.status, cancelled.name, cancelled.phone, cancelled.company) == ("cancelled", None, None, None)
+    assert cancelled.erased_at is not None
+
+
 @pytest.mark.parametrize("words", ["删除我的信息", "注销", "删除数据"])
 def test_every_way_of_asking_to_erase_asks_for_confirmation(wechat, words):
     assert wechat.send_text(OPENID, words).content == texts.ERASE_CONFIRM_PROMPT
