@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from models.content import Content, Event
 from models.follower import Follower
+from models.inbox import InboxQuestion
 from models.outbox import PENDING, Campaign, Delivery
 from models.registration import (
     CANCELLED,
@@ -57,7 +58,8 @@ def erase_follower(session: Session, openid: str, content: Content, now: datetim
 
     A registration for an event not yet started is cancelled first (a freed seat goes to the waitlist:
     the caller notifies ``promoted``); one for an event under way or over keeps its status, for the
-    counts. Deliveries not yet sent are dropped, others keep only their outcome. The follower's form and
+    counts. Deliveries not yet sent are dropped, others keep only their outcome; questions in the
+    organizers' inbox are deleted. The follower's form and
     stored replies are the caller's to clear (it holds the form; the ledger may be Redis).
     """
     pseudonym = f"erased-{secrets.token_hex(8)}"
@@ -72,6 +74,8 @@ def erase_follower(session: Session, openid: str, content: Content, now: datetim
         registration.openid = pseudonym
         erasure.registrations += 1
     _erase_from_outbox(session, openid, pseudonym)
+    # Their own words, kept for the organizers' inbox: gone, with the answer they would have got.
+    session.execute(delete(InboxQuestion).where(InboxQuestion.openid == openid))
     session.execute(update(Follower).where(Follower.openid == openid).values(channel=None))
     return erasure
 
@@ -119,7 +123,7 @@ def purge_expired(session: Session, content: Content, now: datetime, *, dry_run:
     """Erase the personal fields of every event past its retention period (``dry_run``: only count them).
 
     Registrations keep status, attendance, check-in time and openid, so the counts stay; forms still
-    open for such an event are dropped.
+    open for such an event, and the followers' questions in its inbox, are dropped.
     """
     purges = []
     for event in expired_events(content, now):
@@ -127,10 +131,12 @@ def purge_expired(session: Session, content: Content, now: datetime, *, dry_run:
         count = session.scalar(select(func.count()).where(*condition))
         if count:
             purges.append(Purge(event.id, count))
-        if dry_run or not count:
+        if dry_run:
             continue
-        session.execute(
-            update(Registration).where(*condition).values(**dict.fromkeys(FIELD_COLUMNS), erased_at=now)
-        )
+        if count:
+            session.execute(
+                update(Registration).where(*condition).values(**dict.fromkeys(FIELD_COLUMNS), erased_at=now)
+            )
         session.execute(delete(FormState).where(FormState.event_id == event.id))
+        session.execute(delete(InboxQuestion).where(InboxQuestion.event_id == event.id))
     return purges

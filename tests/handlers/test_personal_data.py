@@ -7,6 +7,7 @@ from fastapi.testclient import TestClient
 
 from bot.devtools.simulator import WeChatSimulator
 from models import Delivery, texts
+from models.inbox import InboxQuestion
 from tests.conftest import BEFORE_EVENT, TOKEN
 from tests.personal_data import holding
 from tests.registration_steps import (
@@ -105,7 +106,10 @@ def test_after_erasure_no_table_stored_reply_or_export_holds_the_name_or_phone(m
         register_via_chat(wechat, OPENID, name=NAME, phone=PHONE, company=COMPANY)
         register_via_chat(wechat, "o-next", name="李四", phone="13700002222")
         wechat.send_text(OPENID, "我的信息")
+        wechat.send_text(OPENID, f"我是{NAME}，可以带同事一起来吗")  # kept in the organizers' inbox
         assert registration_of(app, "o-next").status == "waitlisted"
+        with app.state.services.sessions() as session:
+            assert session.query(InboxQuestion).filter_by(openid=OPENID).count() == 1
         assert holding(app, NAME, PHONE, COMPANY)  # the test can see them while they are there
 
         wechat.send_text(OPENID, "删除我的信息")
