@@ -1,6 +1,6 @@
 """Benchmark 3: a registration burst. Many followers complete the whole form at once.
 
-Each follower sends 报名, every answer and 确认 as separate signed messages, each step after the reply to
+Each follower sends 报名, 同意 to the privacy notice, every answer and 确认 as separate signed messages, each step after the reply to
 the last, 64 followers in flight at a time, against ``eventbot serve --workers 2`` on SQLite and on
 PostgreSQL + Redis. The event's capacity is set below the number of followers so the waitlist fills too.
 Reports form messages/s, completed registrations/s, the bot's CPU per message (its processes' user +
@@ -174,7 +174,7 @@ def report(results: list[BurstResult], args) -> str:
                             f"messages/s ({r.messages / r.seconds:.0f})")
     return f"""## Registration burst (benchmark 3: `bench/registration_burst.py`)
 
-{args.followers} followers each send 报名, {len(FORM_ORDER)} answers and 确认 ({len(STEPS)} signed messages,
+{args.followers} followers each send 报名, 同意 and {len(FORM_ORDER) - 1} answers, then 确认 ({len(STEPS)} signed messages,
 each after the reply to the previous one), {args.connections} followers in flight; capacity {args.capacity}
 seats, so {max(0, args.followers - args.capacity)} end on the waitlist. `eventbot serve --workers 2`.
 

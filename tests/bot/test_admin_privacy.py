@@ -1,5 +1,5 @@
 """The admin side of personal data: phones masked in the list, named admin tokens, and an audit row for
-every phone revealed and every CSV exported (API and CLI), listed by ``GET /admin/api/audit``."""
+every phone revealed and every CSV or .xlsx exported (API and CLI), listed by ``GET /admin/api/audit``."""
 
 from __future__ import annotations
 
@@ -72,6 +72,13 @@ def test_every_csv_export_has_its_audit_row_with_the_rows_exported(named_api):
     assert (newest["actor"], newest["action"], newest["rows"]) == ("bob", "export_csv", 1)
 
 
+def test_every_xlsx_export_has_its_audit_row_with_the_rows_exported(named_api):
+    named_api.get(f"{URL}.xlsx", params={"q": "1111"}, headers=ALICE)
+
+    [entry] = audit(named_api)
+    assert (entry["actor"], entry["action"], entry["event_id"], entry["rows"]) == ("alice", "export_xlsx", "meetup-10", 1)
+
+
 def test_the_audit_needs_an_admin_token(named_api):
     assert named_api.get("/admin/api/audit").status_code == 401
     assert named_api.get("/admin/api/audit", headers={"Authorization": "Bearer token-of-carol"}).status_code == 401
@@ -99,3 +106,15 @@ def test_a_cli_export_is_audited_as_the_cli(named_api, database_url, monkeypatch
     assert result.exit_code == 0, result.output
     [entry] = audit(named_api)
     assert (entry["actor"], entry["action"], entry["rows"]) == ("cli", "export_csv", 2)
+
+
+def test_a_cli_xlsx_export_is_audited_as_the_cli(named_api, database_url, monkeypatch, tmp_path):
+    monkeypatch.setenv("EVENTBOT_CONFIG", str(REPO_ROOT / "config.toml"))
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("EVENTBOT_NOW", BEFORE_EVENT.isoformat())
+
+    result = CliRunner().invoke(cli, ["registrations", "export", "--xlsx", str(tmp_path / "out.xlsx")])
+
+    assert result.exit_code == 0, result.output
+    [entry] = audit(named_api)
+    assert (entry["actor"], entry["action"], entry["rows"]) == ("cli", "export_xlsx", 2)
