@@ -81,7 +81,7 @@ def test_the_desk_checks_in_warns_undoes_cancels_and_adds_walk_ins(browser, desk
     expect(message).to_have_text("已取消 王小丽 的报名。候补 陈卡 已获得名额并收到通知。")
     page.get_by_text("添加现场补登（未报名到场）").click()
     page.get_by_label("姓名").fill("赵六")
-    page.get_by_label("手机号").fill("136 0000 1111")
+    page.get_by_label("手机号", exact=True).fill("136 0000 1111")
     page.get_by_role("button", name="添加并签到").click()
     expect(message).to_have_text("添加失败：现场 2 个座位已满，不能再添加现场补登。")
 
