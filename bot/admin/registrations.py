@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Response, status
@@ -120,6 +121,21 @@ def list_registrations(
     return RegistrationList(items=[registration_out(*row) for row in rows], total=total)
 
 
+def _audited_export(
+    event_id: str, filters, session, settings, admin: str, now, *, action: str, document, media_type: str, suffix: str
+) -> Response:
+    """The filtered registrations as a download, with the audit row that says who exported how many."""
+    with service_errors():
+        organizer.require_event(settings.content, event_id)
+    rows, total = filters.search(session, event_id)
+    record_access(session, actor=admin, action=action, now=now, rows=total, event_id=event_id)
+    return Response(
+        document(rows, settings.tz),
+        media_type=media_type,
+        headers={"Content-Disposition": f'attachment; filename="registrations-{event_id}.{suffix}"'},
+    )
+
+
 RawQuery = Annotated[bool, Query(description="true: machine column names and values, ISO times (for scripts).")]
 
 
@@ -135,14 +151,10 @@ def export_registrations(
 ) -> Response:
     """The same registrations as CSV, full phones included (audited), in Chinese unless ``raw``: UTF-8 with BOM
     for Excel, formula-like cells neutralised."""
-    with service_errors():
-        organizer.require_event(settings.content, event_id)
-    rows, total = filters.search(session, event_id)
-    record_access(session, actor=admin, action=EXPORT_CSV, now=now, rows=total, event_id=event_id)
-    return Response(
-        registrations_csv(rows, settings.tz, raw=raw),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="registrations-{event_id}.csv"'},
+    return _audited_export(
+        event_id, filters, session, settings, admin, now,
+        action=EXPORT_CSV, document=partial(registrations_csv, raw=raw), media_type="text/csv; charset=utf-8",
+        suffix="csv",
     )
 
 
@@ -161,14 +173,9 @@ def export_registrations_xlsx(
 ) -> Response:
     """The same registrations as an Excel workbook, full phones included (audited): a bold, frozen header row
     and columns fitted to their content."""
-    with service_errors():
-        organizer.require_event(settings.content, event_id)
-    rows, total = filters.search(session, event_id)
-    record_access(session, actor=admin, action=EXPORT_XLSX, now=now, rows=total, event_id=event_id)
-    return Response(
-        registrations_xlsx(rows, settings.tz, raw=raw),
-        media_type=XLSX_TYPE,
-        headers={"Content-Disposition": f'attachment; filename="registrations-{event_id}.xlsx"'},
+    return _audited_export(
+        event_id, filters, session, settings, admin, now,
+        action=EXPORT_XLSX, document=partial(registrations_xlsx, raw=raw), media_type=XLSX_TYPE, suffix="xlsx",
     )
 
 
