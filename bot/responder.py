@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.settings import Settings
 from handlers.dispatch import Context, Dispatcher, Outcome
-from handlers.matching import KeywordIndex, asks_question, normalise, requested_topics
+from handlers.matching import KeywordIndex, asks_question, keyword_mentions, normalise, requested_topics
 from handlers.replies import Reply, Text, render_reply
 from handlers.rules import RuleMatcher
 from handlers.talks import TalkTags
@@ -245,7 +245,7 @@ class Responder:
             "sender_verified": sender_verified,
             "ledger": self.ledger,
         }
-        lazy = {"requested_topics": requested_topics, "question": asks_question}
+        lazy = {"requested_topics": requested_topics, "mentions": keyword_mentions, "question": asks_question}
         if session is None:
             return Context(values, lazy)
         values["session"] = session

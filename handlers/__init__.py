@@ -2,7 +2,8 @@
 
 Adding a topic is one module and one line here. Order matters where words overlap: a talk reference
 ("第二场", a speaker's name) beats the general topics, "直播回放" asks for materials before livestream,
-small talk (谢谢, 👍) only when no topic is named, and help catches everything left over. 删除我的信息 reaches
+a message naming two topics equally ("时间地点") is offered a choice before any of them answers, small
+talk (谢谢, 👍) only when no topic is named, and help catches everything left over. 删除我的信息 reaches
 ``personal_data`` before an open form takes it. The organisers' own ``[[rules]]`` come before every built-in
 topic (after follow events and the registration form, whose answers must reach the form).
 """
@@ -10,6 +11,7 @@ topic (after follow events and the registration form, whose answers must reach t
 from handlers.admin import admin_router
 from handlers.agenda import agenda_router
 from handlers.checkin import checkin_router
+from handlers.choice import choice_router
 from handlers.dispatch import Router
 from handlers.help import help_router
 from handlers.livestream import livestream_router
@@ -34,6 +36,7 @@ ROUTERS: list[Router] = [
     admin_router,
     rules_router,
     talk_router,
+    choice_router,
     materials_router,
     now_next_router,
     time_router,

@@ -8,7 +8,7 @@ and the keyword index, compiled once per configuration, finds every topic whose 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 from rapidfuzz.distance import Levenshtein
@@ -51,6 +51,17 @@ _QUESTION = re.compile(
 _LATIN_RUN = re.compile(r"[a-z0-9]+")
 _PARTICLES = re.compile(r"(?:是什么|是啥|吗|呢|啊|呀|嘞)+$")
 
+# Topics a numbered choice may offer: those that inform (nothing is done on a guess), each labelled in
+# ``texts.TOPIC_LABELS``. A choice is stored by their positions here: append, never reorder.
+CHOICE_TOPICS = ("agenda", "time", "venue", "livestream", "materials", "now_next")
+_CHOOSABLE = frozenset(CHOICE_TOPICS)
+# Scores this close are a choice: one character more says nothing of the topic meant (时间 or 报告厅);
+# two or more do (现在在讲 over 讲什么).
+CHOICE_MARGIN = 1
+# What a message offered a choice may hold besides the topics' names: connectors and particles.
+_BETWEEN_NAMES = re.compile(r"(?:和|跟|与|以及|及|还是|或者|或|and|or|请问|活动的|活动|是什么|是啥|吗|呢|啊|呀|吧| )*")
+_CHOICE_LIST = "choice:"
+
 
 def is_question(raw_text: str, normalised: str) -> bool:
     """Whether the follower asks something: a question mark, or a question word in the message."""
@@ -60,6 +71,50 @@ def is_question(raw_text: str, normalised: str) -> bool:
 def _weight(word: str) -> int:
     """How much a keyword says: one per Chinese character, two per Latin word ("k8s", "what time": 2, 4)."""
     return len(_LATIN_RUN.sub("xx", word).replace(" ", ""))
+
+
+def _asks(word: str) -> bool:
+    """Whether a keyword is a question phrase (在哪, 几点, 讲什么, where): it asks about whatever else the
+    message names rather than naming a topic itself."""
+    return _QUESTION.search(word) is not None or "什么" in word or "啥" in word
+
+
+def choice_list(topics: Iterable[str]) -> str:
+    """How ``Follower.last_list`` (16 characters) records a choice offered: ``choice:12`` for time, venue."""
+    return _CHOICE_LIST + "".join(str(CHOICE_TOPICS.index(topic)) for topic in topics)
+
+
+def offered_choice(last_list: str | None) -> tuple[str, ...]:
+    """The topics of the choice ``last_list`` records, in their numbered order; () for any other list."""
+    if not last_list or not last_list.startswith(_CHOICE_LIST):
+        return ()
+    return tuple(CHOICE_TOPICS[int(position)] for position in last_list.removeprefix(_CHOICE_LIST))
+
+
+@dataclass(frozen=True)
+class Mentions:
+    """The topics a message mentions: each one's score, and those it names (not only asks about)."""
+
+    scores: Mapping[str, int]
+    named: frozenset[str]
+
+    @property
+    def best(self) -> frozenset[str]:
+        """The highest-scoring topics; of equals, those named beat those only asked about ("课件在哪" is
+        about 课件), and the routers' order decides between the rest."""
+        tied = self._within(0)
+        return (tied & self.named) or tied
+
+    @property
+    def close(self) -> frozenset[str]:
+        """The topics within ``CHOICE_MARGIN`` of the best score: a choice, when the text allows one."""
+        return self._within(CHOICE_MARGIN)
+
+    def _within(self, margin: int) -> frozenset[str]:
+        if not self.scores:
+            return frozenset()
+        top = max(self.scores.values())
+        return frozenset(topic for topic, score in self.scores.items() if score >= top - margin)
 
 
 class KeywordIndex:
@@ -78,48 +133,62 @@ class KeywordIndex:
                 if key:
                     self._topic_of.setdefault(key, topic)
         self._pattern = keywords_pattern(self._topic_of)
+        self._names = frozenset(word for word in self._topic_of if not _asks(word))
         # Near misses are looked for among Chinese keywords of two or more characters, by first character.
         self._near: dict[str, list[str]] = {}
         for word, topic in self._topic_of.items():
             if len(word) >= 2 and not word.isascii() and topic in NEAR_MISS_TOPICS:
                 self._near.setdefault(word[0], []).append(word)
 
-    def _found(self, normalised: str) -> set[str]:
-        found = set()
-        position = 0
+    def _matches(self, normalised: str) -> Iterator[re.Match[str]]:
         # finditer skips overlapping words; scanning from each start keeps "课件回放" finding both.
+        position = 0
         while (match := self._pattern.search(normalised, position)) is not None:
-            found.add(compact(match.group(0)))
+            yield match
             position = match.start() + 1
-        return found
 
     def topics_in(self, normalised: str) -> frozenset[str]:
         """Topics whose keywords appear anywhere in the normalised text."""
         if self._pattern is None or not normalised:
             return frozenset()
-        return frozenset(self._topic_of[word] for word in self._found(normalised))
+        return frozenset(self._topic_of[compact(match.group(0))] for match in self._matches(normalised))
 
-    def scores(self, normalised: str) -> dict[str, int]:
-        """Each mentioned topic's score; near misses score when nothing matched exactly."""
+    def mentions(self, normalised: str, question: bool) -> Mentions:
+        """Each mentioned topic's score (near misses score when nothing matched exactly). In a question, an
+        informing topic beats the action topics."""
         if self._pattern is None or not normalised:
-            return {}
-        words = self._found(normalised) or self._near_misses(normalised)
+            return Mentions({}, frozenset())
+        words = {compact(match.group(0)) for match in self._matches(normalised)} or self._near_misses(normalised)
         scores: dict[str, int] = {}
         for word in words:
             topic = self._topic_of[word]
             scores[topic] = scores.get(topic, 0) + _weight(word)
-        return scores
-
-    def best_topics(self, normalised: str, question: bool) -> frozenset[str]:
-        """The highest-scoring topics (ties kept: the routers' order decides between them). In a question,
-        an informing topic beats the action topics."""
-        scores = self.scores(normalised)
         if question and scores.keys() - ACTION_TOPICS:
             scores = {topic: score for topic, score in scores.items() if topic not in ACTION_TOPICS}
-        if not scores:
-            return frozenset()
-        best = max(scores.values())
-        return frozenset(topic for topic, score in scores.items() if score == best)
+        return Mentions(scores, frozenset(self._topic_of[word] for word in words & self._names))
+
+    def choice(self, normalised: str, mentions: Mentions) -> tuple[str, ...]:
+        """The topics to offer as a numbered choice, in the order the text names them: two or more close
+        topics, each named, in a text of nothing but their names, connectors and particles ("时间和地点").
+        () when the text says which it means ("课件在哪下载", "ppt能分享吗")."""
+        close = mentions.close
+        if len(close) < 2 or not close <= mentions.named or not close <= _CHOOSABLE:
+            return ()
+        first_named: dict[str, int] = {}
+        spans = []
+        for match in self._matches(normalised):
+            word = compact(match.group(0))
+            if word in self._names and self._topic_of[word] in close:
+                first_named.setdefault(self._topic_of[word], match.start())
+                spans.append(match.span())
+        gaps, position = [], 0
+        for start, end in spans:
+            gaps.append(normalised[position:start])
+            position = max(position, end)
+        gaps.append(normalised[position:])
+        if not all(_BETWEEN_NAMES.fullmatch(gap) for gap in gaps):
+            return ()
+        return tuple(sorted(close, key=first_named.__getitem__))
 
     def _near_misses(self, normalised: str) -> set[str]:
         # Only a message that is one keyword with one character wrong, maybe with a question particle
@@ -207,7 +276,7 @@ def has_text(context: Context) -> FilterResult:
 
 
 def requested_topics(context: Context) -> frozenset[str]:
-    """The topics this message asks about: a mapped menu click, a help-menu number, or keywords."""
+    """The topics this message asks about: a mapped menu click, a number from a list, or keywords."""
     message = context.get("message")
     content = context.get("content")
     if message.type == "event":
@@ -215,12 +284,24 @@ def requested_topics(context: Context) -> frozenset[str]:
             topic = content.menu.click_topics.get(message.key)
             return frozenset({topic}) if topic else frozenset()
         return frozenset()
-    text = context.get("text")
-    number = bare_number(text)
+    number = bare_number(context.get("text"))
     if number is not None:
-        topics = content.help.topics
-        return frozenset({topics[number - 1]}) if 1 <= number <= len(topics) else frozenset({"help"})
-    return context.get("keywords").best_topics(text, context.get("question"))
+        return _numbered_topic(context, number)
+    return context.get("mentions").best
+
+
+def _numbered_topic(context: Context, number: int) -> frozenset[str]:
+    """The topic a bare number picks in the numbered list the follower saw last: a choice offered, else the
+    help menu. Only their row says which: without the database, none yet (the database path answers)."""
+    if not context.has_database:
+        return frozenset()
+    topics = offered_choice(context.get("follower").last_list) or context.get("content").help.topics
+    return frozenset({topics[number - 1]}) if 1 <= number <= len(topics) else frozenset({"help"})
+
+
+def keyword_mentions(context: Context) -> Mentions:
+    """The topics the message's keywords mention, worked out once per message."""
+    return context.get("keywords").mentions(context.get("text"), context.get("question"))
 
 
 def asks_question(context: Context) -> bool:

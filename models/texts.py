@@ -3,6 +3,7 @@ filled in from ``config.toml`` (``Event`` and ``Talk``) by the functions below."
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from models.content import Event, Talk
@@ -238,6 +239,12 @@ def help_menu(account_name: str, event: Event, topics: list[str]) -> str:
     lines = [f"你好，我是{account_name}的活动助手。关于「{event.name}」，回复数字或关键词："]
     lines += [f"{number}. {TOPIC_LABELS.get(topic, topic)}" for number, topic in enumerate(topics, start=1)]
     return "\n".join(lines)
+
+
+def topic_choice(topics: Iterable[str]) -> str:
+    """Asks which of several topics a message meant; a bare number answers."""
+    lines = ["你是想问："] + [f"{number}. {TOPIC_LABELS[topic]}" for number, topic in enumerate(topics, start=1)]
+    return "\n".join([*lines, "回复数字即可。"])
 
 
 def welcome(account_name: str, event: Event, now: datetime, tz) -> str:

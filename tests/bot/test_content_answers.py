@@ -14,9 +14,9 @@ from sqlalchemy.exc import OperationalError
 
 from bot.devtools.simulator import WeChatSimulator
 from handlers.dispatch import Router
-from handlers.matching import has_text
+from handlers.matching import choice_list, has_text
 from handlers.replies import Text
-from models import Follower, InboundMessage
+from models import Follower, InboundMessage, texts
 from models.activity import Activity, ActivityRecorder
 from models.db import create_db_engine, session_factory
 from models.form_presence import MARKER_MARGIN_SECONDS, RedisFormPresence
@@ -70,6 +70,15 @@ def test_a_bare_number_after_the_agenda_answers_that_talk_before_any_flush(wecha
     wechat.send_text("o-numbers", "议程")
     second_talk = settings.content.events[0].talks[1]
     assert second_talk.title in wechat.send_text("o-numbers", "2").content
+
+
+def test_a_choice_between_topics_is_answered_from_content_and_kept_for_the_number(app, wechat):
+    assert wechat.send_text("o-choice", "时间地点").content == texts.topic_choice(["time", "venue"])
+    assert follower(app, "o-choice") is None and ledger_entries(app) == 0
+
+    assert app.state.services.activity.flush() == 1
+    assert follower(app, "o-choice").last_list == choice_list(["time", "venue"])
+    assert "大钟寺广场" in wechat.send_text("o-choice", "2").content
 
 
 def test_a_follower_inside_the_form_gets_the_form_not_the_content_answer(app, wechat):
