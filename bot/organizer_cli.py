@@ -238,3 +238,5 @@ def install(app: typer.Typer, load_settings: Callable[[], Settings]) -> None:
             registration = done.registration
             state = "already checked in" if done.already else "checked in"
             typer.echo(f"{registration.checkin_code} {registration.name or ''}: {state}")
+            if done.warning:
+                typer.secho(done.warning, fg=typer.colors.YELLOW)

@@ -100,7 +100,8 @@ def handle_checkin(session: Session, event: Event, now: datetime, code: str) -> 
         return Text(texts.admin_checkin_unknown(code.upper()))
     except organizer.NotConfirmed as refused:
         return Text(texts.admin_checkin_refused(refused.registration))
-    return Text(texts.admin_checked_in(done.registration, done.already))
+    reply = texts.admin_checked_in(done.registration, done.already)
+    return Text(f"{reply}\n{done.warning}" if done.warning else reply)
 
 
 _SEGMENTS = "|".join(word for word in texts.ADMIN_AUDIENCE_WORDS if word)

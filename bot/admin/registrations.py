@@ -19,7 +19,7 @@ from bot.admin.export import registrations_csv, registrations_xlsx
 from bot.deps import AdminNameDep, NowDep, RowId, SessionDep, SettingsDep
 from handlers.registration import notify_promoted
 from handlers.registration_form import Invalid, parse_phone
-from models import organizer, texts
+from models import organizer
 from models.audit import EXPORT_CSV, EXPORT_XLSX, REVEAL_PHONE, record_access
 from models.redact import mask_phone_numbers
 from models.registration import Registration
@@ -202,9 +202,8 @@ class CheckInOut(RegistrationOut):
 
 
 def check_in_out(done: organizer.CheckIn) -> CheckInOut:
-    warning = texts.checkin_online_warning(done.registration) if done.registered_online else None
     return CheckInOut(
-        **registration_out(done.registration, done.channel).model_dump(), already=done.already, warning=warning
+        **registration_out(done.registration, done.channel).model_dump(), already=done.already, warning=done.warning
     )
 
 

@@ -216,9 +216,10 @@ class CheckIn:
     already: bool
 
     @property
-    def registered_online(self) -> bool:
-        """They registered to watch the livestream: the desk warns, since no seat was kept for them."""
-        return self.registration.attendance == ONLINE
+    def warning(self) -> str | None:
+        """What whoever checks them in must be told: no seat was kept for someone who chose the livestream.
+        The desk, the chat's 签到 and the CLI all say it with these words."""
+        return texts.checkin_online_warning(self.registration) if self.registration.attendance == ONLINE else None
 
 
 def _check_in(session: Session, registration: Registration | None, now: datetime, what: str) -> CheckIn:

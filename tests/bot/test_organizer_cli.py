@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 from bot.admin.export import UTF8_BOM
 from bot.cli import app as cli
 from models import Campaign, Delivery, Registration, organizer
+from models.registration import ONLINE
 from tests.conftest import BEFORE_EVENT, REPO_ROOT
 from tests.organizer_factories import add_registration
 
@@ -80,6 +81,14 @@ def test_checkin_by_code(seeded, sessions):
     assert run("checkin", "NOPE99").exit_code == 1
     with sessions() as session:
         assert session.scalars(select(Registration.checked_in_at).where(Registration.openid == "o-alice")).one()
+
+
+def test_checkin_of_an_online_registrant_warns_that_no_seat_was_kept(sessions):
+    with sessions.begin() as session:
+        code = add_registration(session, "o-olivia", now=BEFORE_EVENT, name="欧丽", attendance=ONLINE).checkin_code
+    result = run("checkin", code)
+    assert result.exit_code == 0, result.output
+    assert result.output == f"{code} 欧丽: checked in\n注意：欧丽 报名的是线上观看，没有为其预留现场座位。\n"
 
 
 def test_broadcast_asks_first_and_sends_nothing_when_declined(seeded, sessions):

@@ -8,6 +8,7 @@ from sqlalchemy import select
 
 from bot.devtools.simulator import WeChatSimulator
 from models import BroadcastDraft, Campaign, Delivery, Registration, organizer
+from models.registration import ONLINE
 from tests.conftest import TOKEN
 from tests.organizer_factories import add_registration
 
@@ -90,6 +91,13 @@ def test_checkin_by_code_marks_arrival_once(chat, chat_app, seeded):
     assert "之前已经签到过了" in chat.send_text(ADMIN, f"签到 {code}").content
     with chat_app.state.services.sessions() as session:
         assert session.get(Registration, registration_id).checked_in_at is not None
+
+
+def test_checkin_of_an_online_registrant_warns_that_no_seat_was_kept(chat, chat_app, clock):
+    with chat_app.state.services.sessions.begin() as session:
+        code = add_registration(session, "o-olivia", now=clock.now(), name="欧丽", attendance=ONLINE).checkin_code
+    reply = chat.send_text(ADMIN, f"签到 {code}").content
+    assert reply == f"已为 欧丽 签到（签到码 {code}）。\n注意：欧丽 报名的是线上观看，没有为其预留现场座位。"
 
 
 def test_checkin_refuses_unknown_codes_and_the_waitlist(chat, chat_app, seeded):
