@@ -7,12 +7,14 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.admin import admin_api_router
 from bot.admin.dashboard import mount_dashboard
+from bot.admin.errors import chinese_input_errors
 from bot.calendar import calendar_router
 from bot.deps import AdminDep, MetricsDep
 from bot.form_checks import BatchedFormChecks
@@ -147,6 +149,7 @@ def create_app(
         push_bindings=PushBindings(sessions, redis_guard, settings.redis_namespace),
     )
     app.add_middleware(WebhookFirst)
+    app.add_exception_handler(RequestValidationError, chinese_input_errors)
     app.include_router(webhook_router)
     app.include_router(admin_api_router)
     app.include_router(calendar_router)

@@ -690,6 +690,61 @@ def organizer_broadcast_started(campaign_id: int) -> str:
     return f"群发 #{campaign_id} 已经开始发送（或已取消、已跳过），不能再取消。"
 
 
+# The admin API's refusals of bad input (422): each field as the dashboard names it, and what is wrong.
+ADMIN_FIELD_LABELS = {
+    "page": "页码",
+    "page_size": "每页条数",
+    "q": "搜索词",
+    "status": "状态",
+    "checked_in": "签到",
+    "attendance": "参加方式",
+    "order": "排序",
+    "raw": "原始格式",
+    "event_id": "活动",
+    "audience": "发送对象",
+    "text": "消息内容",
+    "send_at": "发送时间",
+    "code": "签到码",
+    "name": "姓名",
+    "phone": "手机号",
+    "registration_id": "报名编号",
+    "broadcast_id": "群发编号",
+    "question_id": "问题编号",
+    "body": "请求内容",
+}
+DATETIME_EXPECTED = "日期时间格式不对，应如 2023-03-26T13:00+08:00"
+# By pydantic's error type; {ge}, {max_length}, {expected} … come from the error's context.
+INPUT_PROBLEMS = {
+    "missing": "必须填写",
+    "int_parsing": "应为整数",
+    "int_type": "应为整数",
+    "int_from_float": "应为整数",
+    "int_parsing_size": "数字太大",
+    "greater_than_equal": "不能小于 {ge}",
+    "greater_than": "应大于 {gt}",
+    "less_than_equal": "不能大于 {le}",
+    "less_than": "应小于 {lt}",
+    "string_too_short": "不能少于 {min_length} 个字",
+    "string_too_long": "最多 {max_length} 个字",
+    "string_type": "应为文字",
+    "bool_parsing": "应为 true 或 false",
+    "bool_type": "应为 true 或 false",
+    "literal_error": "只能是 {expected}",
+    "datetime_parsing": DATETIME_EXPECTED,
+    "datetime_from_date_parsing": DATETIME_EXPECTED,
+    "datetime_type": DATETIME_EXPECTED,
+    "json_invalid": "不是有效的 JSON",
+    "model_attributes_type": "应为 JSON 对象",
+    "dict_type": "应为 JSON 对象",
+}
+INPUT_PROBLEM_UNKNOWN = "取值无效"
+SEND_AT_PASSED = "这个时间已经过去了，请选一个以后的时间；要立即发送，请留空。"
+
+
+def field_problem(field: str, problem: str) -> str:
+    return f"{ADMIN_FIELD_LABELS.get(field, field)}：{problem}"
+
+
 # QR codes (the dashboard and the admin API).
 QR_NOT_CONFIGURED = "没有配置 WECHAT_APP_ID 和 WECHAT_APP_SECRET，无法向微信申请二维码。"
 QR_WECHAT_UNREACHABLE = "暂时连不上微信接口，请稍后再试。"

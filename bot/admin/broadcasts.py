@@ -13,10 +13,9 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
-from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field, field_validator
 
-from bot.admin.errors import service_errors
+from bot.admin.errors import invalid_input, service_errors
 from bot.admin.events import DeliveryReportOut, delivery_report_out
 from bot.admin.registrations import MAX_PAGE
 from bot.deps import NowDep, RowId, SessionDep, SettingsDep
@@ -125,10 +124,7 @@ def create_broadcast(body: BroadcastIn, session: SessionDep, settings: SettingsD
         send_at = send_at.replace(tzinfo=settings.tz)
     if send_at is not None and send_at <= now:
         # As the CLI's --at: a time already past is a mistake (1970 would otherwise mean "at once").
-        raise RequestValidationError([{
-            "type": "value_error", "loc": ("body", "send_at"), "input": body.send_at.isoformat(),
-            "msg": "send_at has passed: leave it out to send now",
-        }])
+        raise invalid_input("send_at", body.send_at.isoformat(), texts.SEND_AT_PASSED)
     with service_errors():
         organizer.require_event(settings.content, body.event_id)
         campaign = organizer.create_broadcast(

@@ -11,10 +11,9 @@ from functools import partial
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Response, status
-from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field
 
-from bot.admin.errors import service_errors
+from bot.admin.errors import invalid_input, service_errors
 from bot.admin.export import registrations_csv, registrations_xlsx
 from bot.deps import AdminNameDep, NowDep, RowId, SessionDep, SettingsDep
 from handlers.registration import notify_promoted
@@ -261,9 +260,7 @@ def add_walk_in(event_id: str, body: WalkInIn, session: SessionDep, settings: Se
     try:
         phone = parse_phone(body.phone)
     except Invalid as invalid:
-        raise RequestValidationError(
-            [{"type": "value_error", "loc": ("body", "phone"), "input": body.phone, "msg": str(invalid)}]
-        ) from None
+        raise invalid_input("phone", body.phone, str(invalid)) from None
     with service_errors():
         event = organizer.require_event(settings.content, event_id)
         registration = organizer.walk_in(session, event, name=body.name.strip(), phone=phone, now=now)

@@ -123,7 +123,7 @@ def test_a_walk_in_is_checked_in_counted_apart_and_never_messaged(admin, people)
     assert event["onsite"] == {"confirmed": 1, "walk_ins": 1, "capacity": 2, "left": 0, "waitlisted": 0}
     assert event["audiences"]["onsite"] == 1 and event["audiences"]["checked_in"] == 1
     bad_phone = admin.post(f"{EVENTS}/{EVENT_ID}/walk-ins", json={"name": "钱七", "phone": "12345"})
-    assert bad_phone.status_code == 422 and "手机号格式不对" in bad_phone.json()["detail"][0]["msg"]
+    assert bad_phone.status_code == 422 and "手机号格式不对" in bad_phone.json()["errors"][0]["msg"]
 
 
 def test_errors_the_desk_shows_are_chinese(admin, people):

@@ -88,9 +88,9 @@ def test_checkin_by_code_errors(admin_api, admin_app, clock):
     assert refused.status_code == 409 and "「候补」" in refused.json()["detail"]
     missing = admin_api.post("/admin/api/events/meetup-10/checkin", json={})
     assert missing.status_code == 422
-    assert missing.json()["detail"][0]["loc"] == ["body", "code"]
+    assert missing.json()["errors"][0]["loc"] == ["body", "code"]
     empty = admin_api.post("/admin/api/events/meetup-10/checkin", json={"code": ""})
-    assert empty.status_code == 422 and empty.json()["detail"][0]["loc"] == ["body", "code"]
+    assert empty.status_code == 422 and empty.json()["errors"][0]["loc"] == ["body", "code"]
 
 
 def test_reminders_list_each_configured_reminder_with_its_state(admin_api, admin_app, clock):

@@ -87,7 +87,7 @@ def test_pages_keep_the_total(admin_api, people):
 def test_invalid_filters_are_422_naming_the_field(admin_api, params, field):
     response = admin_api.get(URL, params=params)
     assert response.status_code == 422
-    assert response.json()["detail"][0]["loc"] == ["query", field]
+    assert response.json()["errors"][0]["loc"] == ["query", field]
 
 
 def test_raw_csv_round_trip_keeps_text_and_defuses_formulas(admin_api, people):
@@ -161,4 +161,4 @@ def test_checkin_by_id_errors(admin_api, people):
     assert admin_api.post(f"{URL}/{dave}/checkin").status_code == 409
     assert admin_api.post(f"{URL}/999999/checkin").status_code == 404
     wrong_type = admin_api.post(f"{URL}/abc/checkin")
-    assert wrong_type.status_code == 422 and wrong_type.json()["detail"][0]["loc"] == ["path", "registration_id"]
+    assert wrong_type.status_code == 422 and wrong_type.json()["errors"][0]["loc"] == ["path", "registration_id"]

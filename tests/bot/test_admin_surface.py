@@ -54,7 +54,7 @@ def test_a_broadcast_time_that_has_passed_is_refused(admin, admin_app, send_at):
         json={"event_id": EVENT_ID, "audience": "confirmed", "text": "会前提醒", "send_at": send_at},
     )
     assert response.status_code == 422
-    assert response.json()["detail"][0]["loc"] == ["body", "send_at"]
+    assert response.json()["errors"][0]["loc"] == ["body", "send_at"]
     with admin_app.state.services.sessions() as session:
         assert session.scalar(select(func.count()).select_from(Campaign)) == 0
 

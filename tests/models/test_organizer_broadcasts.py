@@ -291,4 +291,4 @@ def test_a_broadcast_scheduled_through_the_api_fires_at_send_at(
 def test_invalid_broadcasts_are_422_naming_the_field(admin_api, payload, field):
     response = admin_api.post("/admin/api/broadcasts", json=payload)
     assert response.status_code == 422
-    assert response.json()["detail"][0]["loc"] == ["body", field]
+    assert response.json()["errors"][0]["loc"] == ["body", field]

@@ -58,13 +58,6 @@ function token() {
   return sessionStorage.getItem(TOKEN_KEY) || "";
 }
 
-function describeDetail(detail) {
-  if (Array.isArray(detail)) {
-    return detail.map((item) => `${(item.loc || []).slice(1).join(".")}: ${item.msg}`).join("；");
-  }
-  return String(detail || "");
-}
-
 async function api(path, options = {}) {
   const headers = { Authorization: `Bearer ${token()}`, ...(options.headers || {}) };
   if (options.json !== undefined) {
@@ -79,7 +72,7 @@ async function api(path, options = {}) {
   if (!response.ok) {
     let detail = response.statusText;
     try {
-      detail = describeDetail((await response.json()).detail);
+      detail = String((await response.json()).detail || detail); // Chinese, naming the field for a 422
     } catch (error) {
       // not JSON: keep the status text
     }
