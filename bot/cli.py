@@ -19,6 +19,8 @@ from models import texts
 from models.content import ConfigError
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session, sessionmaker
+
     from scheduler.wechat_client import EventbotWeChatClient
 
 app = typer.Typer(help="eventbot: the WeChat Official Account assistant for meetups.", no_args_is_help=True)
@@ -145,8 +147,9 @@ app.add_typer(menu_app, name="menu")
 
 
 @contextmanager
-def _wechat_api(settings: Settings) -> Iterator[EventbotWeChatClient]:
-    """The WeChat API client for these settings; failed calls end the command with WeChat's error."""
+def _wechat_api(settings: Settings) -> Iterator[tuple[EventbotWeChatClient, sessionmaker[Session]]]:
+    """The WeChat API client for these settings, and the database it keeps its token (and QR codes) in;
+    failed calls end the command with WeChat's error."""
     from requests import RequestException
     from wechatpy.exceptions import WeChatClientException
 
@@ -162,8 +165,9 @@ def _wechat_api(settings: Settings) -> Iterator[EventbotWeChatClient]:
         typer.secho("WECHAT_APP_ID and WECHAT_APP_SECRET must be set to call WeChat's API.", fg=typer.colors.RED, err=True)
         raise typer.Exit(2)
     engine = create_db_engine(settings.database_url)
+    sessions = session_factory(engine)
     try:
-        yield build_client(settings, session_factory(engine), clock_for(settings.now_override, settings.tz))
+        yield build_client(settings, sessions, clock_for(settings.now_override, settings.tz)), sessions
     except WeChatClientException as error:
         typer.secho(f"WeChat refused the call: errcode {error.errcode} {error.errmsg}", fg=typer.colors.RED, err=True)
         raise typer.Exit(1) from None
@@ -181,7 +185,7 @@ def menu_push() -> None:
 
     settings = _settings()
     menu = settings.content.menu
-    with _wechat_api(settings) as client:
+    with _wechat_api(settings) as (client, _sessions):
         try:
             body = push_menu(client, menu)
         except NoMenuConfigured as error:
@@ -197,7 +201,7 @@ def menu_show() -> None:
 
     settings = _settings()
     menu = settings.content.menu
-    with _wechat_api(settings) as client:
+    with _wechat_api(settings) as (client, _sessions):
         live = live_menu(client)
     if live is None:
         typer.echo("no custom menu is live on the account (eventbot menu push creates it)")
@@ -216,10 +220,10 @@ QrOutput = Annotated[Path | None, typer.Option("--output", "-o", help="The PNG t
 
 def _write_qr(settings: Settings, scene: str, output: Path) -> None:
     """Ask WeChat for the permanent code of ``scene``, draw it as ``output`` and print what it encodes."""
-    from bot.qr import QrCodes, qr_png
+    from bot.qr import permanent_qr, qr_png
 
-    with _wechat_api(settings) as client:
-        code = QrCodes().get(client, scene)
+    with _wechat_api(settings) as (client, sessions):
+        code = permanent_qr(client, sessions, scene)
     output.write_bytes(qr_png(code.url))
     typer.echo(f"{output}: scene {scene}\nencodes {code.url}\nWeChat's image: {code.ticket_url}")
 

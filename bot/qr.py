@@ -2,20 +2,21 @@
 
 WeChat makes the code (``qrcode/create``, ``QR_LIMIT_STR_SCENE``: a permanent code for a scene string)
 and answers with the URL it encodes; segno draws that URL as a PNG locally, so nothing but the API call
-leaves the machine. An account may hold at most 100,000 permanent codes, so each process asks once per
-scene and keeps the answer.
+leaves the machine. An account may hold at most 100,000 permanent codes, so each scene is asked for once
+and kept in the database (``models.qr_tickets``) for every process and restart.
 """
 
 from __future__ import annotations
 
 import io
-import threading
 from dataclasses import dataclass
 
 import segno
+from sqlalchemy.orm import Session, sessionmaker
 from wechatpy.client.api import WeChatQRCode
 
 from handlers.matching import CHECKIN_SCENE_PREFIX
+from models.qr_tickets import permanent_ticket
 
 # Modules per side of the PNG and the quiet zone around it: about 4 cm at 300 dpi for a ticket URL.
 PNG_SCALE = 10
@@ -34,21 +35,17 @@ def checkin_scene(event_id: str) -> str:
     return f"{CHECKIN_SCENE_PREFIX}{event_id}"
 
 
-class QrCodes:
-    """Permanent codes by scene, asked of WeChat once per process."""
+def permanent_qr(client, sessions: sessionmaker[Session], scene: str) -> QrCode:
+    """The account's permanent code for ``scene``: the kept one, else made by WeChat now and kept."""
 
-    def __init__(self) -> None:
-        self._codes: dict[str, QrCode] = {}
-        self._lock = threading.Lock()
+    def create() -> tuple[str, str]:
+        answer = client.qrcode.create(
+            {"action_name": "QR_LIMIT_STR_SCENE", "action_info": {"scene": {"scene_str": scene}}}
+        )
+        return answer["ticket"], answer["url"]
 
-    def get(self, client, scene: str) -> QrCode:
-        with self._lock:
-            if scene not in self._codes:
-                answer = client.qrcode.create(
-                    {"action_name": "QR_LIMIT_STR_SCENE", "action_info": {"scene": {"scene_str": scene}}}
-                )
-                self._codes[scene] = QrCode(scene, answer["url"], WeChatQRCode.get_url(answer["ticket"]))
-            return self._codes[scene]
+    kept = permanent_ticket(sessions, client.appid, scene, create)
+    return QrCode(scene, kept.url, WeChatQRCode.get_url(kept.ticket))
 
 
 def qr_png(url: str) -> bytes:

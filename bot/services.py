@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from fastapi import FastAPI
 from sqlalchemy import Engine
@@ -14,7 +14,6 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.form_checks import BatchedFormChecks
 from bot.late_replies import LateReplySink
-from bot.qr import QrCodes
 from bot.rate_limit import FollowerRateLimit
 from bot.responder import Responder
 from bot.settings import Settings
@@ -50,8 +49,6 @@ class Services:
     redis_guard: RedisGuard | None
     # Which body each signed (timestamp, nonce) pair first came with.
     push_bindings: PushBindings
-    # Permanent QR codes already asked of WeChat (the admin API's downloads).
-    qr_codes: QrCodes = field(default_factory=QrCodes)
 
 
 def services_of(app: FastAPI) -> Services:

@@ -13,6 +13,7 @@ from models.outbox import (
     SenderState,
     SubscribeAcceptance,
 )
+from models.qr_tickets import QrTicket
 from models.registration import FormState, Registration
 from models.reminder import ReminderRun, SchedulerLease
 
@@ -28,6 +29,7 @@ __all__ = [
     "FormState",
     "InboundMessage",
     "InboxQuestion",
+    "QrTicket",
     "Registration",
     "ReminderRun",
     "SchedulerLease",

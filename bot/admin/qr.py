@@ -13,7 +13,7 @@ from wechatpy.exceptions import WeChatClientException
 
 from bot.admin.errors import service_errors
 from bot.deps import NowDep, ServicesDep, SessionDep, SettingsDep
-from bot.qr import QrCode, checkin_scene, qr_png
+from bot.qr import QrCode, checkin_scene, permanent_qr, qr_png
 from models import organizer, texts
 from scheduler.wechat_client import TokenUnavailable
 
@@ -51,7 +51,7 @@ def _code(services, scene: str) -> QrCode:
     if services.wechat is None:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, texts.QR_NOT_CONFIGURED)
     with _wechat_errors():
-        return services.qr_codes.get(services.wechat, scene)
+        return permanent_qr(services.wechat, services.sessions, scene)
 
 
 def _png(code: QrCode, filename: str) -> Response:

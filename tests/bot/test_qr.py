@@ -103,3 +103,16 @@ def test_the_cli_writes_the_checkin_and_channel_codes(cli_env):
     assert channel.exit_code == 0, channel.output
     assert scene_of(decoded((cli_env / "group.png").read_bytes())) == "wechat-group"
     assert CliRunner().invoke(cli, ["qr", "channel", "nowhere"]).exit_code == 2
+
+
+def test_each_scene_is_asked_of_wechat_once_across_processes_and_restarts(make_app, outbound_settings, fake_wechat, cli_env):
+    settings = outbound_settings.model_copy(update={"admin_token": ADMIN_TOKEN})
+    urls = set()
+    for _process in range(2):  # a second process on the same database, or the first one restarted
+        with TestClient(make_app(settings), headers=AUTH) as client:
+            urls.add(client.get(f"/admin/api/events/{EVENT_ID}/checkin-qr").json()["url"])
+            assert client.get("/admin/api/qr/channels/poster.png").status_code == 200
+    printed = CliRunner().invoke(cli, ["qr", "checkin", "--event", EVENT_ID])
+    assert printed.exit_code == 0, printed.output
+    assert len(urls) == 1 and f"encodes {urls.pop()}" in printed.output
+    assert fake_wechat.stats()["calls"][QR_CREATE] == 2  # the check-in scene and the poster channel's
