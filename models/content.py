@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import string
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta, tzinfo
 from functools import partial
 from pathlib import Path
 from typing import Annotated, Literal
@@ -134,6 +134,10 @@ class Event(_Strict):
     def checkin_open(self, now: datetime) -> bool:
         """Whether a follower's scan of the check-in code counts now: from ``checkin_opens_at`` to the end."""
         return self.checkin_opens_at <= now < self.ends_at
+
+    def takes_place_on(self, day: date, tz: tzinfo) -> bool:
+        """Whether the event runs on ``day`` in ``tz``: the desk at the door lists the day's event."""
+        return self.starts_at.astimezone(tz).date() <= day <= self.ends_at.astimezone(tz).date()
 
     def state(self, now: datetime) -> Literal["upcoming", "running", "ended"]:
         if now < self.starts_at:

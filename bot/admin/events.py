@@ -60,6 +60,8 @@ class EventOut(BaseModel):
     capacity: int
     timezone: str
     current: bool
+    # Takes place on the event clock's today, in the bot's timezone: the desk lists this event's people.
+    today: bool
     onsite: OnsiteCounts
     online: OnlineCounts
     checked_in: int
@@ -72,9 +74,11 @@ class EventOut(BaseModel):
 class EventList(BaseModel):
     items: list[EventOut]
     total: int
+    # The event clock's date in the bot's timezone (EVENTBOT_NOW moves it), which the desk names.
+    today: date
 
 
-def event_out(stats: organizer.EventStats, *, timezone: str, current: bool) -> EventOut:
+def event_out(stats: organizer.EventStats, *, timezone: str, current: bool, today: bool) -> EventOut:
     event = stats.event
     return EventOut(
         id=event.id,
@@ -86,6 +90,7 @@ def event_out(stats: organizer.EventStats, *, timezone: str, current: bool) -> E
         capacity=event.capacity,
         timezone=timezone,
         current=current,
+        today=today,
         onsite=OnsiteCounts(
             confirmed=stats.onsite,
             walk_ins=stats.walk_ins,
@@ -110,17 +115,20 @@ def event_out(stats: organizer.EventStats, *, timezone: str, current: bool) -> E
 
 @events_router.get("", response_model=EventList)
 def list_events(session: SessionDep, settings: SettingsDep, now: NowDep) -> EventList:
-    """Every event in config.toml with counts, registrations per day and by channel, and audience sizes."""
+    """Every event in config.toml with counts, registrations per day and by channel, and audience sizes;
+    which one the bot talks about (``current``) and which take place today."""
     current = settings.content.current_event(now)
+    today = now.astimezone(settings.tz).date()
     items = [
         event_out(
             organizer.event_stats(session, settings.content, event, now),
             timezone=settings.content.bot.timezone,
             current=event.id == current.id,
+            today=event.takes_place_on(today, settings.tz),
         )
         for event in settings.content.events
     ]
-    return EventList(items=items, total=len(items))
+    return EventList(items=items, total=len(items), today=today)
 
 
 class CodeIn(BaseModel):

@@ -3,11 +3,14 @@ attendance filter, undo check-in, walk-ins, cancelling with waitlist promotion, 
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 import pytest
 from fastapi.testclient import TestClient
 
 from models.registration import ONLINE
 from scheduler.sender import build_sender
+from tests.conftest import SHANGHAI
 from tests.organizer_factories import ADMIN_TOKEN, AUTH, EVENT_ID, add_registration
 
 EVENTS = "/admin/api/events"
@@ -156,3 +159,25 @@ def test_broadcast_history_lists_each_with_its_report(admin, desk_app, people, o
     assert sent["counts"] == {"sent": 1, "failed": 1, "unreachable": 0, "pending": 0}
     assert sent["report"]["missed"][0]["name"] == "李雷" and sent["finished_at"] is not None
     assert admin.get("/admin/api/broadcasts", params={"event_id": "other"}).json() == {"items": [], "total": 0}
+
+
+def test_the_desk_is_told_which_event_takes_place_today_on_the_event_clock(make_app, outbound_settings, clock):
+    content = outbound_settings.content
+    meetup = content.events[0]
+    week = timedelta(days=7)
+    next_one = meetup.model_copy(update={"id": "meetup-11", "starts_at": meetup.starts_at + week, "ends_at": meetup.ends_at + week})
+    content = content.model_copy(update={"events": [meetup, next_one]})
+    app = make_app(outbound_settings.model_copy(update={"admin_token": ADMIN_TOKEN, "content": content}))
+
+    def today(admin) -> tuple[str, dict[str, bool]]:
+        body = admin.get(EVENTS).json()
+        return body["today"], {event["id"]: event["today"] for event in body["items"]}
+
+    with TestClient(app, headers=AUTH) as admin:
+        assert today(admin) == ("2023-03-20", {EVENT_ID: False, "meetup-11": False})
+        clock.set(datetime(2023, 3, 26, 8, 0, tzinfo=SHANGHAI))  # the morning of the meetup, before the doors open
+        assert today(admin) == ("2023-03-26", {EVENT_ID: True, "meetup-11": False})
+        clock.set(datetime(2023, 3, 27, 1, 0, tzinfo=SHANGHAI))  # still the 26th in UTC, the 27th in Beijing
+        assert today(admin) == ("2023-03-27", {EVENT_ID: False, "meetup-11": False})
+        clock.set(datetime(2023, 4, 2, 16, 0, tzinfo=SHANGHAI))
+        assert today(admin) == ("2023-04-02", {EVENT_ID: False, "meetup-11": True})

@@ -4,23 +4,29 @@ page wider than the phone. Screenshots are kept in the test's tmp_path."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import pytest
 
 from bot.devtools.fake_wechat import LoopbackServer
 from models.registration import ONLINE
+from tests.conftest import BEFORE_EVENT, SHANGHAI
 from tests.dashboard_pages import horizontal_overflow, log_in
-from tests.organizer_factories import ADMIN_TOKEN, add_registration
+from tests.organizer_factories import ADMIN_TOKEN, EVENT_ID, add_registration
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 expect = playwright_api.expect
 
+# Half an hour before the shipped meetup starts: check-in is open.
+MEETUP_AFTERNOON = datetime(2023, 3, 26, 13, 30, tzinfo=SHANGHAI)
 LAPTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 390, "height": 844}
 
 
 @pytest.fixture
 def desk_server(make_app, outbound_settings, clock):
-    """Two seats: 王小丽 and 李雷 (checked in) on site, 欧丽 online, 陈卡 waitlisted."""
+    """The meetup's afternoon; two seats: 王小丽 and 李雷 (checked in) on site, 欧丽 online, 陈卡 waitlisted."""
+    clock.set(MEETUP_AFTERNOON)
     content = outbound_settings.content
     content = content.model_copy(update={"events": [content.events[0].model_copy(update={"capacity": 2})]})
     app = make_app(outbound_settings.model_copy(update={"admin_token": ADMIN_TOKEN, "content": content}))
@@ -56,6 +62,8 @@ def test_the_desk_checks_in_warns_undoes_cancels_and_adds_walk_ins(browser, desk
     assert horizontal_overflow(page) == 0
     page.get_by_role("button", name="签到台").click()
     message = page.locator("#desk-message")
+    expect(page.get_by_label("签到活动")).to_have_value(EVENT_ID)  # the event taking place today
+    expect(page.locator("#desk-no-event")).to_be_hidden()
     expect(page.locator("#desk-figures")).to_contain_text("已签到 1 人")
     expect(page.locator("#desk-list li")).to_have_count(4)  # today's attendees, each with their status
     assert horizontal_overflow(page) == 0
@@ -101,6 +109,28 @@ def test_the_desk_checks_in_warns_undoes_cancels_and_adds_walk_ins(browser, desk
     expect(page.locator("#event-cards")).to_contain_text("现场补登")
     assert horizontal_overflow(page) == 0
     page.screenshot(path=str(tmp_path / f"dashboard-{viewport['width']}.png"), full_page=True)
+    context.close()
+
+
+@pytest.mark.parametrize("viewport", [LAPTOP, PHONE], ids=["laptop", "phone"])
+def test_on_a_day_without_an_event_the_desk_says_so_and_the_organizer_picks_one(
+    browser, desk_server, clock, viewport, tmp_path
+):
+    clock.set(BEFORE_EVENT)
+    base_url, _codes = desk_server
+    context, page = open_page(browser, base_url, viewport)
+    page.get_by_role("button", name="签到台").click()
+    expect(page.locator("#desk-no-event")).to_have_text("今天（2023年3月20日）没有活动，请选择要签到的活动。")
+    expect(page.get_by_label("查找报名者")).to_be_hidden()
+    expect(page.locator("#desk-list")).to_be_hidden()
+    page.get_by_label("签到活动").select_option(EVENT_ID)
+    expect(page.locator("#desk-event-name")).to_contain_text("火山引擎开发者社区 Meetup 第十期")
+    expect(page.locator("#desk-list li")).to_have_count(4)
+    search(page, "王小丽")
+    page.get_by_role("button", name="签到：王小丽").click()
+    expect(page.locator("#desk-message")).to_have_text("王小丽 签到成功。")
+    assert horizontal_overflow(page) == 0
+    page.screenshot(path=str(tmp_path / f"desk-no-event-{viewport['width']}.png"), full_page=True)
     context.close()
 
 

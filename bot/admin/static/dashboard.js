@@ -41,6 +41,8 @@ const SEARCH_DELAY_MS = 250;
 
 const state = {
   events: [], eventId: null, page: 1, total: 0, timezone: "Asia/Shanghai", pollTimer: null, searchTimer: null,
+  // The desk's event: the one taking place today (the event clock's day), else the one the organizer picks.
+  deskEventId: null, today: null,
   // Numbers of the latest list requests: an older answer arriving late is dropped.
   registrationsRequest: 0, deskRequest: 0,
 };
@@ -88,6 +90,11 @@ function formatTime(iso) {
   return new Date(iso).toLocaleString("zh-CN", { timeZone: state.timezone, hour12: false });
 }
 
+// "2023年3月20日" for the API's date of today (a calendar date: no timezone to apply).
+function formatDay(isoDate) {
+  return new Date(`${isoDate}T00:00:00Z`).toLocaleDateString("zh-CN", { timeZone: "UTC", dateStyle: "long" });
+}
+
 // "14:05" in the bot's timezone: enough at the door, where everything happens today.
 function formatClock(iso) {
   return new Date(iso).toLocaleTimeString("zh-CN", { timeZone: state.timezone, hour: "2-digit", minute: "2-digit", hour12: false });
@@ -100,9 +107,11 @@ function element(tag, text, className) {
   return node;
 }
 
-function eventPath(suffix = "") {
-  return `/admin/api/events/${encodeURIComponent(state.eventId)}${suffix}`;
+function eventPath(suffix = "", eventId = state.eventId) {
+  return `/admin/api/events/${encodeURIComponent(eventId)}${suffix}`;
 }
+
+const deskPath = (suffix) => eventPath(suffix, state.deskEventId);
 
 // ---- login ---------------------------------------------------------------------------------------
 
@@ -148,12 +157,18 @@ async function showApp() {
 async function loadEvents() {
   const data = await getJson("/admin/api/events");
   state.events = data.items;
+  state.today = data.today;
   if (!state.events.some((item) => item.id === state.eventId)) {
     const current = state.events.find((item) => item.current) || state.events[0];
     state.eventId = current ? current.id : null;
   }
+  if (!state.events.some((item) => item.id === state.deskEventId)) {
+    const today = state.events.find((item) => item.today);
+    state.deskEventId = today ? today.id : null;
+  }
   renderEventCards();
   renderAudienceOptions();
+  renderDeskChoice();
   renderDeskFigures();
   if (state.eventId) {
     await Promise.all([loadRegistrations(), loadReminders(), loadInbox(), loadHistory(), loadDesk()]);
@@ -253,8 +268,7 @@ async function selectEvent(eventId) {
   state.page = 1;
   renderEventCards();
   renderAudienceOptions();
-  renderDeskFigures();
-  await Promise.all([loadRegistrations(), loadReminders(), loadInbox(), loadHistory(), loadQrCodes(), loadDesk()]);
+  await Promise.all([loadRegistrations(), loadReminders(), loadInbox(), loadHistory(), loadQrCodes()]);
 }
 
 // ---- registrations -------------------------------------------------------------------------------
@@ -564,10 +578,36 @@ function showView(desk) {
   else loadQrCodes();
 }
 
+// The event whose people the desk lists; on a day without one, the organizer picks it.
+function renderDeskChoice() {
+  const heldToday = state.events.some((item) => item.today);
+  $("desk-no-event").hidden = heldToday;
+  $("desk-no-event").textContent = heldToday ? "" : `今天（${formatDay(state.today)}）没有活动，请选择要签到的活动。`;
+  const placeholder = element("option", "请选择活动");
+  placeholder.value = "";
+  const select = $("desk-event");
+  select.replaceChildren(placeholder);
+  for (const item of state.events) {
+    const day = new Date(item.starts_at).toLocaleDateString("zh-CN", { timeZone: state.timezone, month: "long", day: "numeric" });
+    const option = element("option", `${item.name || item.title}（${item.today ? "今天" : day}）`);
+    option.value = item.id;
+    select.append(option);
+  }
+  select.value = state.deskEventId || "";
+  $("desk-work").hidden = !state.deskEventId;
+}
+
+function pickDeskEvent() {
+  state.deskEventId = $("desk-event").value || null;
+  renderDeskChoice();
+  renderDeskFigures();
+  loadDesk();
+}
+
 function renderDeskFigures() {
-  const item = currentEvent();
+  const item = state.events.find((event) => event.id === state.deskEventId);
+  $("desk-event-name").textContent = item ? `· ${item.name || item.title}` : "";
   if (!item) return;
-  $("desk-event-name").textContent = `· ${item.name || item.title}`;
   const walkIns = item.onsite.walk_ins ? `（含现场补登 ${item.onsite.walk_ins}）` : "";
   $("desk-figures").textContent =
     `已签到 ${item.checked_in} 人${walkIns} · 现场 ${item.onsite.confirmed + item.onsite.walk_ins} / ${item.capacity}，剩余 ${item.onsite.left} 座 · 线上 ${item.online.confirmed}`;
@@ -593,7 +633,7 @@ function deskEntry(item) {
   if (item.checked_in_at) tags.append(element("span", `已签到 ${formatClock(item.checked_in_at)}`, "tag arrived"));
   const actions = element("div", undefined, "actions");
   if (item.status === "confirmed" && !item.checked_in_at) {
-    actions.append(deskButton("签到", name, () => checkIn(eventPath(`/registrations/${item.id}/checkin`), undefined, "desk-message")));
+    actions.append(deskButton("签到", name, () => checkIn(deskPath(`/registrations/${item.id}/checkin`), undefined, "desk-message")));
   }
   if (item.checked_in_at) {
     actions.append(deskButton("撤销签到", name, () => deskAction(item, "DELETE", "checkin", `已撤销 ${name} 的签到。`)));
@@ -613,7 +653,7 @@ function deskEntry(item) {
 
 async function deskAction(item, method, action, done) {
   try {
-    const response = await api(eventPath(`/registrations/${item.id}/${action}`), { method });
+    const response = await api(deskPath(`/registrations/${item.id}/${action}`), { method });
     const body = await response.json();
     const promoted = (body.promoted || []).map((person) => person.name || person.checkin_code);
     $("desk-message").textContent = promoted.length ? `${done}候补 ${promoted.join("、")} 已获得名额并收到通知。` : done;
@@ -628,14 +668,15 @@ async function deskAction(item, method, action, done) {
 }
 
 async function loadDesk() {
+  if (!state.deskEventId) return;
   const params = new URLSearchParams({ page_size: DESK_LIST_SIZE });
   const q = $("desk-search").value.trim();
   if (q) params.set("q", q);
   const recent = new URLSearchParams({ checked_in: "true", order: "checked_in", page_size: DESK_RECENT_SIZE });
   const request = ++state.deskRequest;
   const [found, arrived] = await Promise.all([
-    getJson(eventPath(`/registrations?${params}`)),
-    getJson(eventPath(`/registrations?${recent}`)),
+    getJson(deskPath(`/registrations?${params}`)),
+    getJson(deskPath(`/registrations?${recent}`)),
   ]);
   if (request !== state.deskRequest) return; // typed on meanwhile: the newer search's answer wins
   $("desk-list").replaceChildren(...found.items.map(deskEntry));
@@ -651,7 +692,7 @@ async function addWalkIn(event) {
   event.preventDefault();
   const json = { name: $("walk-in-name").value.trim(), phone: $("walk-in-phone").value.trim() };
   try {
-    const response = await api(eventPath("/walk-ins"), { method: "POST", json });
+    const response = await api(deskPath("/walk-ins"), { method: "POST", json });
     const item = await response.json();
     $("desk-message").textContent = `已添加现场补登 ${item.name} 并签到。`;
     $("desk-message").className = "";
@@ -786,6 +827,7 @@ document.addEventListener("DOMContentLoaded", () => {
   $("download-xlsx").addEventListener("click", () => download("xlsx"));
   $("show-desk").addEventListener("click", () => showView(true));
   $("show-overview").addEventListener("click", () => showView(false));
+  $("desk-event").addEventListener("change", pickDeskEvent);
   $("desk-search-form").addEventListener("submit", (event) => { event.preventDefault(); loadDesk(); });
   $("desk-search").addEventListener("input", () => {
     clearTimeout(state.searchTimer);
