@@ -40,12 +40,14 @@ lock: | $(VENV)/bin/python
 	$(VENV)/bin/uv pip compile --quiet $(LOCK_TARGET) $(UV_ARGS) pyproject.toml --extra dev -c requirements.lock \
 	  -o requirements-dev.lock
 
-# The dashboard's browser test drives Debian's headless Chromium (never a downloaded browser); a CJK font
-# makes its screenshots readable; libzbar0 reads the QR codes back. Installed once, with apt-get, when missing.
+# The dashboard's browser test drives Debian's headless Chromium (never a downloaded browser), in Chinese
+# (chromium-l10n) as an organizer's is; a CJK font makes its screenshots readable; libzbar0 reads the QR
+# codes back. Installed once, with apt-get, when missing.
 browser:
 	@if ! command -v chromium >/dev/null 2>&1 || [ ! -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] \
-	  || ! ldconfig -p | grep -q libzbar.so.0; then \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver fonts-wqy-microhei libzbar0 >/dev/null; \
+	  || [ ! -e /usr/lib/chromium/locales/zh-CN.pak ] || ! ldconfig -p | grep -q libzbar.so.0; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver chromium-l10n \
+	    fonts-wqy-microhei libzbar0 >/dev/null; \
 	fi
 
 run: $(RUNTIME_STAMP)

@@ -138,7 +138,7 @@ def test_organizer_schedules_a_broadcast_and_cancels_it(page, live_app, outbound
     page.get_by_label("定时发送（可选）").fill("2023-03-26T13:00")
     page.get_by_label("消息内容").fill("还没签到的朋友请抓紧")
     page.get_by_role("button", name="预览并发送").click()
-    expect(page.locator("#confirm-question")).to_have_text("确认于 2023-03-26 13:00 发送给「已确认但未签到」共 2 人？")
+    expect(page.locator("#confirm-question")).to_have_text("确认于 2023年3月26日星期日 13:00（中国标准时间）发送给「已确认但未签到」共 2 人？")
     page.get_by_role("button", name="确认发送").click()
     expect(page.locator("#report-status")).to_contain_text("已排期，计划于 2023/3/26 13:00:00")
     page.get_by_role("button", name="取消这次群发").click()

@@ -11,7 +11,7 @@ import pytest
 from bot.devtools.fake_wechat import LoopbackServer
 from models.registration import ONLINE
 from tests.conftest import BEFORE_EVENT, SHANGHAI
-from tests.dashboard_pages import horizontal_overflow, log_in
+from tests.dashboard_pages import horizontal_overflow, log_in, shown_by_control
 from tests.organizer_factories import ADMIN_TOKEN, EVENT_ID, add_registration
 
 playwright_api = pytest.importorskip("playwright.sync_api")
@@ -41,8 +41,8 @@ def desk_server(make_app, outbound_settings, clock):
         yield server.base_url, codes
 
 
-def open_page(browser, base_url, viewport):
-    context = browser.new_context(locale="zh-CN", viewport=viewport)
+def open_page(browser, base_url, viewport, **context_options):
+    context = browser.new_context(locale="zh-CN", viewport=viewport, **context_options)
     page = context.new_page()
     log_in(page, base_url)
     expect(page.locator("#event-cards")).to_contain_text("2 / 2")
@@ -134,13 +134,50 @@ def test_on_a_day_without_an_event_the_desk_says_so_and_the_organizer_picks_one(
     context.close()
 
 
-def test_the_lists_filter_by_attendance_and_the_date_field_is_chinese(browser, desk_server):
+def test_the_list_filters_by_attendance(browser, desk_server):
     base_url, _codes = desk_server
     context, page = open_page(browser, base_url, PHONE)
     page.get_by_label("参加方式").select_option("online")
     expect(page.locator("#registrations-table tbody tr")).to_have_count(1)
     expect(page.locator("#registrations-table tbody tr")).to_contain_text("线上")
-    assert page.get_by_label("定时发送（可选）").get_attribute("placeholder").startswith("年-月-日 时:分")
     page.get_by_label("发送对象").select_option("online")
     expect(page.locator("#audience-preview")).to_have_text("将发送给 1 人。")
+    context.close()
+
+
+@pytest.mark.parametrize("viewport", [LAPTOP, PHONE], ids=["laptop", "phone"])
+def test_the_send_time_is_a_chinese_picker_that_sends_the_events_time(browser, desk_server, viewport, tmp_path):
+    base_url, _codes = desk_server
+    # The organizer's laptop is set to New York: the time picked is still the event's (Beijing).
+    context, page = open_page(browser, base_url, viewport, timezone_id="America/New_York")
+    assert page.evaluate("document.documentElement.lang") == "zh-CN"
+    picker = page.get_by_label("定时发送（可选）")
+    assert picker.get_attribute("type") == "datetime-local"
+    expect(page.locator("#send-at-hint")).to_have_text("留空则立即发送；时间按活动所在地（中国标准时间）计算。")
+    page.get_by_label("消息内容").fill("直播马上开始")
+
+    # Half an hour ago on the event clock: refused, in Chinese.
+    picker.fill("2023-03-26T13:00")
+    expect(page.locator("#send-at-hint")).to_have_text("将于 2023年3月26日星期日 13:00（中国标准时间）发送。")
+    page.get_by_role("button", name="预览并发送").click()
+    page.get_by_role("button", name="确认发送").click()
+    expect(page.locator("#broadcast-error")).to_have_text(
+        "发送失败：发送时间：这个时间已经过去了，请选一个以后的时间；要立即发送，请留空。"
+    )
+
+    picker.fill("2023-03-26T16:00")
+    # Drawn by the browser in its own language (Chinese, as an organizer's): year first, a 24-hour clock.
+    shown = shown_by_control(page, "#send-at")
+    assert shown.startswith("2023/03/26") and shown.endswith("16:00") and "PM" not in shown, shown
+    page.get_by_role("button", name="预览并发送").click()
+    expect(page.locator("#confirm-question")).to_have_text(
+        "确认于 2023年3月26日星期日 16:00（中国标准时间）发送给「已确认报名」共 3 人？"
+    )
+    assert horizontal_overflow(page) == 0
+    page.screenshot(path=str(tmp_path / f"broadcast-picker-{viewport['width']}.png"), full_page=True)
+    with page.expect_request(lambda request: request.method == "POST" and request.url.endswith("/broadcasts")) as sent:
+        page.get_by_role("button", name="确认发送").click()
+    assert sent.value.post_data_json["send_at"] == "2023-03-26T16:00:00+08:00"
+    expect(page.locator("#report-status")).to_contain_text("已排期，计划于 2023/3/26 16:00:00")
+    expect(picker).to_have_value("")
     context.close()

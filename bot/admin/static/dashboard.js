@@ -168,6 +168,7 @@ async function loadEvents() {
   }
   renderEventCards();
   renderAudienceOptions();
+  updateSendAtHint();
   renderDeskChoice();
   renderDeskFigures();
   if (state.eventId) {
@@ -410,14 +411,40 @@ function updateAudiencePreview() {
   $("audience-preview").textContent = `将发送给 ${audienceSize()} 人。`;
 }
 
-// "2023-03-26 13:00" (or with a T) as the API's local time of the bot's timezone; "" when empty.
+// The picker gives a wall-clock time without a zone ("2023-03-26T13:00"); the organizer means the event's
+// zone, whatever the browser's own. Intl knows the zones' offsets; a static page has no date library.
+function zoneOffset(instant) {
+  const name = new Intl.DateTimeFormat("en-US", { timeZone: state.timezone, timeZoneName: "longOffset" })
+    .formatToParts(instant).find((part) => part.type === "timeZoneName").value;
+  return name === "GMT" ? "+00:00" : name.slice(3); // "GMT+08:00" → "+08:00"
+}
+
+// The picked time as ISO 8601 with the event zone's offset at that moment ("2023-03-26T13:00:00+08:00").
 function sendAtValue() {
-  const typed = $("send-at").value.trim();
-  const match = typed.match(/^(\d{4})-(\d{1,2})-(\d{1,2})[ T](\d{1,2}):(\d{2})$/);
-  if (!match) return typed;
-  const [, year, month, day, hour, minute] = match;
-  const two = (value) => value.padStart(2, "0");
-  return `${year}-${two(month)}-${two(day)}T${two(hour)}:${minute}`;
+  const picked = $("send-at").value;
+  if (!picked) return "";
+  const wallAsUtc = new Date(`${picked}:00Z`);
+  const minutes = (offset) => (offset[0] === "-" ? -1 : 1) * (Number(offset.slice(1, 3)) * 60 + Number(offset.slice(4, 6)));
+  const instant = new Date(wallAsUtc.getTime() - minutes(zoneOffset(wallAsUtc)) * 60000);
+  return `${picked}:00${zoneOffset(instant)}`;
+}
+
+// "中国标准时间": the event zone's name in Chinese.
+function zoneName() {
+  return new Intl.DateTimeFormat("zh-CN", { timeZone: state.timezone, timeZoneName: "long" })
+    .formatToParts(new Date()).find((part) => part.type === "timeZoneName").value;
+}
+
+// "2023年3月26日星期日 13:00（中国标准时间）" for the picked wall-clock time.
+function describeSendAt() {
+  const wall = new Date(`${$("send-at").value}:00Z`);
+  return `${wall.toLocaleString("zh-CN", { timeZone: "UTC", dateStyle: "full", timeStyle: "short" })}（${zoneName()}）`;
+}
+
+function updateSendAtHint() {
+  $("send-at-hint").textContent = $("send-at").value
+    ? `将于 ${describeSendAt()}发送。`
+    : `留空则立即发送；时间按活动所在地（${zoneName()}）计算。`;
 }
 
 function broadcastRequest() {
@@ -429,7 +456,7 @@ function broadcastRequest() {
 function previewBroadcast(event) {
   event.preventDefault();
   const request = broadcastRequest();
-  const when = request.send_at ? `于 ${request.send_at.replace("T", " ")} ` : "立即";
+  const when = request.send_at ? `于 ${describeSendAt()}` : "立即";
   $("confirm-question").textContent = `确认${when}发送给「${AUDIENCE_LABELS[request.audience]}」共 ${audienceSize()} 人？`;
   $("confirm-preview").textContent = request.text;
   $("broadcast-error").textContent = "";
@@ -444,6 +471,7 @@ async function sendBroadcast() {
     const created = await response.json();
     $("broadcast-text").value = "";
     $("send-at").value = "";
+    updateSendAtHint();
     sessionStorage.setItem(REPORT_KEY, String(created.id));
     watchBroadcast(created.id);
   } catch (error) {
@@ -841,6 +869,7 @@ document.addEventListener("DOMContentLoaded", () => {
     $("checkin-code").value = "";
   });
   $("audience").addEventListener("change", updateAudiencePreview);
+  $("send-at").addEventListener("input", updateSendAtHint);
   $("broadcast-form").addEventListener("submit", previewBroadcast);
   $("confirm-send").addEventListener("click", sendBroadcast);
   $("abort-send").addEventListener("click", () => { $("broadcast-confirm").hidden = true; });
