@@ -192,7 +192,7 @@ class Responder:
                 if claim.state is ClaimState.IN_PROGRESS:
                     return Response("", None, "retry", message.source)
                 response = self._handle(session, message, sender_verified)
-                self.ledger.record(session, key, response.xml)
+                self.ledger.record(session, key, self._kept_for_retry(message, response))
             return response
         except Exception:
             # The claim is released so WeChat's retry is handled afresh.
@@ -260,6 +260,13 @@ class Responder:
     def _response(self, message, outcome) -> Response:
         xml = self._render(message, outcome.reply) if outcome.reply is not None else ""
         return Response(xml, outcome.reply, outcome.topic, message.source)
+
+    def _kept_for_retry(self, message, response: Response) -> str:
+        """The XML the ledger keeps for WeChat's retry: the reply's stand-in when it holds personal fields."""
+        reply = response.reply
+        if isinstance(reply, Text) and reply.stand_in is not None:
+            return self._render(message, Text(reply.stand_in))
+        return response.xml
 
     def _failed(self, message) -> Response:
         # One place where handler errors surface: logged with the message's context, never swallowed

@@ -54,6 +54,11 @@ def _fold_width(text: str) -> str:
     return "".join(folded if len(folded := unicodedata.normalize("NFKC", char)) == 1 else char for char in text)
 
 
+def registrants_named(content: str) -> Text:
+    """A reply that shows followers' names, companies or words: WeChat's retry gets a stand-in instead."""
+    return Text(content, texts.ADMIN_REPLY_STAND_IN)
+
+
 def unsigned_sender(context: Context) -> bool:
     """The push came in plaintext although safe mode is configured (WECHAT_ACCEPT_PLAINTEXT): nothing
     signed its openid, so anyone holding a signed URL could have written it."""
@@ -89,7 +94,7 @@ def handle_query(session: Session, event: Event, query: str) -> Text:
         texts.admin_match_line(index, registration, mask_phone_numbers(registration.phone or ""))
         for index, (registration, _channel) in enumerate(matches, start=1)
     ]
-    return Text(texts.admin_matches(lines, total))
+    return registrants_named(texts.admin_matches(lines, total))
 
 
 @admin_router.handler(from_admin, Command(r"签到\s*(?P<code>[A-Za-z0-9]+)"), topic="admin_checkin")
@@ -99,9 +104,9 @@ def handle_checkin(session: Session, event: Event, now: datetime, code: str) -> 
     except organizer.NotFound:
         return Text(texts.admin_checkin_unknown(code.upper()))
     except organizer.NotConfirmed as refused:
-        return Text(texts.admin_checkin_refused(refused.registration))
+        return registrants_named(texts.admin_checkin_refused(refused.registration))
     reply = texts.admin_checked_in(done.registration, done.already)
-    return Text(f"{reply}\n{done.warning}" if done.warning else reply)
+    return registrants_named(f"{reply}\n{done.warning}" if done.warning else reply)
 
 
 _SEGMENTS = "|".join(word for word in texts.ADMIN_AUDIENCE_WORDS if word)
@@ -137,7 +142,7 @@ def handle_broadcast_discard(session: Session, openid: str, now: datetime) -> Te
 @admin_router.handler(from_admin, Command(r"问题|待回答"), topic="admin_inbox")
 def handle_inbox(session: Session, event: Event) -> Text:
     groups = organizer.open_groups(session, event.id)
-    return Text(texts.admin_inbox(groups) if groups else texts.ADMIN_INBOX_EMPTY)
+    return registrants_named(texts.admin_inbox(groups)) if groups else Text(texts.ADMIN_INBOX_EMPTY)
 
 
 @admin_router.handler(from_admin, Command(r"回答\s*#?(?P<question_id>\d+)\s+(?P<answer>.+)"), topic="admin_answer")

@@ -50,4 +50,4 @@ def handle_checkin_scan(
     if registration.status == WAITLISTED:
         return Text(texts.checkin_waitlisted(registration.position))
     check_in(session, registration, now)
-    return Text(texts.checked_in(event, registration, content.tz))
+    return Text(texts.checked_in(event, registration), texts.checked_in(event, registration, named=False))

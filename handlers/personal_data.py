@@ -61,7 +61,8 @@ def handle_erase_request(
 @personal_data_router.handler(AsksAbout("my_personal_data"))
 def handle_my_personal_data(openid: str, session: Session, content: Content) -> Text:
     records = [_record(registration, content) for registration in registrations_of(session, openid)]
-    return Text(texts.personal_data(records, follower_channel(session, openid)))
+    stand_in = texts.PERSONAL_DATA_STAND_IN if records else None
+    return Text(texts.personal_data(records, follower_channel(session, openid)), stand_in)
 
 
 def _record(registration: Registration, content: Content) -> tuple[str, list[tuple[str, str]]]:

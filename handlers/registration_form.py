@@ -63,18 +63,21 @@ class Turn:
     key: str
     # The organizers, told of each registration when ``[organizer_notices] on_registration`` is on.
     admin_openids: frozenset[str] = frozenset()
+    # Set by the confirm step's question, which shows the answers for review: the reply holds personal fields.
+    shows_answers: bool = False
 
     @property
     def tz(self) -> ZoneInfo:
         return self.content.tz
 
     def reply(self, content: str) -> Text:
-        """Answer and remember the answer for a retry of this message."""
-        self.form.last_dedup_key, self.form.last_reply = self.key, content
+        """Answer and remember the answer for a retry of this message (a stand-in when it shows the answers)."""
+        stand_in = texts.FORM_SUMMARY_STAND_IN if self.shows_answers else None
+        self.form.last_dedup_key, self.form.last_reply = self.key, stand_in or content
         if self.form.state is None:
             # No form open: the expiry only tells the retention job how long to keep this reply.
             self.form.expires_at = self.now + self.content.registration.form_lifetime
-        return Text(content)
+        return Text(content, stand_in)
 
 
 @dataclass(frozen=True)
@@ -160,6 +163,7 @@ def _prompt(content: Content, state: str) -> str:
 
 
 def _summary(turn: Turn) -> str:
+    turn.shows_answers = True
     answers = turn.form.answers
     lines = [
         (texts.FIELD_LABELS[field], mask_phone_numbers(answers[field]) if field == "phone" else answers[field])

@@ -17,6 +17,9 @@ def cdata(value: str) -> str:
 @dataclass(frozen=True)
 class Text:
     content: str
+    # Set when ``content`` holds personal fields (a name, a company, a phone): WeChat's retry gets this
+    # instead, so that no stored reply holds them (the live answer still goes out in full).
+    stand_in: str | None = None
 
 
 @dataclass(frozen=True)

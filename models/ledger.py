@@ -26,8 +26,8 @@ from models.redis_guard import RedisGuard
 from models.retention import LEDGER_KEPT
 
 STALE_CLAIM = timedelta(seconds=60)
-# Replies may hold personal fields (the form's summary, 我的信息): kept for WeChat's retries only, as long
-# as the database ledger keeps its rows.
+# Kept for WeChat's retries only, as long as the database ledger keeps its rows. A reply that holds
+# personal fields (the form's summary, 我的信息) is stored as its stand-in (``Text.stand_in``).
 ANSWER_KEPT = LEDGER_KEPT
 
 

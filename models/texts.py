@@ -315,6 +315,8 @@ PHONE_INVALID = "手机号格式不对：请回复 11 位中国大陆手机号�
 ATTENDANCE_INVALID = "请回复「现场」或「线上」。"
 NOT_UNDERSTOOD = "没有看懂你的回复。"
 CONFIRM_PROMPT = "回复「确认」完成报名，回复「修改」重新填写，回复「取消」放弃"
+# What WeChat's retry of a message gets when the reply showed the answers: stored replies hold no personal field.
+FORM_SUMMARY_STAND_IN = f"报名信息已填好。{CONFIRM_PROMPT}。"
 FORM_LEFT = "已退出报名，填写的内容没有保存。需要时再回复「报名」。"
 FORM_RESTART = "好的，我们重新填写。"
 FORM_HELP = "你正在填写报名信息：回复「取消」退出，回复「修改」重新填写。"
@@ -413,8 +415,10 @@ def attendance_changed(event: Event, registration, tz) -> str:
     return "已修改参加方式。\n" + registration_record(event, registration, tz)
 
 
-def checked_in(event: Event, registration, tz) -> str:
-    name = f"{registration.name}，" if registration.name else ""
+def checked_in(event: Event, registration, *, named: bool = True) -> str:
+    """The welcome after a check-in scan, greeting the registrant by name unless ``named`` is False (the
+    stand-in that a stored reply keeps)."""
+    name = f"{registration.name}，" if named and registration.name else ""
     return (
         f"{name}签到成功，欢迎来到「{event.name}」！\n地点：{event.venue}\n签到码：{registration.checkin_code}"
     )
@@ -464,6 +468,8 @@ ADMIN_HELP = (
     "回答 编号 内容：回复该问题的所有提问者（客服消息，48 小时内可达）"
 )
 ADMIN_INBOX_EMPTY = "没有待回答的问题。"
+# What WeChat's retry of a command gets when the reply showed registrants or their questions.
+ADMIN_REPLY_STAND_IN = "已收到。回复里有报名者的个人信息，没有留存：需要时请再发一次同样的命令查看。"
 ADMIN_INBOX_LIMIT = 10
 
 
@@ -836,6 +842,8 @@ ERASE_CONFIRM_PROMPT = (
     "回复「确认」删除，回复其他内容保留。"
 )
 ERASE_KEPT = "好的，你的信息没有删除。"
+# What WeChat's retry of 我的信息 gets: the stored reply holds none of the fields it showed.
+PERSONAL_DATA_STAND_IN = "为保护你的个人信息，请再回复一次「我的信息」查看你登记的内容。"
 ERASED = "已删除你的个人信息：报名记录中的姓名、手机号、公司和职位，以及保存的聊天回复都已清除，未开始活动的报名已取消。"
 
 

@@ -3,20 +3,29 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 
 import redis
 from fastapi import FastAPI
-from sqlalchemy import JSON, String, select
+from sqlalchemy import JSON, Column, String, select
 
-from models import Base
+from models import Base, Registration
+from models.registration import FIELD_COLUMNS
+
+# Where a registration keeps the form's answers: the one place they belong until erased.
+REGISTRATION_FIELDS = tuple(Registration.__table__.c[name] for name in FIELD_COLUMNS)
 
 
-def stored_texts(app: FastAPI) -> list[str]:
-    """Every text and JSON value in the database, and every Redis string value under the app's namespace."""
+def stored_texts(app: FastAPI, *, besides: Collection[Column] = ()) -> list[str]:
+    """Every text and JSON value in the database (but the columns ``besides``), and every Redis string value
+    under the app's namespace."""
     found: list[str] = []
     with app.state.services.engine.connect() as connection:
         for table in Base.metadata.sorted_tables:
-            columns = [column for column in table.columns if isinstance(column.type, (String, JSON))]
+            columns = [
+                column for column in table.columns
+                if isinstance(column.type, (String, JSON)) and not any(column is skipped for skipped in besides)
+            ]
             for row in connection.execute(select(*columns)) if columns else []:
                 found += [value if isinstance(value, str) else json.dumps(value, ensure_ascii=False) for value in row]
     settings = app.state.services.settings
@@ -31,6 +40,6 @@ def stored_texts(app: FastAPI) -> list[str]:
     return found
 
 
-def holding(app: FastAPI, *needles: str) -> list[str]:
-    """The stored values that contain any of ``needles``."""
-    return [value for value in stored_texts(app) if any(needle in value for needle in needles)]
+def holding(app: FastAPI, *needles: str, besides: Collection[Column] = ()) -> list[str]:
+    """The stored values (but those of the columns ``besides``) that contain any of ``needles``."""
+    return [value for value in stored_texts(app, besides=besides) if any(needle in value for needle in needles)]

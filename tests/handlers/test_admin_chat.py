@@ -7,10 +7,12 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from bot.devtools.simulator import WeChatSimulator
-from models import BroadcastDraft, Campaign, Delivery, Registration, organizer
+from models import BroadcastDraft, Campaign, Delivery, Registration, organizer, texts
+from models.inbox import InboxQuestion
 from models.registration import ONLINE
 from tests.conftest import TOKEN
 from tests.organizer_factories import add_registration
+from tests.personal_data import REGISTRATION_FIELDS, holding
 
 ADMIN = "o-admin"
 
@@ -74,6 +76,20 @@ def test_query_finds_by_name_company_code_and_phone_suffix_with_phones_masked(ch
     assert "李雷" in chat.send_text(ADMIN, f"查询 {seeded['bob'][1].lower()}").content
     assert "韩梅梅" in chat.send_text(ADMIN, "查询 2222").content
     assert "没有找到" in chat.send_text(ADMIN, "查询 不存在的人").content
+
+
+def test_replies_that_name_registrants_are_kept_for_a_retry_only_as_a_stand_in(chat, chat_app, seeded):
+    _, code = seeded["alice"]
+    query, check_in = chat.text_xml(ADMIN, "查询 王小丽"), chat.text_xml(ADMIN, f"签到 {code}")
+    assert "王小丽" in chat.post(query).content and "王小丽" in chat.post(check_in).content
+    chat.send_text("o-asker", "我是王小丽，可以带家属吗")
+    inbox = chat.text_xml(ADMIN, "问题")
+    assert "王小丽" in chat.post(inbox).content
+
+    questions = InboxQuestion.__table__.c
+    assert holding(chat_app, "王小丽", "138****5678", besides=(*REGISTRATION_FIELDS, questions.text, questions.words)) == []
+
+    assert {chat.post(xml).content for xml in (query, check_in, inbox)} == {texts.ADMIN_REPLY_STAND_IN}
 
 
 def test_query_shows_at_most_ten(chat, chat_app, clock):

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import pytest
 from fastapi.testclient import TestClient
 
-from bot.devtools.simulator import WeChatSimulator
+from bot.devtools.simulator import WeChatSimulator, push_xml
 from models import Delivery, texts
 from models.inbox import InboxQuestion
-from tests.conftest import BEFORE_EVENT, TOKEN
-from tests.personal_data import holding
+from tests.conftest import BEFORE_EVENT, SHANGHAI, TOKEN
+from tests.personal_data import REGISTRATION_FIELDS, holding
 from tests.registration_steps import (
+    form_messages,
     form_state,
     register_via_chat,
     registration_of,
@@ -19,7 +22,8 @@ from tests.registration_steps import (
 )
 
 OPENID = "o-private"
-NAME, PHONE, COMPANY = "王小明", "13900001111", "星辰科技"
+NAME, PHONE, COMPANY, TITLE = "王小明", "13900001111", "星辰科技", "首席布道师"
+MASKED_PHONE = "139****1111"
 ADMIN_TOKEN = "privacy-admin-token"
 
 
@@ -152,3 +156,26 @@ def test_erasure_drops_messages_not_yet_sent_to_the_follower(make_settings, make
     with app.state.services.sessions() as session:
         assert session.query(Delivery).filter(Delivery.status == "pending").count() == 0
     assert holding(app, NAME) == []
+
+
+def test_stored_replies_hold_no_personal_field_and_a_retry_gets_a_stand_in(wechat, app, clock):
+    """The summary, 我的信息 and the check-in welcome go out in full; what is kept for WeChat's retries holds
+    none of the fields (the registration alone does), and a retry is told what to do instead."""
+    answers = [wechat.text_xml(OPENID, text) for text in form_messages(name=NAME, phone=PHONE, company=COMPANY, title=TITLE)]
+    summary = [wechat.post(xml) for xml in answers][-1].content
+    assert form_state(app, OPENID).last_reply == texts.FORM_SUMMARY_STAND_IN  # the form's own memory of it
+    wechat.send_text(OPENID, "确认")
+    asked_mine = wechat.text_xml(OPENID, "我的信息")
+    mine = wechat.post(asked_mine).content
+    clock.set(datetime(2023, 3, 26, 13, 40, tzinfo=SHANGHAI))
+    scanned = push_xml(OPENID, "event", {"Event": "SCAN", "EventKey": "checkin:meetup-10", "Ticket": "t"}, create_time=1679809200)
+    welcome = wechat.post(scanned).content
+    assert all(field in summary and field in mine for field in (NAME, MASKED_PHONE, COMPANY, TITLE))
+    assert welcome.startswith(f"{NAME}，签到成功")
+
+    assert holding(app, NAME, PHONE, MASKED_PHONE, COMPANY, TITLE, besides=REGISTRATION_FIELDS) == []
+
+    assert wechat.post(answers[-1]).content == texts.FORM_SUMMARY_STAND_IN
+    assert wechat.post(asked_mine).content == texts.PERSONAL_DATA_STAND_IN
+    assert wechat.post(scanned).content == welcome.removeprefix(f"{NAME}，")
+    assert registration_of(app, OPENID).checked_in_at is not None
