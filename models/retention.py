@@ -4,21 +4,26 @@ batches once nothing can need them (the scheduler's ``retention_job`` calls this
 - ``form_states``: a row whose expiry has passed (its form timed out, or closed that long after its last
   step, which ``close_form`` keeps) or that never had one. The next message simply starts afresh.
 - ``inbound_messages``: ledger rows older than ``LEDGER_KEPT``. WeChat retries a message three times
-  within about 15 seconds of the first delivery; an hour is the margin (a clock step, a slow retry).
+  within about 15 seconds of the first delivery, but the same signed push is accepted again for as long as
+  its timestamp is fresh (300 s either side, so up to 600 s after the first delivery): a row must outlive
+  that, or such a re-delivery would be handled twice. ``LEDGER_KEPT`` is therefore the signed pairs' own
+  horizon, 660 s (the last minute is the margin for the retention job's period and clock steps); no
+  longer, since the rows are kept only for retries.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from models import InboundMessage
+from models.push_bindings import BINDING_KEPT
 from models.registration import FormState
 
-LEDGER_KEPT = timedelta(hours=1)
+LEDGER_KEPT = BINDING_KEPT
 # Rows per transaction: short enough that no message waits long on the locks of a batch.
 BATCH_SIZE = 1000
 
