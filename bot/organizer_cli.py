@@ -174,7 +174,9 @@ def install(app: typer.Typer, load_settings: Callable[[], Settings]) -> None:
             keep_days = work.settings.content.privacy.keep_days_after_event
         verb = "would be erased" if dry_run else "erased"
         for purge in purges:
-            typer.echo(f"{purge.event_id}: personal fields of {purge.registrations} registrations {verb}")
+            count = purge.organizer_messages
+            messages = f", and {count} messages to organizers that name them" if count else ""
+            typer.echo(f"{purge.event_id}: personal fields of {purge.registrations} registrations {verb}{messages}")
         if not purges:
             typer.echo(f"nothing to erase: personal fields are kept {keep_days} days after an event ends")
 

@@ -81,9 +81,12 @@ def add_deliveries(
     return session.scalar(select(func.count()).where(Delivery.campaign_id == campaign.id))
 
 
-def enqueue_message(session: Session, *, openid: str, text: str, purpose: str, dedup_key: str) -> None:
-    """Record a customer-service text to one follower, committed with the caller's transaction.
+def enqueue_message(
+    session: Session, *, openid: str, text: str, purpose: str, dedup_key: str, event_id: str | None = None
+) -> None:
+    """Record a customer-service text to one follower, committed with the caller's transaction; ``event_id``
+    names the event it is about, when the retention purge must find it.
 
     Idempotent on ``dedup_key``: enqueueing the same key again records nothing new.
     """
-    create_campaign(session, openids=[openid], text=text, purpose=purpose, dedup_key=dedup_key)
+    create_campaign(session, openids=[openid], text=text, purpose=purpose, dedup_key=dedup_key, event_id=event_id)

@@ -4,6 +4,7 @@ Personal fields are the form's answers (``FIELD_COLUMNS``). Erasing them keeps t
 anonymous row, so counts by status, channel and attendance and the waitlist stay right. A follower's own
 erasure also replaces the openid with a random pseudonym in registrations and deliveries; retention
 keeps the openid, which the per-channel counts join on, since the follower still follows the account.
+Both also reach the messages to organizers that name registrants (``ORGANIZER_MESSAGES``).
 """
 
 from __future__ import annotations
@@ -12,12 +13,14 @@ import secrets
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from models.content import Content, Event
 from models.follower import Follower
 from models.inbox import InboxQuestion
+from models.organizer.broadcasts import REPORT_PURPOSE
+from models.organizer.notices import DIGEST_PURPOSE, REGISTRATION_NOTICE_PURPOSE, registration_notice_key_prefix
 from models.outbox import PENDING, Campaign, Delivery
 from models.registration import (
     CANCELLED,
@@ -26,6 +29,10 @@ from models.registration import (
     Registration,
     cancel,
 )
+
+# Messages to organizers that name registrants: the notice of each registration (name, company), the daily
+# digest and a broadcast's report (names). Each goes to one organizer and records the event it is about.
+ORGANIZER_MESSAGES = (REGISTRATION_NOTICE_PURPOSE, DIGEST_PURPOSE, REPORT_PURPOSE)
 
 
 @dataclass
@@ -58,13 +65,15 @@ def erase_follower(session: Session, openid: str, content: Content, now: datetim
 
     A registration for an event not yet started is cancelled first (a freed seat goes to the waitlist:
     the caller notifies ``promoted``); one for an event under way or over keeps its status, for the
-    counts. Deliveries not yet sent are dropped, others keep only their outcome; questions in the
-    organizers' inbox are deleted. The follower's form and
-    stored replies are the caller's to clear (it holds the form; the ledger may be Redis).
+    counts. Deliveries not yet sent are dropped, others keep only their outcome; so are the messages to
+    organizers that name the follower. Questions in the organizers' inbox are deleted. The follower's form
+    and stored replies are the caller's to clear (it holds the form; the ledger may be Redis).
     """
     pseudonym = f"erased-{secrets.token_hex(8)}"
     erasure = Erasure()
-    for registration in registrations_of(session, openid):
+    registrations = registrations_of(session, openid)
+    _erase_from_organizer_messages(session, registrations)  # first: the names find the messages
+    for registration in registrations:
         event = content.event_by_id(registration.event_id)
         if registration.status != CANCELLED and event is not None and now < event.starts_at:
             change = cancel(session, registration, capacity=event.capacity, now=now)
@@ -88,26 +97,45 @@ def _erase_from_outbox(session: Session, openid: str, pseudonym: str) -> None:
             select(Delivery.campaign_id).join(Campaign).where(Delivery.openid == openid, Campaign.recipients == 1)
         )
     )
-    unsent_own = set(
-        session.scalars(
-            select(Delivery.campaign_id).where(
-                Delivery.openid == openid, Delivery.status == PENDING, Delivery.campaign_id.in_(own)
-            )
-        )
-    )
-    session.execute(delete(Delivery).where(Delivery.campaign_id.in_(unsent_own)))
-    session.execute(delete(Campaign).where(Campaign.id.in_(unsent_own)))
-    session.execute(update(Campaign).where(Campaign.id.in_(own - unsent_own)).values(text=""))
+    _drop_unsent_and_empty_sent(session, own)
     session.execute(delete(Delivery).where(Delivery.openid == openid, Delivery.status == PENDING))
     session.execute(update(Delivery).where(Delivery.openid == openid).values(openid=pseudonym, text=None))
 
 
+def _erase_from_organizer_messages(session: Session, registrations: list[Registration]) -> None:
+    """The messages to organizers that name these registrations: the notices about them (by their outbox
+    key), and the digests and reports that hold one of their names (a namesake's too: erring on erasure)."""
+    naming = [
+        Campaign.dedup_key.startswith(registration_notice_key_prefix(registration.id), autoescape=True)
+        for registration in registrations
+    ]
+    naming += [Campaign.text.contains(name, autoescape=True) for name in {r.name for r in registrations if r.name}]
+    if naming:
+        found = session.scalars(select(Campaign.id).where(Campaign.purpose.in_(ORGANIZER_MESSAGES), or_(*naming)))
+        _drop_unsent_and_empty_sent(session, set(found))
+
+
+def _drop_unsent_and_empty_sent(session: Session, campaign_ids: set[int]) -> None:
+    """Messages to one follower each: dropped while their delivery waits, emptied once it went (the
+    delivery keeps its outcome, for the reports)."""
+    unsent = set(
+        session.scalars(
+            select(Delivery.campaign_id).where(Delivery.campaign_id.in_(campaign_ids), Delivery.status == PENDING)
+        )
+    )
+    session.execute(delete(Delivery).where(Delivery.campaign_id.in_(unsent)))
+    session.execute(delete(Campaign).where(Campaign.id.in_(unsent)))
+    session.execute(update(Campaign).where(Campaign.id.in_(campaign_ids - unsent)).values(text=""))
+
+
 @dataclass(frozen=True)
 class Purge:
-    """Personal fields of an event past its retention period: how many registrations hold some."""
+    """Personal data of an event past its retention period: how many registrations hold personal fields,
+    and how many messages to organizers (``ORGANIZER_MESSAGES``) still hold their text."""
 
     event_id: str
     registrations: int
+    organizer_messages: int
 
 
 def expired_events(content: Content, now: datetime) -> list[Event]:
@@ -119,24 +147,31 @@ def _holding_personal_fields(event_id: str):
     return (Registration.event_id == event_id, Registration.erased_at.is_(None))
 
 
+def _organizer_messages_with_text(event_id: str):
+    return (Campaign.purpose.in_(ORGANIZER_MESSAGES), Campaign.event_id == event_id, Campaign.text != "")
+
+
 def purge_expired(session: Session, content: Content, now: datetime, *, dry_run: bool = False) -> list[Purge]:
     """Erase the personal fields of every event past its retention period (``dry_run``: only count them).
 
     Registrations keep status, attendance, check-in time and openid, so the counts stay; forms still
-    open for such an event, and the followers' questions in its inbox, are dropped.
+    open for such an event, and the followers' questions in its inbox, are dropped, and so are the messages
+    to organizers about it that wait (those sent keep only their outcome).
     """
     purges = []
     for event in expired_events(content, now):
         condition = _holding_personal_fields(event.id)
         count = session.scalar(select(func.count()).where(*condition))
-        if count:
-            purges.append(Purge(event.id, count))
+        messages = set(session.scalars(select(Campaign.id).where(*_organizer_messages_with_text(event.id))))
+        if count or messages:
+            purges.append(Purge(event.id, count, len(messages)))
         if dry_run:
             continue
         if count:
             session.execute(
                 update(Registration).where(*condition).values(**dict.fromkeys(FIELD_COLUMNS), erased_at=now)
             )
+        _drop_unsent_and_empty_sent(session, messages)
         session.execute(delete(FormState).where(FormState.event_id == event.id))
         session.execute(delete(InboxQuestion).where(InboxQuestion.event_id == event.id))
     return purges

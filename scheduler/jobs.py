@@ -115,7 +115,10 @@ def retention_job(services: JobServices) -> None:
     with services.sessions.begin() as session:
         purges = purge_expired(session, services.settings.content, services.clock.now())
     for purge in purges:
-        log.info("erased the personal fields of %d registrations of %s", purge.registrations, purge.event_id)
+        log.info(
+            "erased the personal fields of %d registrations of %s and %d messages to organizers naming them",
+            purge.registrations, purge.event_id, purge.organizer_messages,
+        )
 
 
 def broadcast_job(services: JobServices, campaign_id: int) -> None:

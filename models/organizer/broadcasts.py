@@ -290,6 +290,7 @@ def report_finished_broadcasts(session: Session, now: datetime) -> list[int]:
             text=texts.admin_broadcast_report(status.campaign.id, status.report),
             purpose=REPORT_PURPOSE,
             dedup_key=f"{REPORT_PURPOSE}:{plan.campaign_id}",
+            event_id=status.campaign.event_id,
         )
         plan.reported_at = now
         reported.append(plan.campaign_id)

@@ -35,8 +35,13 @@ def notify_registration(
     for openid in sorted(admin_openids):
         enqueue_message(
             session, openid=openid, text=text, purpose=REGISTRATION_NOTICE_PURPOSE,
-            dedup_key=f"{REGISTRATION_NOTICE_PURPOSE}:{registration.id}:{openid}",
+            dedup_key=f"{registration_notice_key_prefix(registration.id)}{openid}", event_id=event.id,
         )
+
+
+def registration_notice_key_prefix(registration_id: int) -> str:
+    """The start of the outbox keys of the notices about one registration (one per organizer)."""
+    return f"{REGISTRATION_NOTICE_PURPOSE}:{registration_id}:"
 
 
 def queue_daily_digest(session: Session, content: Content, admin_openids: Iterable[str], now: datetime) -> bool:
@@ -63,5 +68,5 @@ def queue_daily_digest(session: Session, content: Content, admin_openids: Iterab
     unanswered = open_groups(session, event.id)
     text = texts.organizer_digest(event_stats(session, content, event, now), new, unanswered, local.date())
     for openid, key in keys.items():
-        enqueue_message(session, openid=openid, text=text, purpose=DIGEST_PURPOSE, dedup_key=key)
+        enqueue_message(session, openid=openid, text=text, purpose=DIGEST_PURPOSE, dedup_key=key, event_id=event.id)
     return True

@@ -6,10 +6,13 @@ from datetime import datetime
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from bot.devtools.simulator import WeChatSimulator, push_xml
-from models import Delivery, texts
+from models import Campaign, Delivery, texts
 from models.inbox import InboxQuestion
+from models.organizer.notices import DIGEST_PURPOSE, REGISTRATION_NOTICE_PURPOSE, queue_daily_digest
+from scheduler.sender import build_sender
 from tests.conftest import BEFORE_EVENT, SHANGHAI, TOKEN
 from tests.personal_data import REGISTRATION_FIELDS, holding
 from tests.registration_steps import (
@@ -25,6 +28,7 @@ OPENID = "o-private"
 NAME, PHONE, COMPANY, TITLE = "王小明", "13900001111", "星辰科技", "首席布道师"
 MASKED_PHONE = "139****1111"
 ADMIN_TOKEN = "privacy-admin-token"
+ORGANIZER = "o-organizer"
 
 
 def test_the_notice_comes_before_the_first_field(wechat):
@@ -102,24 +106,41 @@ def test_every_way_of_asking_to_erase_asks_for_confirmation(wechat, words):
     assert wechat.send_text(OPENID, words).content == texts.ERASE_CONFIRM_PROMPT
 
 
-def test_after_erasure_no_table_stored_reply_or_export_holds_the_name_or_phone(make_settings, make_app):
-    settings = settings_with_event(make_settings, capacity=1).model_copy(update={"admin_token": ADMIN_TOKEN})
+def test_after_erasure_no_table_stored_reply_or_export_holds_the_name_or_phone(
+    make_settings, make_app, outbound_settings, fake_wechat, clock
+):
+    base = settings_with_event(make_settings, capacity=1).content
+    notices = base.organizer_notices.model_copy(update={"on_registration": True, "digest_at": "09:00"})
+    settings = outbound_settings.model_copy(
+        update={
+            "content": base.model_copy(update={"organizer_notices": notices}),
+            "admin_token": ADMIN_TOKEN,
+            "admin_openids_raw": ORGANIZER,
+        }
+    )
     app = make_app(settings)
+    sessions = app.state.services.sessions
+    fake_wechat.tell_follower(ORGANIZER, last_interaction_at=clock.now())
     with TestClient(app) as client:
         wechat = WeChatSimulator(client, TOKEN)
+        wechat.send_text(ORGANIZER, "管理")  # an organizer who wrote lately: the notices reach them
         register_via_chat(wechat, OPENID, name=NAME, phone=PHONE, company=COMPANY)
         register_via_chat(wechat, "o-next", name="李四", phone="13700002222")
+        app.state.services.activity.flush()  # the organizer's last message, written behind
+        build_sender(settings, sessions, clock).run_until_idle()  # both notices sent
+        with sessions.begin() as session:  # the day's digest, naming both, waits to be sent
+            assert queue_daily_digest(session, settings.content, [ORGANIZER], clock.now())
         wechat.send_text(OPENID, "我的信息")
         wechat.send_text(OPENID, f"我是{NAME}，可以带同事一起来吗")  # kept in the organizers' inbox
         assert registration_of(app, "o-next").status == "waitlisted"
-        with app.state.services.sessions() as session:
+        with sessions() as session:
             assert session.query(InboxQuestion).filter_by(openid=OPENID).count() == 1
         assert holding(app, NAME, PHONE, COMPANY)  # the test can see them while they are there
 
         wechat.send_text(OPENID, "删除我的信息")
         assert wechat.send_text(OPENID, "确认").content == texts.ERASED
 
-        assert holding(app, NAME, PHONE, "139****1111", COMPANY) == []
+        assert holding(app, NAME, PHONE, MASKED_PHONE, COMPANY) == []
         export = client.get(
             "/admin/api/events/meetup-10/registrations.csv", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}
         ).text
@@ -133,10 +154,17 @@ def test_after_erasure_no_table_stored_reply_or_export_holds_the_name_or_phone(m
         ("cancelled", None, None, True)
     ]
     assert registration_of(app, "o-next").status == "confirmed"
-    with app.state.services.sessions() as session:
+    with sessions() as session:
         promotion = session.query(Delivery).filter_by(openid="o-next").one()
         assert promotion.status == "pending"
         assert session.query(Delivery).filter_by(openid=OPENID).count() == 0
+        # The organizer's notice about them keeps its outcome, not its words; the digest naming them is dropped.
+        notices = session.execute(
+            select(Campaign.text, Delivery.status).join(Delivery).where(Campaign.purpose == REGISTRATION_NOTICE_PURPOSE)
+            .order_by(Campaign.id)
+        ).all()
+        assert tuple(notices[0]) == ("", "sent") and "李四" in notices[1].text
+        assert session.query(Campaign).filter_by(purpose=DIGEST_PURPOSE).count() == 0
 
 
 def test_erasure_drops_messages_not_yet_sent_to_the_follower(make_settings, make_app):

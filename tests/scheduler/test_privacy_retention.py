@@ -6,17 +6,24 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import select
 from typer.testing import CliRunner
 
 from bot.cli import app as cli
-from models import Registration, organizer
+from bot.devtools.simulator import WeChatSimulator
+from models import Campaign, Delivery, Registration, organizer
+from models.organizer.notices import REGISTRATION_NOTICE_PURPOSE, queue_daily_digest
 from models.registration import ONLINE
 from scheduler.jobs import JobQueue, retention_job
-from tests.conftest import REPO_ROOT
+from scheduler.sender import build_sender
+from tests.conftest import REPO_ROOT, TOKEN
 from tests.organizer_factories import add_registration
+from tests.personal_data import holding
+from tests.registration_steps import register_via_chat
 
 EVENT_ENDS = "2023-03-26T17:00:00+08:00"
+ORGANIZER = "o-organizer"
 
 
 @pytest.fixture
@@ -71,6 +78,38 @@ def test_the_job_erases_personal_fields_after_the_retention_period_and_keeps_the
         assert all(row.company is None and row.title is None for row in session.scalars(select(Registration)))
     assert counts(sessions, settings, clock) == before
     assert before[:4] == (2, 1, 1, 1) and len(before[4]) == 2
+
+
+def test_the_job_also_erases_the_messages_to_organizers_that_name_registrants(
+    make_app, outbound_settings, fake_wechat, engines, clock
+):
+    content = outbound_settings.content
+    notices = content.organizer_notices.model_copy(update={"on_registration": True, "digest_at": "09:00"})
+    settings = outbound_settings.model_copy(
+        update={"content": content.model_copy(update={"organizer_notices": notices}), "admin_openids_raw": ORGANIZER}
+    )
+    app = make_app(settings)
+    sessions = app.state.services.sessions
+    fake_wechat.tell_follower(ORGANIZER, last_interaction_at=clock.now())
+    with TestClient(app) as client:
+        wechat = WeChatSimulator(client, TOKEN)
+        wechat.send_text(ORGANIZER, "管理")
+        register_via_chat(wechat, "o-a", name="甲一", company="甲公司")
+        app.state.services.activity.flush()
+        build_sender(settings, sessions, clock).run_until_idle()  # the notice about 甲一 is sent
+        register_via_chat(wechat, "o-b", name="乙二", company="乙公司")  # the one about 乙二 waits
+    with sessions.begin() as session:
+        queue_daily_digest(session, settings.content, [ORGANIZER], clock.now())  # naming both, waits
+    with sessions() as session:  # two notices and the digest
+        assert len(session.scalars(select(Campaign.text).where(Campaign.text.contains("乙二"))).all()) == 2
+
+    clock.set(settings.content.events[0].ends_at + timedelta(days=30))
+    retention_job(JobQueue(settings, engines(), clock).services)
+
+    assert holding(app, "甲一", "甲公司", "乙二", "乙公司") == []
+    with sessions() as session:
+        kept = session.execute(select(Campaign.purpose, Campaign.text, Delivery.status).join(Delivery)).all()
+    assert [tuple(row) for row in kept] == [(REGISTRATION_NOTICE_PURPOSE, "", "sent")]  # its outcome, not its words
 
 
 def test_the_retention_period_comes_from_the_config(make_settings, engines, clock, sessions, registered):
