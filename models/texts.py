@@ -779,7 +779,7 @@ EXPORT_HEADERS = {
     "channel": "渠道",
     "created_at": "报名时间",
     "checked_in_at": "签到时间",
-    "openid": "openid",
+    "openid_hash": "用户标识（脱敏）",
 }
 EXPORT_ATTENDANCE = {"onsite": "现场", "online": "线上"}
 

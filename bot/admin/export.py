@@ -17,6 +17,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, tzinfo
 
 from models import texts
+from models.redact import hash_openid
 from models.registration import Registration
 
 UTF8_BOM = "\ufeff"
@@ -56,7 +57,7 @@ REGISTRATION_COLUMNS = (
     "channel",
     "created_at",
     "checked_in_at",
-    "openid",
+    "openid_hash",
 )
 # Times an organizer reads: local, to the second.
 READABLE_TIME = "%Y-%m-%d %H:%M:%S"
@@ -67,11 +68,12 @@ def registration_table(
 ) -> tuple[list[str], list[list[object]]]:
     """Registrations (with their channel, as ``organizer.search_registrations`` gives them) as a header and
     rows, times in ``tz``: in Chinese for people (headers, 已确认, 现场, 2023-03-20 10:00:00), or with
-    ``raw`` the machine names and ISO times a script reads."""
+    ``raw`` the machine names and ISO times a script reads. Either way the follower is their hashed openid."""
 
     def cells(registration: Registration, channel: str | None) -> list[object]:
         values = {column: getattr(registration, column, None) for column in REGISTRATION_COLUMNS}
         values["channel"] = channel
+        values["openid_hash"] = hash_openid(registration.openid)  # never the openid itself, raw or not
         for moment in ("created_at", "checked_in_at"):
             if values[moment] is not None:
                 values[moment] = values[moment].astimezone(tz)

@@ -1,7 +1,8 @@
 """``/admin/api/events/{event_id}/registrations``: an event's registrations, searched, exported, checked in.
 
 Phones are masked in the list; revealing one and exporting the CSV (full phones) each write an audit row
-naming the admin token, in the same transaction as the read."""
+naming the admin token, in the same transaction as the read. Openids are never shown, only their hash (as
+in the logs): organizers reach followers through the bot, which addresses them by registration."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from handlers.registration import notify_promoted
 from handlers.registration_form import Invalid, parse_phone
 from models import organizer
 from models.audit import EXPORT_CSV, EXPORT_XLSX, REVEAL_PHONE, record_access
-from models.redact import mask_phone_numbers
+from models.redact import hash_openid, mask_phone_numbers
 from models.registration import Registration
 
 registrations_router = APIRouter(prefix="/events/{event_id}/registrations", tags=["registrations"])
@@ -33,7 +34,8 @@ MAX_PAGE = 100_000
 
 class RegistrationOut(BaseModel):
     id: int
-    openid: str
+    # The follower's openid hashed, as the logs carry it: tells followers apart without the openid itself.
+    openid_hash: str
     status: str
     position: int | None
     name: str | None
@@ -62,7 +64,7 @@ class RegistrationList(BaseModel):
 def registration_out(registration: Registration, channel: str | None) -> RegistrationOut:
     return RegistrationOut(
         id=registration.id,
-        openid=registration.openid,
+        openid_hash=hash_openid(registration.openid),
         status=registration.status,
         position=registration.position,
         name=registration.name,

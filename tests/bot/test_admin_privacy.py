@@ -3,12 +3,16 @@ every phone revealed and every CSV or .xlsx exported (API and CLI), listed by ``
 
 from __future__ import annotations
 
+import io
+
+import openpyxl
 import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from bot.cli import app as cli
 from models.content import ConfigError
+from models.redact import hash_openid
 from tests.conftest import BEFORE_EVENT, REPO_ROOT
 from tests.organizer_factories import add_registration
 
@@ -42,6 +46,27 @@ def test_the_list_masks_every_phone_and_writes_no_audit_row(named_api):
 
     assert [item["phone"] for item in items] == ["138****5678", "139****1111"]
     assert audit(named_api) == []
+
+
+def xlsx_text(content: bytes) -> str:
+    sheet = openpyxl.load_workbook(io.BytesIO(content)).active
+    return "\n".join(str(cell.value) for row in sheet.iter_rows() for cell in row if cell.value is not None)
+
+
+def test_no_list_or_export_shows_an_openid_only_its_hash(named_api):
+    listed = named_api.get(URL, headers=ALICE)
+    checked_in = named_api.post(f"{URL}/{listed.json()['items'][0]['id']}/checkin", headers=ALICE)
+    documents = [
+        listed.text,
+        checked_in.text,
+        named_api.get(f"{URL}.csv", headers=ALICE).text,
+        named_api.get(f"{URL}.csv", params={"raw": "true"}, headers=ALICE).text,
+        xlsx_text(named_api.get(f"{URL}.xlsx", headers=ALICE).content),
+    ]
+
+    assert [document for document in documents if "o-one" in document or "o-two" in document] == []
+    assert [item["openid_hash"] for item in listed.json()["items"]] == [hash_openid("o-one"), hash_openid("o-two")]
+    assert all(hash_openid("o-two") in document for document in documents[2:])
 
 
 def test_revealing_a_phone_names_the_token_in_the_audit(named_api):
@@ -101,9 +126,11 @@ def test_a_cli_export_is_audited_as_the_cli(named_api, database_url, monkeypatch
     monkeypatch.setenv("DATABASE_URL", database_url)
     monkeypatch.setenv("EVENTBOT_NOW", BEFORE_EVENT.isoformat())
 
-    result = CliRunner().invoke(cli, ["registrations", "export", "--csv", str(tmp_path / "out.csv")])
+    result = CliRunner().invoke(cli, ["registrations", "export", "--csv", str(tmp_path / "out.csv"), "--raw"])
 
     assert result.exit_code == 0, result.output
+    exported = (tmp_path / "out.csv").read_text(encoding="utf-8")
+    assert "o-one" not in exported and hash_openid("o-one") in exported
     [entry] = audit(named_api)
     assert (entry["actor"], entry["action"], entry["rows"]) == ("cli", "export_csv", 2)
 

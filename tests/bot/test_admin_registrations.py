@@ -8,13 +8,14 @@ import pytest
 from fastapi.testclient import TestClient
 
 from bot.devtools.simulator import WeChatSimulator
+from models.redact import hash_openid
 from tests.conftest import SHANGHAI, TOKEN
 from tests.registration_steps import EVENT_ID, register_via_chat, settings_with_event
 
 ADMIN_TOKEN = "registrations-admin-token"
 URL = f"/admin/api/events/{EVENT_ID}/registrations"
 FIELDS = {
-    "id", "openid", "status", "position", "name", "phone", "company", "title", "attendance", "walk_in", "checkin_code",
+    "id", "openid_hash", "status", "position", "name", "phone", "company", "title", "attendance", "walk_in", "checkin_code",
     "channel", "created_at", "checked_in_at",
 }
 
@@ -57,8 +58,8 @@ def test_the_list_shows_every_registration_with_its_channel_and_check_in(admin_c
     assert body["total"] == 3
     assert all(set(item) == FIELDS for item in body["items"])
     first, second, gone = body["items"]
-    assert (first["openid"], first["name"], first["phone"], first["channel"]) == (
-        "o-poster", "王五", "139****1111", "poster-a",
+    assert (first["openid_hash"], first["name"], first["phone"], first["channel"]) == (
+        hash_openid("o-poster"), "王五", "139****1111", "poster-a",
     )
     assert (first["status"], first["position"], first["attendance"]) == ("confirmed", None, "onsite")
     assert datetime.fromisoformat(first["checked_in_at"]) == arrival
