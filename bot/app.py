@@ -115,7 +115,8 @@ def create_app(
 
     # FastAPI's native OpenTelemetry looks up three global providers on every request only to find them
     # unconfigured: eventbot's observability is /metrics and the JSON log.
-    # The OpenAPI schema maps every admin route: not published unless ADMIN_DOCS=1, and then behind the token.
+    # The OpenAPI schema maps every admin route: not published unless ADMIN_DOCS=1, and then behind the admin
+    # API's own auth (every admin token, compared in constant time).
     app = FastAPI(
         title="eventbot", lifespan=lifespan, telemetry={"tracing": False, "metrics": False, "logs": False},
         docs_url=None, redoc_url=None, openapi_url=None,

@@ -52,7 +52,7 @@ def require_admin(
     """The name of the bearer token (``ADMIN_TOKENS`` or ``ADMIN_TOKEN``), each compared in constant time;
     503 when no token is configured."""
     if not settings.admin_tokens:
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "disabled: ADMIN_TOKEN is not set")
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "disabled: neither ADMIN_TOKEN nor ADMIN_TOKENS is set")
     supplied = (credentials.credentials if credentials else "").encode()
     # Every token is compared, so the time taken does not tell which one came closest.
     matches = [name for token, name in settings.admin_tokens.items() if hmac.compare_digest(supplied, token.encode())]

@@ -39,7 +39,8 @@ class Environment(BaseSettings):
     redis_url: str = Field("", validation_alias="REDIS_URL")
     redis_namespace: str = Field("eventbot", validation_alias="EVENTBOT_REDIS_NAMESPACE")
     admin_token: str = Field("", validation_alias="ADMIN_TOKEN")
-    # The OpenAPI schema at /openapi.json, behind ADMIN_TOKEN; off by default (no /docs page either).
+    # The OpenAPI schema at /openapi.json, behind the admin API's own auth (ADMIN_TOKEN or any of ADMIN_TOKENS);
+    # off by default (no /docs page either).
     admin_docs: bool = Field(False, validation_alias="ADMIN_DOCS")
     # Bearer token for GET /metrics; unset: /metrics answers 503 (see the README for Prometheus).
     metrics_token: str = Field("", validation_alias="METRICS_TOKEN")

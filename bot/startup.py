@@ -66,8 +66,10 @@ def startup_summary(settings: Settings, clock: Clock, base_url: str) -> StartupS
     if public:
         lines.append(f"  公众号后台填写 URL for the MP console: {public}/wechat")
 
-    admin_on = bool(settings.admin_token)
-    admin_text = "admin API 已开启 on" if admin_on else "admin API 未开启 off (503 until ADMIN_TOKEN is set)"
+    admin_on = bool(settings.admin_tokens)
+    admin_text = (
+        "admin API 已开启 on" if admin_on else "admin API 未开启 off (503 until ADMIN_TOKEN or ADMIN_TOKENS is set)"
+    )
     lines.append(f"管理后台 dashboard: {base_url}/admin  {admin_text}")
 
     database = without_secrets(settings.database_url)

@@ -31,6 +31,17 @@ def test_admin_docs_serve_the_schema_only_to_the_admin(make_app, make_settings):
     assert schema.status_code == 200 and "/admin/api/broadcasts" in schema.json()["paths"]
 
 
+def test_admin_docs_take_every_named_admin_token_as_the_admin_api_does(make_app, make_settings):
+    settings = make_settings(admin_tokens_raw="alice:token-of-alice,bob:token-of-bob", admin_docs=True)
+    with TestClient(make_app(settings)) as client:
+        for token in ("token-of-alice", "token-of-bob"):
+            assert client.get("/openapi.json", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+        assert client.get("/openapi.json", headers={"Authorization": "Bearer token-of-carol"}).status_code == 401
+        assert client.get("/docs", headers={"Authorization": "Bearer token-of-alice"}).status_code == 404  # no Swagger page
+    with TestClient(make_app(make_settings(admin_docs=True))) as client:
+        assert client.get("/openapi.json").status_code == 503  # no admin token configured at all
+
+
 def test_metrics_need_their_own_token(admin):
     assert admin.get("/metrics").status_code == 401
     assert admin.get("/metrics", headers=AUTH).status_code == 401  # the admin's token is not Prometheus'

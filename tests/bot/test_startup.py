@@ -70,7 +70,7 @@ def test_serve_says_where_everything_is_and_answers_at_the_root(served, settings
     assert TOKEN not in home.text and settings.database_url not in home.text
     lines = stderr.read_text(encoding="utf-8").splitlines()
     assert f"webhook 回调地址: {url}/wechat  模式 mode: 明文 plain" in lines
-    assert f"管理后台 dashboard: {url}/admin  admin API 未开启 off (503 until ADMIN_TOKEN is set)" in lines
+    assert f"管理后台 dashboard: {url}/admin  admin API 未开启 off (503 until ADMIN_TOKEN or ADMIN_TOKENS is set)" in lines
     assert "活动时钟 event clock: 2023-03-20 10:00 Asia/Shanghai (EVENTBOT_NOW 设定 overridden)" in lines
     assert (
         "当前活动 current event: meetup-10 火山引擎开发者社区 Meetup 第十期 2023-03-26 14:00–17:00  状态 state: 未开始 upcoming"
@@ -139,6 +139,13 @@ def test_the_summary_names_safe_mode_the_admin_api_and_the_public_url(make_setti
     assert "公众号后台填写 URL for the MP console: https://bot.example.org/wechat" in text
     assert f"管理后台 dashboard: {BASE_URL}/admin  admin API 已开启 on" in text
     assert "organizer-secret" not in text
+
+
+def test_named_admin_tokens_alone_turn_the_admin_api_on(make_settings):
+    text = summary_text(make_settings(admin_tokens_raw="alice:token-of-alice"))
+
+    assert f"管理后台 dashboard: {BASE_URL}/admin  admin API 已开启 on" in text
+    assert "token-of-alice" not in text
 
 
 def test_the_summary_shows_the_database_and_redis_without_their_passwords(make_settings):
