@@ -1,7 +1,8 @@
 """Where a reply goes when its handler overran WeChat's budget and the webhook already said ``success``.
 
 The reply is always stored in the ledger, so WeChat's retry of the message still gets it. A sink also
-sends it as a customer-service message; the outbound layer provides that sink.
+sends it as a customer-service message; the outbound layer provides that sink. Once that message is
+delivered (or given up), the retention job forgets its text, as it forgets stored replies.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.responder import Response
 from handlers.replies import News, Reply, Text
-from models.deliveries import enqueue_message
+from models.deliveries import LATE_REPLY_PURPOSE, enqueue_message
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +50,7 @@ class OutboxLateReplySink:
             return
         key = "late-reply:" + hashlib.sha256(f"{response.openid}|{response.xml}".encode()).hexdigest()
         with self.sessions.begin() as session:
-            enqueue_message(session, openid=response.openid, text=text, purpose="late_reply", dedup_key=key)
+            enqueue_message(session, openid=response.openid, text=text, purpose=LATE_REPLY_PURPOSE, dedup_key=key)
 
 
 def reply_as_text(reply: Reply | None) -> str | None:

@@ -15,6 +15,9 @@ from sqlalchemy.orm import Session
 
 from models.outbox import PENDING, Campaign, Delivery
 
+# A chat reply that overran WeChat's 5 s, sent as a customer-service text instead (``bot.late_replies``).
+LATE_REPLY_PURPOSE = "late_reply"
+
 
 def create_campaign(
     session: Session,

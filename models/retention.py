@@ -9,6 +9,9 @@ batches once nothing can need them (the scheduler's ``retention_job`` calls this
   that, or such a re-delivery would be handled twice. ``LEDGER_KEPT`` is therefore the signed pairs' own
   horizon, 660 s (the last minute is the margin for the retention job's period and clock steps); no
   longer, since the rows are kept only for retries.
+- late replies (a reply that overran WeChat's 5 s, sent as a customer-service text through the outbox): the
+  text, once the delivery is finished; the row stays for its outcome. Like a stored reply, it may hold
+  personal fields (the form's summary, 我的信息).
 """
 
 from __future__ import annotations
@@ -16,10 +19,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from sqlalchemy import delete, or_, select
+from sqlalchemy import delete, exists, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from models import InboundMessage
+from models.deliveries import LATE_REPLY_PURPOSE
+from models.outbox import FINISHED_STATES, Campaign, Delivery
 from models.push_bindings import BINDING_KEPT
 from models.registration import FormState
 
@@ -35,16 +40,28 @@ _LEDGER = InboundMessage.__table__
 class Pruned:
     form_states: int
     inbound_messages: int
+    late_replies: int
 
 
 def prune_operational_state(sessions: sessionmaker[Session], now: datetime, *, batch_size: int = BATCH_SIZE) -> Pruned:
-    """Delete expired forms (``now`` on the event clock) and ledger rows past the retry horizon (real time)."""
+    """Delete expired forms (``now`` on the event clock) and ledger rows past the retry horizon (real time);
+    forget the text of late replies delivered."""
     expired_form = or_(_FORMS.c.expires_at.is_(None), _FORMS.c.expires_at <= now)
     old_claim = _LEDGER.c.claimed_at < datetime.now(timezone.utc) - LEDGER_KEPT
     return Pruned(
         form_states=_delete_in_batches(sessions, _FORMS.c.openid, expired_form, batch_size),
         inbound_messages=_delete_in_batches(sessions, _LEDGER.c.dedup_key, old_claim, batch_size),
+        late_replies=_forget_delivered_late_replies(sessions),
     )
+
+
+def _forget_delivered_late_replies(sessions: sessionmaker[Session]) -> int:
+    # Few (a late reply is a handler overrunning 5 s): one statement, no batches.
+    waiting = exists().where(Delivery.campaign_id == Campaign.id, Delivery.status.not_in(FINISHED_STATES))
+    with sessions.begin() as session:
+        return session.execute(
+            update(Campaign).where(Campaign.purpose == LATE_REPLY_PURPOSE, Campaign.text != "", ~waiting).values(text="")
+        ).rowcount
 
 
 def _delete_in_batches(sessions: sessionmaker[Session], key, condition, batch_size: int) -> int:

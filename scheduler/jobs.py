@@ -107,11 +107,15 @@ def sweep_job(services: JobServices) -> None:
 
 
 def retention_job(services: JobServices) -> None:
-    """Scheduled job: delete the operational state nothing needs any more (expired forms, old ledger rows),
-    and erase the personal fields of events past ``[privacy] keep_days_after_event`` (their counts stay)."""
+    """Scheduled job: delete the operational state nothing needs any more (expired forms, old ledger rows,
+    the text of delivered late replies), and erase the personal fields of events past ``[privacy]
+    keep_days_after_event`` (their counts stay)."""
     pruned = prune_operational_state(services.sessions, services.clock.now())
-    if pruned.form_states or pruned.inbound_messages:
-        log.info("pruned %d form states and %d ledger rows", pruned.form_states, pruned.inbound_messages)
+    if pruned.form_states or pruned.inbound_messages or pruned.late_replies:
+        log.info(
+            "pruned %d form states and %d ledger rows, forgot %d delivered late replies",
+            pruned.form_states, pruned.inbound_messages, pruned.late_replies,
+        )
     with services.sessions.begin() as session:
         purges = purge_expired(session, services.settings.content, services.clock.now())
     for purge in purges:

@@ -13,6 +13,7 @@ from handlers.dispatch import Router
 from handlers.replies import Article, Image, News, Text
 from models.db import create_db_engine, session_factory
 from models.outbox import SENT, Campaign, Delivery
+from models.retention import prune_operational_state
 from tests.conftest import FAKE_APP_ID, FAKE_APP_SECRET, TOKEN
 from tests.polling import wait_until
 
@@ -29,7 +30,9 @@ def slow_router(release: threading.Event) -> Router:
     return router
 
 
-def test_a_late_reply_is_sent_by_the_apps_background_sender(make_app, make_settings, fake_wechat, clock):
+def test_a_late_reply_is_sent_by_the_apps_background_sender_and_its_text_then_forgotten(
+    make_app, make_settings, fake_wechat, clock
+):
     settings = make_settings(
         wechat_app_id=FAKE_APP_ID,
         wechat_app_secret=FAKE_APP_SECRET,
@@ -48,11 +51,16 @@ def test_a_late_reply_is_sent_by_the_apps_background_sender(make_app, make_setti
     assert reply.is_success
     assert [(m["touser"], m["body"]["text"]["content"]) for m in fake_wechat.messages()] == [("o-alice", "慢慢想好的回答")]
     engine = create_db_engine(settings.database_url)
-    with session_factory(engine)() as session:
+    sessions = session_factory(engine)
+    with sessions() as session:
         campaign = session.scalars(select(Campaign)).one()
         delivery = session.scalars(select(Delivery)).one()
-    engine.dispose()
     assert (campaign.purpose, delivery.status, delivery.channel) == ("late_reply", SENT, "customer_service")
+    # Like a stored reply, it may hold personal fields: once delivered, the retention job forgets its text.
+    assert prune_operational_state(sessions, clock.now()).late_replies == 1
+    with sessions() as session:
+        assert session.execute(select(Campaign.text, Delivery.status).join(Delivery)).one() == ("", SENT)
+    engine.dispose()
 
 
 def test_without_credentials_the_app_keeps_late_replies_for_wechats_retry_only(app):

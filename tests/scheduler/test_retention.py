@@ -6,7 +6,8 @@ from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import select
 
-from models import FormState, InboundMessage
+from models import Campaign, FormState, InboundMessage
+from models.deliveries import LATE_REPLY_PURPOSE, enqueue_message
 from models.retention import LEDGER_KEPT, prune_operational_state
 from scheduler.jobs import JobQueue, retention_job
 from tests.registration_steps import register_via_chat
@@ -77,3 +78,12 @@ def test_a_reply_remembered_without_a_form_is_kept_a_form_lifetime_too(app, wech
     assert "线上" in wechat.send_text("o-switch", "改为线上").content  # remembered on a new row
     prune_operational_state(sessions, clock.now())
     assert "o-switch" in kept(sessions)[0]
+
+
+def test_a_late_reply_keeps_its_text_until_it_is_delivered(sessions, clock):
+    with sessions.begin() as session:
+        enqueue_message(session, openid="o-late", text="慢慢想好的回答", purpose=LATE_REPLY_PURPOSE, dedup_key="late-reply:1")
+
+    assert prune_operational_state(sessions, clock.now()).late_replies == 0
+    with sessions() as session:
+        assert session.scalars(select(Campaign.text)).one() == "慢慢想好的回答"
