@@ -72,7 +72,7 @@ def erase_follower(session: Session, openid: str, content: Content, now: datetim
     pseudonym = f"erased-{secrets.token_hex(8)}"
     erasure = Erasure()
     registrations = registrations_of(session, openid)
-    _erase_from_organizer_messages(session, registrations)  # first: the names find the messages
+    _erase_from_organizer_messages(session, openid, registrations)  # first: names and questions find them
     for registration in registrations:
         event = content.event_by_id(registration.event_id)
         if registration.status != CANCELLED and event is not None and now < event.starts_at:
@@ -102,14 +102,17 @@ def _erase_from_outbox(session: Session, openid: str, pseudonym: str) -> None:
     session.execute(update(Delivery).where(Delivery.openid == openid).values(openid=pseudonym, text=None))
 
 
-def _erase_from_organizer_messages(session: Session, registrations: list[Registration]) -> None:
-    """The messages to organizers that name these registrations: the notices about them (by their outbox
-    key), and the digests and reports that hold one of their names (a namesake's too: erring on erasure)."""
+def _erase_from_organizer_messages(session: Session, openid: str, registrations: list[Registration]) -> None:
+    """The messages to organizers about the follower: the notices of their registrations (by outbox key),
+    and the digests and reports that hold one of their names or quote one of their questions (a namesake's,
+    or the same question from another follower, too: erring on erasure)."""
     naming = [
         Campaign.dedup_key.startswith(registration_notice_key_prefix(registration.id), autoescape=True)
         for registration in registrations
     ]
-    naming += [Campaign.text.contains(name, autoescape=True) for name in {r.name for r in registrations if r.name}]
+    words = {r.name for r in registrations if r.name}
+    words |= set(session.scalars(select(InboxQuestion.text).where(InboxQuestion.openid == openid)))
+    naming += [Campaign.text.contains(word, autoescape=True) for word in words]
     if naming:
         found = session.scalars(select(Campaign.id).where(Campaign.purpose.in_(ORGANIZER_MESSAGES), or_(*naming)))
         _drop_unsent_and_empty_sent(session, set(found))

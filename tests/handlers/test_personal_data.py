@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
@@ -29,6 +29,7 @@ NAME, PHONE, COMPANY, TITLE = "王小明", "13900001111", "星辰科技", "首�
 MASKED_PHONE = "139****1111"
 ADMIN_TOKEN = "privacy-admin-token"
 ORGANIZER = "o-organizer"
+QUESTION = "可以带同事一起来吗？"
 
 
 def test_the_notice_comes_before_the_first_field(wechat):
@@ -125,13 +126,14 @@ def test_after_erasure_no_table_stored_reply_or_export_holds_the_name_or_phone(
         wechat = WeChatSimulator(client, TOKEN)
         wechat.send_text(ORGANIZER, "管理")  # an organizer who wrote lately: the notices reach them
         register_via_chat(wechat, OPENID, name=NAME, phone=PHONE, company=COMPANY)
+        clock.advance(timedelta(days=1))  # the next day's digest names only 李四, and quotes the question
         register_via_chat(wechat, "o-next", name="李四", phone="13700002222")
         app.state.services.activity.flush()  # the organizer's last message, written behind
         build_sender(settings, sessions, clock).run_until_idle()  # both notices sent
-        with sessions.begin() as session:  # the day's digest, naming both, waits to be sent
-            assert queue_daily_digest(session, settings.content, [ORGANIZER], clock.now())
         wechat.send_text(OPENID, "我的信息")
-        wechat.send_text(OPENID, f"我是{NAME}，可以带同事一起来吗")  # kept in the organizers' inbox
+        wechat.send_text(OPENID, QUESTION)  # kept in the organizers' inbox
+        with sessions.begin() as session:  # the digest waits to be sent
+            assert queue_daily_digest(session, settings.content, [ORGANIZER], clock.now())
         assert registration_of(app, "o-next").status == "waitlisted"
         with sessions() as session:
             assert session.query(InboxQuestion).filter_by(openid=OPENID).count() == 1
@@ -140,7 +142,7 @@ def test_after_erasure_no_table_stored_reply_or_export_holds_the_name_or_phone(
         wechat.send_text(OPENID, "删除我的信息")
         assert wechat.send_text(OPENID, "确认").content == texts.ERASED
 
-        assert holding(app, NAME, PHONE, MASKED_PHONE, COMPANY) == []
+        assert holding(app, NAME, PHONE, MASKED_PHONE, COMPANY, QUESTION) == []
         export = client.get(
             "/admin/api/events/meetup-10/registrations.csv", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}
         ).text
