@@ -18,9 +18,9 @@ from handlers.replies import Text
 from models import texts
 from models.content import Content, Event
 from models.form_store import Form, FormStore
+from models.kept_answers import kept_answers
 from models.ledger import ReplyLedger, dedup_key
 from models.privacy import erase_follower, follower_channel, registrations_of
-from models.redact import mask_phone_numbers
 from models.registration import FIELD_COLUMNS, Registration
 
 personal_data_router = Router("personal_data")
@@ -59,21 +59,25 @@ def handle_erase_request(
 
 
 @personal_data_router.handler(AsksAbout("my_personal_data"))
-def handle_my_personal_data(openid: str, session: Session, content: Content) -> Text:
+def handle_my_personal_data(openid: str, session: Session, content: Content, now: datetime) -> Text:
     records = [_record(registration, content) for registration in registrations_of(session, openid)]
+    kept = kept_answers(session, openid, now)
+    if kept is not None:
+        heading = texts.kept_for_reuse_heading(_event_name(content, kept.event_id), kept.expires_at, content.tz)
+        records.append((heading, texts.field_lines(kept.answers, FIELD_COLUMNS)))
     stand_in = texts.PERSONAL_DATA_STAND_IN if records else None
     return Text(texts.personal_data(records, follower_channel(session, openid)), stand_in)
 
 
+def _event_name(content: Content, event_id: str) -> str:
+    event = content.event_by_id(event_id)
+    return event.name if event else event_id
+
+
 def _record(registration: Registration, content: Content) -> tuple[str, list[tuple[str, str]]]:
     """One registration as 我的信息 lists it: its event and status, then each stored value."""
-    event = content.event_by_id(registration.event_id)
-    heading = f"{event.name if event else registration.event_id}：{texts.STATUS_LABELS[registration.status]}"
-    lines = [
-        (texts.FIELD_LABELS[name], mask_phone_numbers(value) if name == "phone" else value)
-        for name in FIELD_COLUMNS
-        if (value := getattr(registration, name)) is not None
-    ]
+    heading = f"{_event_name(content, registration.event_id)}：{texts.STATUS_LABELS[registration.status]}"
+    lines = texts.field_lines({name: getattr(registration, name) for name in FIELD_COLUMNS}, FIELD_COLUMNS)
     lines.append(("参加方式", texts.ATTENDANCE_LABELS[registration.attendance]))
     if registration.checked_in_at is not None:
         lines.append(("签到时间", texts.moment_text(registration.checked_in_at, content.tz)))

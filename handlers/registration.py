@@ -29,14 +29,20 @@ from handlers.registration_form import (
     CONSENT_STATE,
     CONSENTED_AT,
     FALLBACKS,
+    ONSITE_FULL,
+    PHONE_SHARED,
     PROMOTION_PURPOSE,
     QUESTION_ANSWERS,
+    REUSABLE,
+    UNCONFIRMED,
     Invalid,
     Step,
     Turn,
+    Unconfirmed,
     close_form,
     form_steps,
     leave_form,
+    next_step,
     restart_form,
 )
 from handlers.replies import Text
@@ -44,6 +50,7 @@ from models import texts
 from models.content import Content, Event
 from models.deliveries import enqueue_message
 from models.form_store import Form, FormStore
+from models.kept_answers import keep_answers, take_kept_answers
 from models.ledger import dedup_key
 from models.organizer import notify_registration
 from models.privacy import erase_fields
@@ -57,6 +64,7 @@ from models.registration import (
     cancel,
     change_attendance,
     register,
+    seats_taken,
 )
 from models.reminder import REMINDER_TEMPLATE_KEY
 
@@ -158,7 +166,7 @@ def handle_form_message(
     form.expires_at = now + content.registration.form_lifetime
     if form.state == CANCEL_STATE:
         return _answer_cancel_confirmation(turn, raw_text)
-    steps = form_steps(content, event)
+    steps = form_steps(content, event, onsite_full=bool(form.answers.get(ONSITE_FULL)))
     by_state = {step.state: step for step in steps}
     step = by_state.get(form.state)
     if step is None:  # the configured fields changed while the form was open
@@ -166,6 +174,10 @@ def handle_form_message(
     for words, action in FALLBACKS:
         if text in words:
             return action(turn, steps)
+    if UNCONFIRMED in form.answers:  # 是 takes the answer the step asked about; anything else is a new answer
+        if text in texts.CONFIRM_WORDS:
+            return _advance(turn, steps, step, form.answers[UNCONFIRMED])
+        form.answers = {key: value for key, value in form.answers.items() if key != UNCONFIRMED}
 
     asked = keywords.topics_in(text) & QUESTION_ANSWERS.keys()
     # An answer wins over keywords (a job title of 讲师) unless the message is clearly a question: a
@@ -180,6 +192,10 @@ def handle_form_message(
     if not is_question:
         try:
             value = step.parse(raw_text)
+        except Unconfirmed as unconfirmed:
+            form.answers = {**form.answers, UNCONFIRMED: unconfirmed.value}
+            turn.stand_in = unconfirmed.stand_in
+            return turn.reply(str(unconfirmed))
         except Invalid as invalid:
             if not asked:
                 return turn.reply(f"{invalid}\n{step.ask(turn)}")
@@ -190,16 +206,15 @@ def handle_form_message(
 
 
 def _advance(turn: Turn, steps: list[Step], step: Step, value: str) -> Text:
-    """Keep the answer and ask the next question; the confirmation step commits instead."""
+    """Keep the answer and ask the next question the form still needs; the confirmation step commits instead."""
     if step.state == CONFIRM_STATE:
         return _commit(turn)
-    answers = {**turn.form.answers, step.state: value}
-    if step.state == CONSENT_STATE:  # when, stored with the registration (the value is the notice's version)
-        answers[CONSENTED_AT] = turn.now.isoformat()
+    answers = {key: kept for key, kept in turn.form.answers.items() if key != UNCONFIRMED}
+    note = step.keep(turn, answers, value, step.state)
     turn.form.answers = answers
-    following = steps[steps.index(step) + 1]
+    following = next_step(steps, answers, after=step)
     turn.form.state = following.state
-    return turn.reply(following.ask(turn))
+    return turn.reply(f"{note}\n{following.ask(turn)}" if note else following.ask(turn))
 
 
 def _commit(turn: Turn) -> Text:
@@ -217,7 +232,9 @@ def _commit(turn: Turn) -> Text:
         )
     except AlreadyRegistered as already:
         return turn.reply(texts.already_registered(event, already.registration, turn.tz))
-    notify_registration(turn.session, turn.content, turn.admin_openids, event, registration)
+    notify_registration(
+        turn.session, turn.content, turn.admin_openids, event, registration, phone_shared=answers.get(PHONE_SHARED, False)
+    )
     done = texts.registration_done(event, registration, turn.tz, calendar_url(turn.content, event))
     grant_link = subscribe_url(turn.content, event) if registration.status == CONFIRMED else ""
     return turn.reply(f"{done}\n\n{texts.subscribe_invitation(grant_link)}" if grant_link else done)
@@ -233,9 +250,13 @@ def _answer_cancel_confirmation(turn: Turn, raw_text: str) -> Text:
     if refusal is not None:
         return turn.reply(refusal)
     change = cancel(turn.session, registration, capacity=event.capacity, now=turn.now)
-    erase_fields(registration, turn.now)  # no longer needed for the event: the answers go, the row stays
+    # The organizers' copy of the answers goes (the row stays, for the counts); the follower's own copy is
+    # kept apart for their next 报名, as long as registering is still possible.
+    closes = min(event.registration_deadline, event.ends_at)
+    kept = turn.now < closes and keep_answers(turn.session, registration, closes)
+    erase_fields(registration, turn.now)
     notify_promoted(turn.session, event, change.promoted, turn.content)
-    return turn.reply(texts.registration_cancelled(event))
+    return turn.reply(texts.registration_cancelled(event, kept))
 
 
 def not_registered(event: Event, now: datetime, tz) -> str:
@@ -314,6 +335,18 @@ def handle_register(
         return Text(texts.already_registered(event, registration, content.tz))
     if not registration_open(event, now):
         return Text(texts.registration_closed(event, now, content.tz))
-    first = form_steps(content, event)[0]
+    # Read here, when the form opens, not at every step: whether the seats are taken, and what the
+    # follower typed before cancelling.
+    answers = {}
+    onsite_full = event.has_venue_seats and seats_taken(session, event.id) >= event.capacity
+    if onsite_full:
+        answers[ONSITE_FULL] = True
+    reusable = take_kept_answers(session, openid, event.id, now)
+    if reusable:
+        answers[REUSABLE] = reusable
+    first = next_step(form_steps(content, event, onsite_full=onsite_full), answers)
     turn = open_flow(first.state, message, event, session, forms, content, now)
-    return turn.reply(f"{texts.form_intro(event)}\n{first.ask(turn)}")
+    turn.form.answers = answers
+    # Without a livestream there is nothing to choose: the follower learns they will wait.
+    full = f"\n{texts.ONSITE_FULL_WAITLIST}" if onsite_full and not event.offers_attendance_choice else ""
+    return turn.reply(f"{texts.form_intro(event)}{full}\n{first.ask(turn)}")

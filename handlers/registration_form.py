@@ -20,13 +20,21 @@ from handlers.replies import Text
 from models import texts
 from models.content import Content, Event
 from models.form_store import Form
-from models.redact import mask_phone_numbers
+from models.kept_answers import CONSENT_AT, NOTICE_VERSION
+from models.registration import phone_registered_by_another
 
 CONSENT_STATE = "consent"
 # Where the form keeps when the follower agreed to the notice (the notice's version is under CONSENT_STATE).
 CONSENTED_AT = "consented_at"
 CONFIRM_STATE = "confirm"
 ATTENDANCE_STATE = "attendance"
+# 「用上次的信息报名？」, asked when the form holds the answers of a cancelled registration (REUSABLE).
+REUSE_STATE = "reuse"
+# What the form keeps beside the steps' answers:
+REUSABLE = "reusable"  # the answers kept after 取消报名 (``models.kept_answers``), until the follower chooses
+ONSITE_FULL = "onsite_full"  # the seats were taken when the form opened: attendance is asked first
+UNCONFIRMED = "unconfirmed"  # an answer the step takes only once confirmed (a lone letter as a name)
+PHONE_SHARED = "phone_shared"  # another follower's active registration for the event has this phone
 CANCEL_STATE = "cancel_registration"
 ERASE_STATE = "erase_personal_data"
 PROMOTION_PURPOSE = "waitlist_promotion"
@@ -51,6 +59,15 @@ class Invalid(Exception):
     """An answer a step cannot take; the message says why."""
 
 
+class Unconfirmed(Invalid):
+    """An answer a step takes only once the follower confirms it; the message asks them, quoting it, and
+    ``stand_in`` is what a retry gets instead."""
+
+    def __init__(self, value: str, question: str, stand_in: str) -> None:
+        super().__init__(question)
+        self.value, self.stand_in = value, stand_in
+
+
 @dataclass
 class Turn:
     """One message inside the form: what the steps need to ask, check and act."""
@@ -63,21 +80,28 @@ class Turn:
     key: str
     # The organizers, told of each registration when ``[organizer_notices] on_registration`` is on.
     admin_openids: frozenset[str] = frozenset()
-    # Set by the confirm step's question, which shows the answers for review: the reply holds personal fields.
-    shows_answers: bool = False
+    # What a retry gets instead of a reply that shows personal fields (set by the step that shows them: the
+    # summary for review, the last answers offered again, a name to confirm); stored replies hold none.
+    stand_in: str | None = None
 
     @property
     def tz(self) -> ZoneInfo:
         return self.content.tz
 
     def reply(self, content: str) -> Text:
-        """Answer and remember the answer for a retry of this message (a stand-in when it shows the answers)."""
-        stand_in = texts.FORM_SUMMARY_STAND_IN if self.shows_answers else None
+        """Answer and remember the answer for a retry of this message (the stand-in when it shows answers)."""
+        stand_in = self.stand_in
         self.form.last_dedup_key, self.form.last_reply = self.key, stand_in or content
         if self.form.state is None:
             # No form open: the expiry only tells the retention job how long to keep this reply.
             self.form.expires_at = self.now + self.content.registration.form_lifetime
         return Text(content, stand_in)
+
+
+def keep_as_answer(turn: Turn, answers: dict, value: str, state: str) -> str:
+    """What most steps do with a parsed answer: keep it under their state. Returns nothing to add."""
+    answers[state] = value
+    return ""
 
 
 @dataclass(frozen=True)
@@ -91,6 +115,13 @@ class Step:
     free_text: bool = False
     # A name that is exactly a keyword ("地点") is a question; a job title of 讲师 is an answer.
     keywords_are_questions: bool = False
+    # Puts the parsed answer into the form's answers; returns a note said before the next question, or "".
+    keep: Callable[[Turn, dict, str, str], str] = keep_as_answer
+    # Whether the form still asks this step, given the answers so far (by default: until it is answered).
+    wanted: Callable[[dict], bool] | None = None
+
+    def is_wanted(self, answers: dict) -> bool:
+        return self.wanted(answers) if self.wanted else self.state not in answers
 
 
 # Letters that render as nothing (Hangul fillers, the braille blank): a name of them looks empty.
@@ -126,14 +157,18 @@ def parse_text(label: str, limit: int) -> Callable[[str], str]:
 
 
 def parse_name(limit: int) -> Callable[[str], str]:
-    """A parser for names: a free-text field that is also a name, not a sentence or a smiley, and not a
-    lone letter ("A")."""
+    """A parser for names: a free-text field that is also a name, not a sentence or a smiley; a lone Latin
+    letter ("A") only once confirmed."""
     parse_free = parse_text(texts.FIELD_LABELS["name"], limit)
 
     def parse(raw: str) -> str:
         value = parse_free(raw)
         letters = [character for character in value if character.isalpha()]
-        if len(letters) < 2 or any(character in _SENTENCE_MARKS for character in value):
+        if any(character in _SENTENCE_MARKS for character in value):
+            raise Invalid(texts.NAME_INVALID)
+        if len(letters) == 1 and letters[0].isascii():
+            raise Unconfirmed(value, texts.name_confirmation(value), texts.NAME_CONFIRM_STAND_IN)
+        if len(letters) < 2:
             raise Invalid(texts.NAME_INVALID)
         return value
 
@@ -163,15 +198,61 @@ def _prompt(content: Content, state: str) -> str:
 
 
 def _summary(turn: Turn) -> str:
-    turn.shows_answers = True
+    turn.stand_in = texts.FORM_SUMMARY_STAND_IN
     answers = turn.form.answers
-    lines = [
-        (texts.FIELD_LABELS[field], mask_phone_numbers(answers[field]) if field == "phone" else answers[field])
-        for field in turn.content.registration.fields
-    ]
+    lines = texts.field_lines(answers, turn.content.registration.fields)
     if turn.event.offers_attendance_choice:
-        lines.append(("参加方式", texts.ATTENDANCE_LABELS[answers[ATTENDANCE_STATE]]))
+        attendance = answers[ATTENDANCE_STATE]
+        waiting = attendance == "onsite" and answers.get(ONSITE_FULL)
+        lines.append(("参加方式", texts.ATTENDANCE_WAITLIST_LABEL if waiting else texts.ATTENDANCE_LABELS[attendance]))
     return texts.form_summary(lines)
+
+
+def _reuse_offer(turn: Turn) -> str:
+    turn.stand_in = texts.REUSE_STAND_IN
+    return texts.reuse_offer(texts.field_lines(turn.form.answers[REUSABLE], turn.content.registration.fields))
+
+
+def _flag_shared_phone(turn: Turn, answers: dict) -> str:
+    """Note (in the answers, for the organizers' notice) a phone another follower registered for the event
+    with; the follower is told without learning who. Asked only when a phone is taken, not at every step."""
+    shared = phone_registered_by_another(turn.session, turn.event.id, turn.form.openid, answers["phone"])
+    answers[PHONE_SHARED] = shared
+    return texts.PHONE_SHARED if shared else ""
+
+
+def _keep_phone(turn: Turn, answers: dict, value: str, state: str) -> str:
+    answers[state] = value
+    return _flag_shared_phone(turn, answers)
+
+
+def _keep_consent(turn: Turn, answers: dict, value: str, state: str) -> str:
+    # When, stored with the registration (the value is the notice's version).
+    answers[state], answers[CONSENTED_AT] = value, turn.now.isoformat()
+    return ""
+
+
+def _keep_reused(turn: Turn, answers: dict, value: str, state: str) -> str:
+    """是: the kept fields become the answers; either way, consent to the same notice still holds."""
+    kept = answers.pop(REUSABLE)
+    version = turn.content.privacy.notice_version
+    if kept.get(NOTICE_VERSION) == version and kept.get(CONSENT_AT):
+        answers[CONSENT_STATE], answers[CONSENTED_AT] = version, kept[CONSENT_AT]
+    if value != "yes":
+        return ""
+    answers.update((field, kept[field]) for field in turn.content.registration.fields if kept.get(field))
+    return _flag_shared_phone(turn, answers) if "phone" in answers else ""
+
+
+def _attendance(content: Content, onsite_full: bool) -> Step:
+    if onsite_full:
+        words = texts.ATTENDANCE_WORDS | texts.WAITLIST_WORDS
+        return Step(ATTENDANCE_STATE, lambda turn: texts.ONSITE_FULL_PROMPT, parse_choice(words, texts.ONSITE_FULL_INVALID))
+    return Step(
+        ATTENDANCE_STATE,
+        lambda turn: _prompt(turn.content, ATTENDANCE_STATE),
+        parse_choice(texts.ATTENDANCE_WORDS, texts.ATTENDANCE_INVALID),
+    )
 
 
 def _parser(field: str, limit: int) -> Callable[[str], str]:
@@ -187,14 +268,21 @@ def _notice(turn: Turn) -> str:
     )
 
 
-def form_steps(content: Content, event: Event) -> list[Step]:
-    """The form's states in order: the privacy notice to agree to, the configured fields, how to attend
-    (when there is a choice), confirm. Nothing the follower types is kept before they agree."""
+def form_steps(content: Content, event: Event, *, onsite_full: bool = False) -> list[Step]:
+    """The form's states in order: the last answers to use again (after 取消报名), the privacy notice to agree
+    to, the configured fields, how to attend (when there is a choice; first, when the seats were taken as
+    the form opened), confirm. A step already answered is passed over. Nothing the follower types is kept
+    before they agree."""
     config = content.registration
+    reuse = Step(
+        REUSE_STATE, _reuse_offer, parse_choice(texts.REUSE_WORDS, texts.REUSE_INVALID),
+        keep=_keep_reused, wanted=lambda answers: REUSABLE in answers,
+    )
     consent = Step(
         CONSENT_STATE,
         _notice,
         parse_choice(dict.fromkeys(texts.CONSENT_WORDS, content.privacy.notice_version), texts.CONSENT_NEEDED),
+        keep=_keep_consent,
     )
     fields = [
         Step(
@@ -203,22 +291,24 @@ def form_steps(content: Content, event: Event) -> list[Step]:
             _parser(field, config.max_length(field)),
             free_text=field != "phone",
             keywords_are_questions=field == "name",
+            keep=_keep_phone if field == "phone" else keep_as_answer,
         )
         for field in config.fields
     ]
-    steps = [consent, *fields]
+    steps = [reuse, consent, *fields]
     if event.offers_attendance_choice:
-        steps.append(
-            Step(
-                ATTENDANCE_STATE,
-                lambda turn: _prompt(turn.content, ATTENDANCE_STATE),
-                parse_choice(texts.ATTENDANCE_WORDS, texts.ATTENDANCE_INVALID),
-            )
-        )
+        attendance = _attendance(content, onsite_full)
+        steps = [attendance, *steps] if onsite_full else [*steps, attendance]
     steps.append(
         Step(CONFIRM_STATE, _summary, parse_choice(dict.fromkeys(texts.CONFIRM_WORDS, "yes"), texts.NOT_UNDERSTOOD))
     )
     return steps
+
+
+def next_step(steps: list[Step], answers: dict, after: Step | None = None) -> Step:
+    """The first step (after ``after``) the form still asks; confirming is always asked."""
+    start = steps.index(after) + 1 if after else 0
+    return next(step for step in steps[start:] if step.is_wanted(answers))
 
 
 def leave_form(turn: Turn, steps: list[Step]) -> Text:
@@ -227,10 +317,11 @@ def leave_form(turn: Turn, steps: list[Step]) -> Text:
 
 
 def restart_form(turn: Turn, steps: list[Step]) -> Text:
-    """Ask every field again; a follower who agreed to the notice is not asked to agree again."""
-    consent = {key: turn.form.answers[key] for key in (CONSENT_STATE, CONSENTED_AT) if key in turn.form.answers}
-    first = steps[1] if consent else steps[0]
-    turn.form.answers, turn.form.state = consent, first.state
+    """Ask every field again; a follower who agreed to the notice is not asked to agree again (and a room
+    full when the form opened still asks how to attend first)."""
+    carried = {key: turn.form.answers[key] for key in (CONSENT_STATE, CONSENTED_AT, ONSITE_FULL) if key in turn.form.answers}
+    first = next_step(steps, carried)
+    turn.form.answers, turn.form.state = carried, first.state
     return turn.reply(f"{texts.FORM_RESTART}\n{first.ask(turn)}")
 
 

@@ -6,6 +6,7 @@ from models.broadcast import BroadcastDraft, BroadcastPlan
 from models.follower import Follower
 from models.inbound import InboundMessage, SignedPush
 from models.inbox import InboxQuestion
+from models.kept_answers import KeptAnswers
 from models.outbox import (
     AccessToken,
     Campaign,
@@ -29,6 +30,7 @@ __all__ = [
     "FormState",
     "InboundMessage",
     "InboxQuestion",
+    "KeptAnswers",
     "QrTicket",
     "Registration",
     "ReminderRun",

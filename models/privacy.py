@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from models.content import Content, Event
 from models.follower import Follower
 from models.inbox import InboxQuestion
+from models.kept_answers import KeptAnswers, forget_kept_answers
 from models.organizer.broadcasts import REPORT_PURPOSE
 from models.organizer.notices import DIGEST_PURPOSE, REGISTRATION_NOTICE_PURPOSE, registration_notice_key_prefix
 from models.outbox import PENDING, Campaign, Delivery
@@ -65,9 +66,10 @@ def erase_follower(session: Session, openid: str, content: Content, now: datetim
 
     A registration for an event not yet started is cancelled first (a freed seat goes to the waitlist:
     the caller notifies ``promoted``); one for an event under way or over keeps its status, for the
-    counts. Deliveries not yet sent are dropped, others keep only their outcome; so are the messages to
-    organizers that name the follower. Questions in the organizers' inbox are deleted. The follower's form
-    and stored replies are the caller's to clear (it holds the form; the ledger may be Redis).
+    counts. Answers kept for registering again are deleted. Deliveries not yet sent are dropped, others keep
+    only their outcome; so are the messages to organizers that name the follower. Questions in the
+    organizers' inbox are deleted. The follower's form and stored replies are the caller's to clear (it
+    holds the form; the ledger may be Redis).
     """
     pseudonym = f"erased-{secrets.token_hex(8)}"
     erasure = Erasure()
@@ -82,6 +84,7 @@ def erase_follower(session: Session, openid: str, content: Content, now: datetim
         erase_fields(registration, now)
         registration.openid = pseudonym
         erasure.registrations += 1
+    forget_kept_answers(session, openid)
     _erase_from_outbox(session, openid, pseudonym)
     # Their own words, kept for the organizers' inbox: gone, with the answer they would have got.
     session.execute(delete(InboxQuestion).where(InboxQuestion.openid == openid))
@@ -158,8 +161,9 @@ def purge_expired(session: Session, content: Content, now: datetime, *, dry_run:
     """Erase the personal fields of every event past its retention period (``dry_run``: only count them).
 
     Registrations keep status, attendance, check-in time and openid, so the counts stay; forms still
-    open for such an event, and the followers' questions in its inbox, are dropped, and so are the messages
-    to organizers about it that wait (those sent keep only their outcome).
+    open for such an event, answers kept for registering again, and the followers' questions in its inbox,
+    are dropped, and so are the messages to organizers about it that wait (those sent keep only their
+    outcome).
     """
     purges = []
     for event in expired_events(content, now):
@@ -176,5 +180,6 @@ def purge_expired(session: Session, content: Content, now: datetime, *, dry_run:
             )
         _drop_unsent_and_empty_sent(session, messages)
         session.execute(delete(FormState).where(FormState.event_id == event.id))
+        session.execute(delete(KeptAnswers).where(KeptAnswers.event_id == event.id))
         session.execute(delete(InboxQuestion).where(InboxQuestion.event_id == event.id))
     return purges

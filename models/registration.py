@@ -208,6 +208,18 @@ def active_registration(session: Session, event_id: str, openid: str) -> Registr
     return session.scalar(select(Registration).where(_is_active_registration_of(event_id, openid)))
 
 
+def phone_registered_by_another(session: Session, event_id: str, openid: str, phone: str) -> bool:
+    """Whether a follower other than ``openid`` holds an active registration for the event with ``phone``."""
+    return session.scalar(
+        select(
+            exists().where(
+                Registration.event_id == event_id, Registration.phone == phone, Registration.openid != openid,
+                Registration.status != CANCELLED,
+            )
+        )
+    )
+
+
 def seats_taken(session: Session, event_id: str) -> int:
     return session.scalar(
         select(func.count()).where(

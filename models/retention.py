@@ -3,6 +3,7 @@ batches once nothing can need them (the scheduler's ``retention_job`` calls this
 
 - ``form_states``: a row whose expiry has passed (its form timed out, or closed that long after its last
   step, which ``close_form`` keeps) or that never had one. The next message simply starts afresh.
+- ``kept_answers``: a follower's answers kept after 取消报名, once registration for the event has closed.
 - ``inbound_messages``: ledger rows older than ``LEDGER_KEPT``. WeChat retries a message three times
   within about 15 seconds of the first delivery, but the same signed push is accepted again for as long as
   its timestamp is fresh (300 s either side, so up to 600 s after the first delivery): a row must outlive
@@ -24,6 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from models import InboundMessage
 from models.deliveries import LATE_REPLY_PURPOSE
+from models.kept_answers import KeptAnswers
 from models.outbox import FINISHED_STATES, Campaign, Delivery
 from models.push_bindings import BINDING_KEPT
 from models.registration import FormState
@@ -33,6 +35,7 @@ LEDGER_KEPT = BINDING_KEPT
 BATCH_SIZE = 1000
 
 _FORMS = FormState.__table__
+_KEPT = KeptAnswers.__table__
 _LEDGER = InboundMessage.__table__
 
 
@@ -41,17 +44,19 @@ class Pruned:
     form_states: int
     inbound_messages: int
     late_replies: int
+    kept_answers: int
 
 
 def prune_operational_state(sessions: sessionmaker[Session], now: datetime, *, batch_size: int = BATCH_SIZE) -> Pruned:
-    """Delete expired forms (``now`` on the event clock) and ledger rows past the retry horizon (real time);
-    forget the text of late replies delivered."""
+    """Delete expired forms and kept answers (``now`` on the event clock) and ledger rows past the retry
+    horizon (real time); forget the text of late replies delivered."""
     expired_form = or_(_FORMS.c.expires_at.is_(None), _FORMS.c.expires_at <= now)
     old_claim = _LEDGER.c.claimed_at < datetime.now(timezone.utc) - LEDGER_KEPT
     return Pruned(
         form_states=_delete_in_batches(sessions, _FORMS.c.openid, expired_form, batch_size),
         inbound_messages=_delete_in_batches(sessions, _LEDGER.c.dedup_key, old_claim, batch_size),
         late_replies=_forget_delivered_late_replies(sessions),
+        kept_answers=_delete_in_batches(sessions, _KEPT.c.openid, _KEPT.c.expires_at <= now, batch_size),
     )
 
 

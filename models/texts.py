@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from models.content import Event, Talk
+from models.redact import mask_phone_numbers
 
 WEEKDAYS = "一二三四五六日"
 
@@ -306,6 +307,13 @@ ATTENDANCE_WORDS = {
     "看直播": "online", "online": "online", "onsite": "onsite",
 }
 CONFIRM_WORDS = frozenset({"确认", "确定", "是"})
+# When the room is full, on site means the waitlist.
+WAITLIST_WORDS = {"候补": "onsite", "排队": "onsite", "等候补": "onsite", "现场候补": "onsite", "候补现场": "onsite"}
+# The answer to 「用上次的信息报名？」.
+REUSE_WORDS = {
+    **dict.fromkeys(CONFIRM_WORDS | {"好", "好的", "可以", "用"}, "yes"),
+    **dict.fromkeys({"否", "不", "不用", "不要"}, "no"),
+}
 LEAVE_WORDS = frozenset({"取消", "退出", "取消报名", "退出报名", "不报了"})
 RESTART_WORDS = frozenset({"修改", "重新填写", "重填"})
 STATUS_LABELS = {"confirmed": "报名成功", "waitlisted": "候补中", "cancelled": "已取消"}
@@ -313,6 +321,26 @@ STATUS_LABELS = {"confirmed": "报名成功", "waitlisted": "候补中", "cancel
 NAME_INVALID = "这看起来不像姓名：请回复你的姓名（如「张三」或「Li Lei」）。"
 PHONE_INVALID = "手机号格式不对：请回复 11 位中国大陆手机号（如 13812345678），可带 +86、空格或横线。"
 ATTENDANCE_INVALID = "请回复「现场」或「线上」。"
+# The seats are taken when 报名 comes: said first, and how to attend is chosen before anything else.
+ONSITE_FULL_PROMPT = (
+    "现场名额已满。回复「线上」观看直播（不限名额），"
+    "或回复「候补」排队等现场名额（有人取消时按顺序递补，并第一时间通知你）："
+)
+ONSITE_FULL_INVALID = "请回复「线上」或「候补」。"
+# The same, for an event without a livestream: there is nothing to choose.
+ONSITE_FULL_WAITLIST = "现场名额已满：现在报名会进入候补名单，有人取消时按顺序递补，并第一时间通知你。"
+ATTENDANCE_WAITLIST_LABEL = "现场参加（候补）"
+PHONE_SHARED = (
+    "提示：本活动已有其他报名使用这个手机号。共用手机号可以继续报名（主办方会看到这条提示）；"
+    "如果填错了，核对信息时回复「修改」重新填写。"
+)
+NAME_CONFIRM_PROMPT = "回复「是」确认，或重新输入姓名。"
+REUSE_PROMPT = "用上次的信息报名？回复「是」使用，回复「否」重新填写。"
+REUSE_INVALID = "请回复「是」或「否」。"
+# What WeChat's retry gets instead of a reply quoting answers (see FORM_SUMMARY_STAND_IN).
+REUSE_STAND_IN = f"已找到你上次报名时填写的信息。{REUSE_PROMPT}"
+NAME_CONFIRM_STAND_IN = f"请确认你的姓名：{NAME_CONFIRM_PROMPT}"
+KEPT_FOR_REUSE = "为你重新报名保留的信息"
 NOT_UNDERSTOOD = "没有看懂你的回复。"
 CONFIRM_PROMPT = "回复「确认」完成报名，回复「修改」重新填写，回复「取消」放弃"
 # What WeChat's retry of a message gets when the reply showed the answers: stored replies hold no personal field.
@@ -340,10 +368,32 @@ def form_intro(event: Event) -> str:
     return f"开始报名「{event.name}」。随时回复「取消」可退出。"
 
 
+def name_confirmation(name: str) -> str:
+    """A name of one Latin letter is taken only once the follower says it is theirs."""
+    return f"名字是“{name}”吗？{NAME_CONFIRM_PROMPT}"
+
+
+def field_lines(values: dict, fields) -> list[tuple[str, str]]:
+    """(label, value) of each of ``fields`` that ``values`` holds, in that order, the phone masked."""
+    return [
+        (FIELD_LABELS[field], mask_phone_numbers(value) if field == "phone" else value)
+        for field in fields
+        if (value := values.get(field)) is not None
+    ]
+
+
+def _lines(lines: list[tuple[str, str]]) -> str:
+    return "\n".join(f"{label}：{value}" for label, value in lines)
+
+
 def form_summary(lines: list[tuple[str, str]]) -> str:
     """The answers for review, then how to confirm; ``lines`` are (label, value) pairs, phone already masked."""
-    body = "\n".join(f"{label}：{value}" for label, value in lines)
-    return f"请核对报名信息：\n{body}\n\n{CONFIRM_PROMPT}"
+    return f"请核对报名信息：\n{_lines(lines)}\n\n{CONFIRM_PROMPT}"
+
+
+def reuse_offer(lines: list[tuple[str, str]]) -> str:
+    """The answers of the cancelled registration, offered again at 报名 (phone masked)."""
+    return f"你上次报名时填写的信息：\n{_lines(lines)}\n\n{REUSE_PROMPT}"
 
 
 def registration_closed(event: Event, now: datetime, tz) -> str:
@@ -399,8 +449,14 @@ def already_registered(event: Event, registration, tz) -> str:
     return "你已经报名了本场活动：\n" + registration_record(event, registration, tz)
 
 
-def registration_cancelled(event: Event) -> str:
-    return f"已取消你在「{event.name}」的报名，你填写的报名信息已删除。需要时可以重新回复「报名」。"
+def registration_cancelled(event: Event, kept: bool) -> str:
+    """After 取消报名: the registration's answers are erased; ``kept``: a copy is kept for the follower alone."""
+    if not kept:
+        return f"已取消你在「{event.name}」的报名，你填写的报名信息已删除。"
+    return (
+        f"已取消你在「{event.name}」的报名，主办方名单中你的报名信息已删除。你填写的内容只为你保留到报名截止："
+        "重新回复「报名」可以直接使用，回复「删除我的信息」可立即删除。"
+    )
 
 
 def promoted_from_waitlist(event: Event, registration, tz) -> str:
@@ -802,13 +858,17 @@ DIGEST_NAMES_SHOWN = 20
 DIGEST_QUESTIONS_SHOWN = 5
 
 
-def organizer_registration_notice(event: Event, registration) -> str:
+ORGANIZER_PHONE_SHARED = "注意：该手机号与本活动另一份报名相同。"
+
+
+def organizer_registration_notice(event: Event, registration, phone_shared: bool = False) -> str:
     who = registration.name or registration.checkin_code
     company = f"（{registration.company}）" if registration.company else ""
     status = ADMIN_STATUS_LABELS[registration.status]
     if registration.position:
         status += f"，第 {registration.position} 位"
-    return f"新报名「{event.name}」：{who}{company}，{EXPORT_ATTENDANCE[registration.attendance]}，{status}。"
+    flag = ORGANIZER_PHONE_SHARED if phone_shared else ""
+    return f"新报名「{event.name}」：{who}{company}，{EXPORT_ATTENDANCE[registration.attendance]}，{status}。{flag}"
 
 
 def organizer_digest(stats, new_registrations: list, unanswered: list, day) -> str:
@@ -854,9 +914,14 @@ def privacy_notice(template: str, event: Event, fields: list[str], keep_days: in
     return f"{notice}\n{CONSENT_PROMPT}"
 
 
+def kept_for_reuse_heading(event_name: str, until: datetime, tz) -> str:
+    """我的信息's heading for the answers kept after 取消报名."""
+    return f"{event_name}：{KEPT_FOR_REUSE}（保留到 {moment_text(until, tz)}）"
+
+
 def personal_data(records: list[tuple[str, list[tuple[str, str]]]], channel: str | None) -> str:
     """What 我的信息 shows: each registration's heading and (label, value) lines, then what else is kept."""
-    blocks = [f"「{title}」\n" + "\n".join(f"{label}：{value}" for label, value in lines) for title, lines in records]
+    blocks = [f"「{title}」\n{_lines(lines)}" for title, lines in records]
     kept = f"关注来源渠道（{channel}）、" if channel else ""
     others = f"另外保存了：{kept}最近一次发消息的时间（用于 48 小时内回复你）。"
     body = "\n\n".join(blocks) if blocks else NO_PERSONAL_DATA

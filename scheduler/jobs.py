@@ -107,14 +107,14 @@ def sweep_job(services: JobServices) -> None:
 
 
 def retention_job(services: JobServices) -> None:
-    """Scheduled job: delete the operational state nothing needs any more (expired forms, old ledger rows,
-    the text of delivered late replies), and erase the personal fields of events past ``[privacy]
-    keep_days_after_event`` (their counts stay)."""
+    """Scheduled job: delete the operational state nothing needs any more (expired forms and kept answers,
+    old ledger rows, the text of delivered late replies), and erase the personal fields of events past
+    ``[privacy] keep_days_after_event`` (their counts stay)."""
     pruned = prune_operational_state(services.sessions, services.clock.now())
-    if pruned.form_states or pruned.inbound_messages or pruned.late_replies:
+    if pruned.form_states or pruned.inbound_messages or pruned.late_replies or pruned.kept_answers:
         log.info(
-            "pruned %d form states and %d ledger rows, forgot %d delivered late replies",
-            pruned.form_states, pruned.inbound_messages, pruned.late_replies,
+            "pruned %d form states, %d ledger rows and %d kept answers, forgot %d delivered late replies",
+            pruned.form_states, pruned.inbound_messages, pruned.kept_answers, pruned.late_replies,
         )
     with services.sessions.begin() as session:
         purges = purge_expired(session, services.settings.content, services.clock.now())

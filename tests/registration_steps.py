@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from bot.devtools.simulator import Reply, WeChatSimulator
 from bot.settings import Settings
-from models import Registration
+from models import Registration, texts
 from models.form_store import Form
 
 EVENT_ID = "meetup-10"
@@ -31,10 +31,21 @@ def start_form(wechat: WeChatSimulator, openid: str) -> Reply:
 
 
 def fill_form(wechat: WeChatSimulator, openid: str, **answers: str) -> Reply:
-    """Start the form and answer every question; the reply is the summary awaiting 确认."""
-    reply = None
-    for text in form_messages(**answers):
-        reply = wechat.send_text(openid, text)
+    """Start the form and answer every question; the reply is the summary awaiting 确认. When the seats are
+    taken, how to attend comes first (现场 then means the waitlist); the last answers offered again after a
+    cancellation are declined, so every field is typed."""
+    values = ANSWERS | answers
+    asked = list(FORM_ORDER)
+    reply = wechat.send_text(openid, "报名")
+    if texts.ONSITE_FULL_PROMPT in reply.content:
+        reply = wechat.send_text(openid, values["attendance"])
+        asked.remove("attendance")
+    if texts.REUSE_PROMPT in reply.content:
+        reply = wechat.send_text(openid, "否")
+        if texts.CONSENT_PROMPT not in reply.content:  # the notice agreed to before still holds
+            asked.remove("consent")
+    for field in asked:
+        reply = wechat.send_text(openid, values[field])
     return reply
 
 

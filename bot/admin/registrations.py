@@ -56,8 +56,13 @@ class RevealedPhone(BaseModel):
     phone: str | None
 
 
+class ListedRegistration(RegistrationOut):
+    # Another active registration of the event gives the same phone (flagged, not refused: phones are shared).
+    phone_shared: bool
+
+
 class RegistrationList(BaseModel):
-    items: list[RegistrationOut]
+    items: list[ListedRegistration]
     total: int
 
 
@@ -113,13 +118,19 @@ def list_registrations(
         Literal["registered", "checked_in"], Query(description="checked_in: the latest check-ins first (the desk).")
     ] = "registered",
 ) -> RegistrationList:
-    """The event's registrations, oldest first, with the follower's QR channel; 404 for an unknown event."""
+    """The event's registrations, oldest first, with the follower's QR channel and whether another registration
+    gives the same phone; 404 for an unknown event."""
     with service_errors():
         organizer.require_event(settings.content, event_id)
     rows, total = filters.search(
         session, event_id, limit=page_size, offset=(page - 1) * page_size, latest_check_ins_first=order == "checked_in"
     )
-    return RegistrationList(items=[registration_out(*row) for row in rows], total=total)
+    shared = organizer.sharing_a_phone(session, [registration for registration, _ in rows])
+    items = [
+        ListedRegistration(**registration_out(registration, channel).model_dump(), phone_shared=registration.id in shared)
+        for registration, channel in rows
+    ]
+    return RegistrationList(items=items, total=total)
 
 
 def _audited_export(

@@ -3,7 +3,9 @@ the real responder at the clock times it names, and whether the expected topic, 
 answered it. Used by ``bench/understanding.py`` (prints accuracy and misses) and by the corpus test.
 
 The corpus is a tab-separated file (``tests/fixtures/understanding_corpus.tsv``): phases, expected
-answer, message. A form case (``form@phone:answered``) first fills the form up to that step (after 同意 to the notice).
+answer, message. A form case (``form@phone:answered``) first fills the form up to that step (after 同意 to the notice);
+its outcome is ``next`` (taken), ``answered`` (a question answered, the step asked again), ``refused`` or
+``confirm`` (taken once the follower confirms it: a lone letter as a name).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pathlib import Path
 from bot.devtools.simulator import push_xml
 from bot.responder import Responder, Response
 from bot.wechat import parse_push
+from models import texts
 from models.clock import ManualClock
 from models.content import Content, Event
 
@@ -108,6 +111,8 @@ class CorpusRun:
 
     def _form_outcome(self, step: str, response: Response) -> str:
         reply = self._content(response)
+        if reply.endswith(texts.NAME_CONFIRM_PROMPT):
+            return "confirm"
         prompt = self.content.registration.prompts.get(step, "")
         if not reply.endswith(prompt):
             return "next"

@@ -51,6 +51,7 @@ from models.organizer.registrations import (
     registration_of_event,
     require_event,
     search_registrations,
+    sharing_a_phone,
     undo_check_in_by_id,
     walk_in,
 )
@@ -63,7 +64,7 @@ __all__ = [
     "BroadcastStatus", "CheckIn", "DeliveryReport", "Missed", "delivery_report", "EventStats", "NotConfirmed", "NotFound", "audience_openids",
     "broadcast_status", "cancel_broadcast", "check_in_by_code", "check_in_by_id", "confirm_draft",
     "create_broadcast", "event_stats", "outcome_counts", "registration_of_event", "report_finished_broadcasts", "require_event",
-    "save_draft", "scheduled_broadcasts", "search_registrations", "start_due_broadcasts",
+    "save_draft", "scheduled_broadcasts", "search_registrations", "sharing_a_phone", "start_due_broadcasts",
     "start_scheduled_broadcast", "take_draft",
     "AnsweredQuestion", "QuestionGroup", "UnknownQuestion", "answer_group", "answered_questions", "open_groups",
     "rule_toml",

@@ -26,12 +26,14 @@ DIGEST_PERIOD = timedelta(days=1)
 
 
 def notify_registration(
-    session: Session, content: Content, admin_openids: Iterable[str], event: Event, registration: Registration
+    session: Session, content: Content, admin_openids: Iterable[str], event: Event, registration: Registration,
+    *, phone_shared: bool = False,
 ) -> None:
-    """Tell each organizer about a new registration, in the registration's transaction (when configured)."""
+    """Tell each organizer about a new registration, in the registration's transaction (when configured);
+    ``phone_shared``: another follower registered for the event with the same phone, which the notice says."""
     if not content.organizer_notices.on_registration:
         return
-    text = texts.organizer_registration_notice(event, registration)
+    text = texts.organizer_registration_notice(event, registration, phone_shared)
     for openid in sorted(admin_openids):
         enqueue_message(
             session, openid=openid, text=text, purpose=REGISTRATION_NOTICE_PURPOSE,

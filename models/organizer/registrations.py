@@ -6,8 +6,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from sqlalchemy import Select, false, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Select, exists, false, func, or_, select
+from sqlalchemy.orm import Session, aliased
 
 from models import texts
 from models.content import Content, Event
@@ -205,6 +205,18 @@ def search_registrations(
     order = (Registration.checked_in_at.desc().nulls_last(), Registration.id) if latest_check_ins_first else (Registration.id,)
     page = session.execute(query.order_by(*order).offset(offset).limit(limit)).all()
     return [(registration, channel) for registration, channel in page], total
+
+
+def sharing_a_phone(session: Session, registrations: list[Registration]) -> set[int]:
+    """The ids of those of ``registrations`` still active whose phone another active registration of the same
+    event also gives (two people may share a phone; organizers see the flag and decide)."""
+    other = aliased(Registration)
+    shared = exists().where(
+        other.event_id == Registration.event_id, other.phone == Registration.phone, other.id != Registration.id,
+        other.status != CANCELLED,
+    )
+    ids = [registration.id for registration in registrations]
+    return set(session.scalars(select(Registration.id).where(Registration.id.in_(ids), Registration.status != CANCELLED, shared)))
 
 
 @dataclass(frozen=True)

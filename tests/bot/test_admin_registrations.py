@@ -16,7 +16,7 @@ ADMIN_TOKEN = "registrations-admin-token"
 URL = f"/admin/api/events/{EVENT_ID}/registrations"
 FIELDS = {
     "id", "openid_hash", "status", "position", "name", "phone", "company", "title", "attendance", "walk_in", "checkin_code",
-    "channel", "created_at", "checked_in_at",
+    "channel", "created_at", "checked_in_at", "phone_shared",
 }
 
 
@@ -66,6 +66,22 @@ def test_the_list_shows_every_registration_with_its_channel_and_check_in(admin_c
     assert len(first["checkin_code"]) == 6
     assert (second["status"], second["position"], second["channel"]) == ("waitlisted", 1, None)
     assert (gone["status"], gone["position"]) == ("cancelled", None)
+
+
+def test_a_phone_two_active_registrations_share_is_flagged_on_both(admin_client):
+    wechat = WeChatSimulator(admin_client, TOKEN)
+    for openid, name, phone in (("o-first", "甲", "13900001111"), ("o-second", "乙", "13900001111"), ("o-other", "丙", "13700002222")):
+        register_via_chat(wechat, openid, name=name + "先生", phone=phone)
+
+    items = admin_client.get(URL, headers=authorised()).json()["items"]
+    assert [(item["name"], item["phone_shared"]) for item in items] == [
+        ("甲先生", True), ("乙先生", True), ("丙先生", False),
+    ]
+
+    wechat.send_text("o-second", "取消报名")
+    wechat.send_text("o-second", "确认")
+    items = admin_client.get(URL, headers=authorised()).json()["items"]
+    assert [item["phone_shared"] for item in items] == [False, False, False]
 
 
 def test_an_unknown_event_is_404(admin_client):

@@ -107,6 +107,23 @@ def test_phones_are_masked_until_revealed_and_the_reveal_is_audited(page, live_a
     assert (entry.actor, entry.action, entry.rows) == ("admin", "reveal_phone", 1)
 
 
+def test_a_phone_two_registrations_share_is_flagged_in_the_list(page, live_app, clock):
+    app, base_url = live_app
+    with app.state.services.sessions.begin() as session:
+        add_registration(session, "o-twin", now=clock.now(), name="王小丽的同事", phone="13812345678")
+    expect = playwright_api.expect
+    log_in(page, base_url)
+    rows = page.locator("#registrations-table tbody tr")
+    expect(rows).to_have_count(4)
+
+    flags = [rows.nth(index).locator("td:nth-child(2) .tag.shared") for index in range(4)]
+
+    expect(flags[0]).to_have_text("重复")
+    expect(flags[3]).to_have_text("重复")
+    expect(flags[1]).to_have_count(0)
+    expect(flags[2]).to_have_count(0)
+
+
 def test_organizer_broadcasts_and_watches_the_report(page, live_app, outbound_settings, fake_wechat, clock, tmp_path):
     app, base_url = live_app
     expect = playwright_api.expect

@@ -95,7 +95,7 @@ def test_cancelling_a_registration_erases_its_answers_and_keeps_the_row(wechat, 
     register_via_chat(wechat, OPENID, name=NAME, phone=PHONE)
     wechat.send_text(OPENID, "取消报名")
 
-    assert "你填写的报名信息已删除" in wechat.send_text(OPENID, "确认").content
+    assert "主办方名单中你的报名信息已删除" in wechat.send_text(OPENID, "确认").content
 
     [cancelled] = registrations(app)
     assert (cancelled.status, cancelled.name, cancelled.phone, cancelled.company) == ("cancelled", None, None, None)

@@ -278,7 +278,7 @@ def test_a_retry_the_ledger_lost_still_gets_the_first_reply_from_the_form(make_s
 
     assert "报名成功" in replies[7]
     assert "已修改参加方式" in replies[8]
-    assert replies[-1] == texts.registration_cancelled(app.state.services.settings.content.events[0])
+    assert replies[-1] == texts.registration_cancelled(app.state.services.settings.content.events[0], kept=True)
     [registration] = registrations(app)
     assert registration.status == "cancelled"
 

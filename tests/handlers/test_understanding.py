@@ -100,7 +100,7 @@ def test_in_the_form_a_question_is_answered_not_saved_as_the_name(wechat, app):
     assert "请回复你的手机号" in ask(wechat, "张三", "o-form")
 
 
-@pytest.mark.parametrize("name", ["😀", "A", "我想问一下，几点开始"])
+@pytest.mark.parametrize("name", ["😀", "我想问一下，几点开始"])
 def test_names_are_validated_as_names(wechat, name):
     open_form(wechat)
     assert ask(wechat, name, "o-form").endswith("请回复你的姓名：")

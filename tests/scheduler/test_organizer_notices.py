@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from bot.devtools.simulator import WeChatSimulator
-from models import Campaign
+from models import Campaign, texts
 from models.inbox import store_question
 from models.organizer.notices import DIGEST_PURPOSE, REGISTRATION_NOTICE_PURPOSE
 from scheduler.jobs import JobQueue, sweep_job
@@ -65,6 +65,18 @@ def test_each_registration_is_told_to_every_organizer_when_configured(
     notice = "新报名「火山引擎开发者社区 Meetup 第十期」：王小丽（字节跳动），现场，已确认。"
     assert received == ([(openid, notice) for openid in ORGANIZERS] if on_registration else [])
     assert len(texts_of(app, REGISTRATION_NOTICE_PURPOSE)) == (2 if on_registration else 0)
+
+
+def test_a_registration_with_a_phone_someone_else_registered_is_flagged_to_organizers(make_app, outbound_settings):
+    app = app_with_notices(make_app, outbound_settings, on_registration=True)
+    with TestClient(app) as client:
+        wechat = WeChatSimulator(client, TOKEN)
+        register_via_chat(wechat, "o-alice", name="王小丽", phone="13900001111")
+        register_via_chat(wechat, "o-bob", name="李四", phone="13900001111")
+
+    alice, _, bob, _ = texts_of(app, REGISTRATION_NOTICE_PURPOSE)  # one per organizer
+    assert texts.ORGANIZER_PHONE_SHARED not in alice
+    assert bob == f"新报名「火山引擎开发者社区 Meetup 第十期」：李四（火山引擎），现场，已确认。{texts.ORGANIZER_PHONE_SHARED}"
 
 
 def test_the_daily_digest_goes_once_a_day_after_its_time(make_app, outbound_settings, fake_wechat, clock):

@@ -333,9 +333,15 @@ function channelLabel(item) {
 }
 
 // The list shows phones masked; 查看 asks the server for one full number, which records who looked.
+// A phone another registration of the event also gives is flagged (two people may share one).
 function phoneCell(item) {
   const cell = element("td", item.phone || "");
   if (!item.phone) return cell;
+  if (item.phone_shared) {
+    const flag = element("span", "重复", "tag shared");
+    flag.title = "本活动另有报名使用同一手机号";
+    cell.append(" ", flag);
+  }
   const button = element("button", "查看");
   button.type = "button";
   button.setAttribute("aria-label", `查看 ${item.name || item.checkin_code} 的完整手机号（会记录在审计日志中）`);
