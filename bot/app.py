@@ -17,9 +17,9 @@ from bot.admin.dashboard import mount_dashboard
 from bot.admin.errors import chinese_input_errors
 from bot.calendar import calendar_router
 from bot.deps import AdminDep, MetricsDep
-from bot.form_checks import BatchedFormChecks
 from bot.home import add_home_page
 from bot.late_replies import LateReplySink, LedgerOnlySink, OutboxLateReplySink
+from bot.push_gate import PushGate
 from bot.rate_limit import FollowerRateLimit
 from bot.responder import Responder
 from bot.services import Services
@@ -37,7 +37,7 @@ from models.form_presence import FormPresence, RedisFormPresence, SqliteFormPres
 from models.form_store import DatabaseForms, FormStore
 from models.ledger import DatabaseLedger, RedisLedger, ReplyLedger
 from models.metrics import exposition
-from models.push_bindings import PushBindings
+from models.push_bindings import PushBindings, side_pushes_file
 from models.redis_guard import RedisGuard, redis_client
 from scheduler.sender import build_sender, start_background_sender
 from scheduler.wechat_client import build_client, outbound_configured
@@ -138,16 +138,18 @@ def create_app(
         ),
         late_replies=late_replies,
         activity=activity,
-        form_checks=BatchedFormChecks(presence, clock) if presence is not None else None,
         forms=forms,
         responder=Responder(
             settings, clock, sessions, ledger, Dispatcher(ROUTERS if routers is None else routers),
             activity=activity, forms=forms, presence=presence,
         ),
         wechat=build_client(settings, sessions, clock) if outbound_configured(settings) else None,
-        rate_limit=FollowerRateLimit(settings.content.rate_limit, redis_guard, settings.redis_namespace),
         redis_guard=redis_guard,
-        push_bindings=PushBindings(sessions, redis_guard, settings.redis_namespace),
+        gate=PushGate(
+            PushBindings(sessions, redis_guard, settings.redis_namespace, side_pushes_file(engine)),
+            FollowerRateLimit(settings.content.rate_limit, redis_guard, settings.redis_namespace),
+            presence, clock, executor,
+        ),
     )
     app.add_middleware(WebhookFirst)
     app.add_exception_handler(RequestValidationError, chinese_input_errors)

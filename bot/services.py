@@ -12,16 +12,14 @@ from fastapi import FastAPI
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.form_checks import BatchedFormChecks
 from bot.late_replies import LateReplySink
-from bot.rate_limit import FollowerRateLimit
+from bot.push_gate import PushGate
 from bot.responder import Responder
 from bot.settings import Settings
 from bot.wechat import SafeModeCrypto
 from models.activity import ActivityRecorder
 from models.clock import Clock
 from models.form_store import FormStore
-from models.push_bindings import PushBindings
 from models.redis_guard import RedisGuard
 from scheduler.wechat_client import EventbotWeChatClient
 
@@ -38,17 +36,14 @@ class Services:
     crypto: SafeModeCrypto | None
     late_replies: LateReplySink
     activity: ActivityRecorder
-    # Batches "is this follower in a form?" checks for the content path; None disables that path.
-    form_checks: BatchedFormChecks | None
     forms: FormStore
     responder: Responder
     # WeChat's API for the pages the bot serves (the 订阅通知 grant); None without the account's credentials.
     wechat: EventbotWeChatClient | None
-    rate_limit: FollowerRateLimit
     # None without REDIS_URL.
     redis_guard: RedisGuard | None
-    # Which body each signed (timestamp, nonce) pair first came with.
-    push_bindings: PushBindings
+    # Each push's binding, rate limit and form presence, asked together per turn of the event loop.
+    gate: PushGate
 
 
 def services_of(app: FastAPI) -> Services:

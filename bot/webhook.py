@@ -21,6 +21,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bot.late_replies import follow_up
 from bot.logs import log_request
+from bot.push_gate import Push, Verdict
 from bot.rate_limit import Admission
 from bot.responder import Response as BotResponse
 from bot.responder import is_interaction
@@ -134,7 +135,16 @@ async def receive_push(request: Request) -> Response:
         # A plaintext body is covered by no signature: the signed pair is bound to the first body it came
         # with (an encrypted body is bound to it by msg_signature already). Last, so that a refused body
         # leaves nothing behind, not even its binding.
-        if not encrypted and not await asyncio.to_thread(services.push_bindings.bind, timestamp, nonce, body):
+        verdict = await services.gate.check(
+            Push(
+                message.source,
+                pair=None if encrypted else f"{timestamp}|{nonce}",
+                body=body,
+                limited=message.source not in services.settings.admin_openids and is_interaction(message),
+                wants_presence=services.responder.may_answer_from_content(message),
+            )
+        )
+        if not verdict.bound:
             raise ReplayedPair("this signed timestamp and nonce came with another body")
     except ClientDisconnect:
         logger.warning("client disconnected before sending the whole body")
@@ -145,7 +155,9 @@ async def receive_push(request: Request) -> Response:
         return rejection(error)
 
     # Plain mode with a key configured (WECHAT_ACCEPT_PLAINTEXT): the sender's openid is unsigned.
-    response = await answer_within_budget(request, message, sender_verified=encrypted or services.crypto is None)
+    response = await answer_within_budget(
+        request, message, verdict, sender_verified=encrypted or services.crypto is None
+    )
     latency = time.perf_counter() - started
     observe_reply(message.type, response.topic, latency)
     log_request(message=message, topic=response.topic, latency_seconds=latency)
@@ -175,17 +187,17 @@ class WebhookFirst:
             await self.app(scope, receive, send)
 
 
-async def answer_within_budget(request: Request, message, *, sender_verified: bool = True) -> BotResponse:
+async def answer_within_budget(
+    request: Request, message, verdict: Verdict, *, sender_verified: bool = True
+) -> BotResponse:
     services = services_of(request.app)
     responder = services.responder
-    if message.source not in services.settings.admin_openids and is_interaction(message):
-        admission = services.rate_limit.admit(message.source)
-        if admission is not Admission.ALLOWED:
-            # Over the limit: told once, then ``success``; neither touches the database.
-            return responder.notice(message, texts.TOO_FREQUENT if admission is Admission.NOTIFY else None)
+    if verdict.admission is not Admission.ALLOWED:
+        # Over the limit: told once, then ``success``; neither touches the database.
+        return responder.notice(message, texts.TOO_FREQUENT if verdict.admission is Admission.NOTIFY else None)
     # A question answered from content alone takes well under a millisecond: answered here, on the event
     # loop, without the hop to a worker thread (which would cost as much as the answer itself).
-    if responder.may_answer_from_content(message) and not await services.form_checks.may_be_open(message.source):
+    if not verdict.maybe_in_form:
         answered = responder.answer_from_content(message, checked_outside_form=True)
         if answered is not None:
             return answered

@@ -103,26 +103,18 @@ class RedisFormPresence(FormPresence):
         self._rebuild_lock_key = f"{namespace}:open-form-markers-rebuild"
         self._sessions = sessions
         self._clock = clock
-        self._connections = threading.local()
         self._rebuilding = threading.Lock()
         guard.on_recovery(self.distrust)
 
     def maybe_open_among(self, openids: Sequence[str], now: datetime) -> set[str]:
         if not self._guard.available():
             return set(openids)
-        # One connection per asking thread (the event loop's, in practice), held rather than borrowed from
-        # the client's pool: the pool and retry layers cost more CPU than the round trip itself.
-        connection = getattr(self._connections, "redis", None)
-        if connection is None:
-            connection = self._connections.redis = self._redis.connection_pool.make_connection()
         try:
-            connection.send_command("MGET", self._ready_key, *(self._prefix + openid for openid in openids))
-            ready, *markers = connection.read_response()
-        except redis.RedisError as error:
-            connection.disconnect()
-            self._guard.failed(error)
+            ((ready, *markers),) = self._guard.round_trip(
+                [("MGET", self._ready_key, *(self._prefix + openid for openid in openids))]
+            )
+        except redis.RedisError:
             return set(openids)
-        self._guard.succeeded()
         if ready is None:
             self.rebuild_in_background()
             return set(openids)

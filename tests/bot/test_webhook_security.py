@@ -91,15 +91,15 @@ def test_a_valid_push_does_touch_the_database(app, wechat):
     assert not database_is_untouched(app)
 
 
-class FailingFormChecks:
-    """Form checks that fail as an unreachable store would, past every handler's own error handling."""
+class FailingGate:
+    """A push gate that fails as an unreachable store would, past every handler's own error handling."""
 
-    async def may_be_open(self, openid: str) -> bool:
-        raise RuntimeError("form presence unavailable")
+    async def check(self, push):
+        raise RuntimeError("push gate unavailable")
 
 
 def test_an_error_escaping_the_webhook_is_a_500_and_the_rest_of_the_app_still_routes(app):
-    app.state.services.form_checks = FailingFormChecks()
+    app.state.services.gate = FailingGate()
     stamp = str(int(time.time()))
     with TestClient(app, raise_server_exceptions=False) as client:
         failed = client.post("/wechat", params={"signature": sign(TOKEN, stamp, "n"), "timestamp": stamp, "nonce": "n"},
