@@ -101,7 +101,7 @@ def test_configmap_holds_a_config_the_bot_accepts(tmp_path):
 
 def test_every_container_reads_secrets_from_the_secret_and_config_from_the_configmap():
     secret_keys = resource("Secret", "eventbot-secrets")["stringData"].keys()
-    assert {"WECHAT_TOKEN", "DATABASE_URL", "REDIS_URL"} <= secret_keys
+    assert {"WECHAT_TOKEN", "DATABASE_URL", "REDIS_URL", "ADMIN_TOKEN", "METRICS_TOKEN"} <= secret_keys
     for container in containers():
         assert {"secretRef": {"name": "eventbot-secrets"}} in container["envFrom"]
         assert {"name": "EVENTBOT_CONFIG", "value": "/etc/eventbot/config.toml"} in container["env"]
