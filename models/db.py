@@ -50,7 +50,7 @@ def _prepare_sqlite(engine: Engine) -> None:
             connection.info[_HOLDS_WRITER_TURN] = writer_turn.acquire(timeout=BUSY_TIMEOUT_SECONDS)
         # Every transaction takes the write lock up front: a deferred transaction that reads and later
         # writes can fail with "database is locked" under concurrency instead of waiting its turn.
-        _begin_immediate(connection.connection.driver_connection)
+        begin_immediate(connection.connection.driver_connection)
 
     @event.listens_for(engine.pool, "checkin")
     def _end_turn(_dbapi_connection, connection_record) -> None:
@@ -60,13 +60,17 @@ def _prepare_sqlite(engine: Engine) -> None:
             writer_turn.release()
 
 
-def _begin_immediate(sqlite_connection) -> None:
-    """BEGIN IMMEDIATE, waiting for another process's write lock by polling every millisecond.
+def begin_immediate(
+    sqlite_connection, *, wait_seconds: float = BUSY_TIMEOUT_SECONDS, poll_seconds: float = LOCK_POLL_SECONDS,
+    busy_timeout_seconds: float = BUSY_TIMEOUT_SECONDS,
+) -> None:
+    """BEGIN IMMEDIATE, waiting up to ``wait_seconds`` for another process's write lock by polling every
+    ``poll_seconds``; the connection's busy timeout is ``busy_timeout_seconds`` again afterwards.
 
     SQLite's own busy handler sleeps 1, 2, 5, 10 … 100 ms between polls, much longer than a transaction
     here holds the lock, so with two worker processes the waiting one slept on while the lock was free.
     """
-    deadline = time.monotonic() + BUSY_TIMEOUT_SECONDS
+    deadline = time.monotonic() + wait_seconds
     sqlite_connection.execute("PRAGMA busy_timeout=0")
     try:
         while True:
@@ -76,9 +80,9 @@ def _begin_immediate(sqlite_connection) -> None:
             except sqlite3.OperationalError as error:
                 if "locked" not in str(error) or time.monotonic() > deadline:
                     raise OperationalError("BEGIN IMMEDIATE", None, error) from error
-                time.sleep(LOCK_POLL_SECONDS)
+                time.sleep(poll_seconds)
     finally:
-        sqlite_connection.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_SECONDS * 1000}")
+        sqlite_connection.execute(f"PRAGMA busy_timeout={int(busy_timeout_seconds * 1000)}")
 
 
 def create_db_engine(database_url: str) -> Engine:

@@ -24,6 +24,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from models.db import begin_immediate
 from models.inbound import SignedPush
 from models.redis_guard import RedisGuard
 
@@ -64,10 +65,13 @@ class SqliteSidePushes:
         self._binds = 0
 
     def bind_many(self, wanted: dict[str, str]) -> dict[str, str]:
-        """The digest each pair of ``wanted`` is bound to, binding the free ones; raises ``sqlite3.Error``."""
+        """The digest each pair of ``wanted`` is bound to, binding the free ones; raises ``sqlite3.Error`` or,
+        when the lock stays taken, SQLAlchemy's ``OperationalError``."""
         connection = self._connection()
         now = time.time()
-        self._begin(connection)
+        # Polled finely: this runs on the event loop, where SQLite's busy handler would sleep whole milliseconds.
+        begin_immediate(connection, wait_seconds=self.LOCK_WAIT_SECONDS, poll_seconds=self.LOCK_POLL_SECONDS,
+                        busy_timeout_seconds=0)
         try:
             connection.executemany(
                 "INSERT OR IGNORE INTO signed_pushes VALUES (?, ?, ?)",
@@ -100,18 +104,6 @@ class SqliteSidePushes:
             connection.execute("CREATE INDEX IF NOT EXISTS signed_pushes_bound_at ON signed_pushes (bound_at)")
             self._connections.sqlite = connection
         return connection
-
-    def _begin(self, connection: sqlite3.Connection) -> None:
-        # Polled rather than SQLite's busy handler, which sleeps whole milliseconds on the event loop.
-        deadline = time.monotonic() + self.LOCK_WAIT_SECONDS
-        while True:
-            try:
-                connection.execute("BEGIN IMMEDIATE")
-                return
-            except sqlite3.OperationalError as error:
-                if "locked" not in str(error) or time.monotonic() > deadline:
-                    raise
-                time.sleep(self.LOCK_POLL_SECONDS)
 
 
 def side_pushes_file(engine: Engine) -> SqliteSidePushes | None:
@@ -164,7 +156,7 @@ class PushBindings:
         if asked and self._side_file is not None:
             try:
                 bound = self._side_file.bind_many({pair: wanted[pair] for pair in asked})
-            except sqlite3.Error as error:
+            except (sqlite3.Error, SQLAlchemyError) as error:
                 logger.warning("the signed-push side file failed (%s); binding in the database", type(error).__name__)
             else:
                 settled |= {pair: self._remember(pair, bound[pair]) for pair in asked}
