@@ -65,13 +65,14 @@ def begin_immediate(
     busy_timeout_seconds: float = BUSY_TIMEOUT_SECONDS,
 ) -> None:
     """BEGIN IMMEDIATE, waiting up to ``wait_seconds`` for another process's write lock by polling every
-    ``poll_seconds``; the connection's busy timeout is ``busy_timeout_seconds`` again afterwards.
+    ``poll_seconds``; the connection's own busy timeout, ``busy_timeout_seconds``, is off meanwhile.
 
     SQLite's own busy handler sleeps 1, 2, 5, 10 … 100 ms between polls, much longer than a transaction
     here holds the lock, so with two worker processes the waiting one slept on while the lock was free.
     """
     deadline = time.monotonic() + wait_seconds
-    sqlite_connection.execute("PRAGMA busy_timeout=0")
+    if busy_timeout_seconds:  # a connection without one (0) needs no switching, and no two extra statements
+        sqlite_connection.execute("PRAGMA busy_timeout=0")
     try:
         while True:
             try:
@@ -82,7 +83,8 @@ def begin_immediate(
                     raise OperationalError("BEGIN IMMEDIATE", None, error) from error
                 time.sleep(poll_seconds)
     finally:
-        sqlite_connection.execute(f"PRAGMA busy_timeout={int(busy_timeout_seconds * 1000)}")
+        if busy_timeout_seconds:
+            sqlite_connection.execute(f"PRAGMA busy_timeout={int(busy_timeout_seconds * 1000)}")
 
 
 def create_db_engine(database_url: str) -> Engine:
